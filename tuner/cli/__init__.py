@@ -1,0 +1,1 @@
+"""The ``depth-tuner`` command line: one module per subcommand, one table in ``main``."""

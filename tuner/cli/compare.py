@@ -1,0 +1,115 @@
+"""Replay strategies (the thesis' narrowing, Optuna samplers) on a landscape, without training.
+
+Each step costs the landscape's seconds for its depth, with noise drawn from
+the landscape's spread; see docs/strategies.md for the rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tuner.errors import UsageError
+
+TABLE_COLUMNS = {
+    "strategy": "strategy",
+    "trials_to_best": "trials to best",
+    "seconds_to_best": "s to best",
+    "p_found": "P(found)",
+    "regret_median": "regret med",
+    "regret_p05": "regret p05",
+    "regret_p95": "regret p95",
+    "p_final_best": "P(ends on best)",
+    "trainings": "trainings",
+    "seconds": "seconds",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--landscape", required=True,
+                   help="thesis:5.1 .. thesis:5.4, study:NAME (with --storage) or a CSV with "
+                   "columns depth,val_accuracy,time_s")
+    p.add_argument("--storage", help="Optuna storage URL for study:NAME "
+                   "(default sqlite:///studies/NAME.db)")
+    p.add_argument("--strategies", default="narrowing,tpe,random",
+                   help="comma-separated: narrowing, tpe, gp, random, grid; a sampler may take "
+                   "a scale, e.g. tpe:linear (default: %(default)s)")
+    p.add_argument("--scale", default="log", choices=["linear", "log"],
+                   help="depth scale for samplers named without one (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
+    p.add_argument("--budget", type=int, default=13,
+                   help="trainings per replay (default 13, the thesis' count)")
+    p.add_argument("--min-depth", type=int, default=0)
+    p.add_argument("--max-depth", type=int, default=154)
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="multiplies the landscape's spread; 0 replays the mean landscape")
+    p.add_argument("--thesis-grids", action="store_true",
+                   help="narrowing replays the thesis' exact 13 depths instead of its rule")
+    p.add_argument("--workers", type=int, default=1, help="processes for the replays")
+    p.add_argument("--output", type=Path,
+                   help="folder for comparison.csv, runs.csv and the figures (PNG + SVG)")
+
+
+def format_table(table) -> str:
+    """The comparison as fixed-width text (regret in %, never-found as 'never')."""
+    shown = table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    fmt = {
+        "trials to best": lambda v: "never" if v == float("inf") else f"{v:.0f}",
+        "s to best": lambda v: "never" if v == float("inf") else f"{v:.0f}",
+        "P(found)": "{:.2f}".format,
+        "regret med": lambda v: f"{100 * v:.1f}%",
+        "regret p05": lambda v: f"{100 * v:.1f}%",
+        "regret p95": lambda v: f"{100 * v:.1f}%",
+        "P(ends on best)": "{:.2f}".format,
+        "trainings": "{:.0f}".format,
+        "seconds": "{:.0f}".format,
+    }
+    return shown.to_string(index=False, formatters=fmt)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner.figures import anytime_figure, efficiency_figure, save
+    from tuner.landscape import load_landscape
+    from tuner.replay import compare, parse_strategies
+    from tuner.space import DepthSpace
+
+    DepthSpace(args.min_depth, args.max_depth)  # validates the range
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1; got {args.workers}")
+    land = load_landscape(args.landscape, storage=args.storage)
+    specs = parse_strategies(args.strategies, scale=args.scale)
+    result = compare(
+        landscape=land,
+        strategies=specs,
+        seeds=args.seeds,
+        budget=args.budget,
+        low=args.min_depth,
+        high=args.max_depth,
+        noise_scale=args.noise_scale,
+        thesis_grids=args.thesis_grids,
+        workers=args.workers,
+    )
+    full = result.landscape
+    print(
+        f"landscape {land.name}: best depth {full.best_depth} "
+        f"(efficiency {full.best_efficiency:.6g}), {len(land.measured_depths)} measured depths, "
+        f"depths {args.min_depth}..{args.max_depth} interpolated; "
+        f"{args.seeds} seeds, budget {args.budget}, noise x{args.noise_scale:g}"
+        + (", narrowing on the thesis' grids" if args.thesis_grids else "")
+    )
+    print(format_table(result.table))
+    if args.output is not None:
+        out = args.output
+        out.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(out / "comparison.csv", index=False)
+        result.runs.to_csv(out / "runs.csv", index=False)
+        title = f"{land.name}: {args.seeds} seeds, budget {args.budget}"
+        paths = save(
+            anytime_figure(result.curves, best_efficiency=full.best_efficiency, title=title),
+            out_dir=out,
+            stem="anytime",
+        )
+        paths += save(efficiency_figure(land), out_dir=out, stem="efficiency_vs_depth")
+        print(f"wrote {out / 'comparison.csv'}, {out / 'runs.csv'}, "
+              + ", ".join(str(p) for p in paths))
+    return 0

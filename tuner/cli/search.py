@@ -1,0 +1,135 @@
+"""Search the unfreeze depth: Keras Tuner trains and times, an Optuna study decides and stores.
+
+Rerunning the same command resumes the study; --trials is the total number of
+measured trials the study should end with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+EPILOG = """examples:
+  depth-tuner search --dataset tf_flowers --trials 13
+  depth-tuner search --dataset tf_flowers --trials 20      # resumes, adds 7
+  depth-tuner search --dataset tf_flowers --fake-data --weights none --image-size 32 --trials 3
+  depth-tuner search --dataset ./my_images --trials 13     # folder of class sub-folders
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _fake_examples(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[,:/](\d+)", text)
+    if not m or int(m[1]) < 1 or int(m[2]) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: write TRAIN,VAL image counts, e.g. 96,32")
+    return int(m[1]), int(m[2])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from objectives import DEFAULT_OBJECTIVE, OBJECTIVES
+    from studies.presets import PRESETS
+    from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+    from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
+    from tuner.space import SCALES
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EPILOG
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", required=True,
+                   help=f"TFDS name, a thesis preset ({', '.join(PRESETS)}), or a folder of class sub-folders")
+    d.add_argument("--train-split", help="TFDS slice for training (preset's or train[:80%%])")
+    d.add_argument("--val-split", help="TFDS slice for validation (preset's or train[80%%:])")
+    d.add_argument("--val-fraction", type=float, default=0.2, help="validation share of a folder (default 0.2)")
+    d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk")
+    d.add_argument("--fake-data", action="store_true",
+                   help="generated images with the dataset's class count (offline smoke runs; recorded as fake)")
+    d.add_argument("--fake-examples", type=_fake_examples, default=(96, 32), metavar="TRAIN,VAL",
+                   help="how many fake images (default 96,32)")
+
+    m = p.add_argument_group("model and protocol")
+    m.add_argument("--backbone", default="MobileNetV2", help="MobileNetV2 (default), EfficientNetB0, ResNet50, MobileNetV3Small")
+    m.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a .weights.h5/.h5 file")
+    m.add_argument("--image-size", type=_positive_int, default=224, help="square input size in pixels (default 224)")
+    m.add_argument("--batch-size", type=_positive_int, default=32)
+    m.add_argument("--head-epochs", type=_positive_int, default=3, help="phase 1, head only (default 3)")
+    m.add_argument("--finetune-epochs", type=_positive_int, default=3, help="phase 2, top k layers too (default 3)")
+    m.add_argument("--head-lr", type=float, default=DEFAULT_HEAD_LR)
+    m.add_argument("--finetune-lr", type=float, default=DEFAULT_FINETUNE_LR)
+    m.add_argument("--dropout", type=float, default=0.2)
+    m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler (default 0)")
+
+    s = p.add_argument_group("search and study")
+    s.add_argument("--trials", type=_positive_int, default=13,
+                   help="total measured trials the study should have (default 13, as the thesis)")
+    s.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES))
+    s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS))
+    s.add_argument("--depth-scale", default="log", choices=list(SCALES),
+                   help="how the sampler sees the depth (default log: shallow depths get more of the budget)")
+    s.add_argument("--min-depth", type=_positive_int, default=0)
+    s.add_argument("--max-depth", type=_positive_int, default=None, help="default: every backbone layer")
+    s.add_argument("--study", help="study name (default: derived from --dataset)")
+    s.add_argument("--storage", help="Optuna storage URL or journal file PATH.log (default sqlite:///studies/STUDY.db)")
+    s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
+                   help="stop after this many failed trials in a row (0 = never; default 3)")
+    s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def default_study_name(dataset: str) -> str:
+    base = os.path.basename(os.path.normpath(dataset)) if os.path.isdir(dataset) else dataset
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "study"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner.backbones import get_backbone_spec, n_layers, weights_source
+    from tuner.config import SearchConfig
+    from tuner.data import resolve_data_spec
+    from tuner.progress import Reporter
+    from tuner.protocol import Protocol
+    from tuner.search import SearchStopped, run_search
+    from tuner.space import DepthSpace
+    from tuner.study import default_storage
+
+    spec = get_backbone_spec(args.backbone)
+    protocol = Protocol(
+        backbone=spec.name, weights=weights_source(args.weights), image_size=args.image_size,
+        batch_size=args.batch_size, head_epochs=args.head_epochs, finetune_epochs=args.finetune_epochs,
+        head_lr=args.head_lr, finetune_lr=args.finetune_lr, dropout=args.dropout, seed=args.seed,
+    )
+    high = n_layers(spec.name) if args.max_depth is None else args.max_depth
+    space = DepthSpace(args.min_depth, high, args.depth_scale)
+    data = resolve_data_spec(
+        dataset=args.dataset, train_split=args.train_split, val_split=args.val_split,
+        val_fraction=args.val_fraction, fake=args.fake_data, fake_examples=args.fake_examples,
+        data_dir=args.data_dir,
+    )
+    config = SearchConfig(data=data, protocol=protocol, objective=args.objective,
+                          sampler=args.sampler, space=space)
+    study = args.study or default_study_name(args.dataset)
+    reporter = Reporter(quiet=args.quiet)
+    try:
+        outcome = run_search(
+            config=config, study_name=study, storage=args.storage or default_storage(study),
+            trials=args.trials, reporter=reporter, data_dir=args.data_dir,
+            max_consecutive_failures=args.max_consecutive_failures,
+            checkpoint_dir=args.keep_checkpoints,
+        )
+    except SearchStopped as exc:
+        reporter.say(str(exc))
+        return 1
+    if outcome.interrupted:
+        return 130
+    from tuner.cli.show import print_study
+
+    print_study(study=study, storage=args.storage or default_storage(study), fmt="table")
+    return 0

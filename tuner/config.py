@@ -1,0 +1,37 @@
+"""A search's full configuration, validated in one place and recorded on the study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from objectives import get_objective
+from tuner.data import DataSpec
+from tuner.protocol import Protocol
+from tuner.samplers import SAMPLERS
+from tuner.errors import UsageError
+from tuner.space import DepthSpace
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    data: DataSpec
+    protocol: Protocol = field(default_factory=Protocol)
+    objective: str = "efficiency"
+    sampler: str = "tpe"
+    space: DepthSpace = field(default_factory=lambda: DepthSpace(0, 154))
+
+    def __post_init__(self) -> None:
+        get_objective(self.objective)
+        if self.sampler not in SAMPLERS:
+            raise UsageError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
+
+    def as_config(self) -> dict[str, Any]:
+        """What the study records; resuming with anything different is refused."""
+        return {
+            "data": self.data.as_config(),
+            "protocol": self.protocol.as_config(),
+            "objective": self.objective,
+            "sampler": self.sampler,
+            "space": {"low": self.space.low, "high": self.space.high, "scale": self.space.scale},
+        }

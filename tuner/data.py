@@ -1,0 +1,305 @@
+"""Where the images come from: TFDS by name or preset, a local folder, or fake.
+
+All three end in the same pipeline (resize, backbone preprocessing,
+batching, prefetch). Images are resized once and cached as uint8 before
+the search starts, so every trial pays the same per-epoch input cost and
+the first trial is not charged for decoding the dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from studies.presets import PRESETS
+from tuner.errors import UsageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+DEFAULT_TRAIN_SPLIT = "train[:80%]"
+DEFAULT_VAL_SPLIT = "train[80%:]"
+# Reachable when TFDS could download; probed once so that an offline machine
+# fails in seconds instead of retrying downloads for minutes.
+NETWORK_PROBE = ("storage.googleapis.com", 443)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What data a study trains on; recorded in the study's configuration."""
+
+    source: str  # "tfds", "folder" or "fake"
+    name: str  # TFDS name, folder path, or the dataset the fake data stands in for
+    train_split: str | None = None
+    val_split: str | None = None
+    val_fraction: float | None = None  # folder only
+    num_classes: int | None = None
+    fake_examples: tuple[int, int] | None = None  # (train, validation), fake only
+
+    def as_config(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["fake_examples"] is not None:
+            d["fake_examples"] = list(d["fake_examples"])
+        return d
+
+
+def resolve_data_spec(
+    *,
+    dataset: str,
+    train_split: str | None = None,
+    val_split: str | None = None,
+    val_fraction: float = 0.2,
+    fake: bool = False,
+    fake_examples: tuple[int, int] = (96, 32),
+    data_dir: str | None = None,
+) -> DataSpec:
+    """Turn ``--dataset`` and friends into a checked ``DataSpec``."""
+    if os.path.isdir(dataset):
+        if train_split or val_split:
+            raise UsageError(
+                "--train-split/--val-split apply to TFDS datasets; for a folder "
+                "use --val-fraction"
+            )
+        if not 0 < val_fraction < 1:
+            raise UsageError(f"--val-fraction {val_fraction} must be between 0 and 1")
+        classes = check_image_folder(dataset)
+        path = os.path.abspath(dataset)
+        if fake:
+            return DataSpec("fake", path, num_classes=len(classes),
+                            fake_examples=tuple(fake_examples))
+        return DataSpec("folder", path, val_fraction=val_fraction,
+                        num_classes=len(classes))
+
+    preset = PRESETS.get(dataset)
+    tfds_name = preset.tfds_name if preset else dataset
+    train_split = train_split or (preset.train_split if preset else DEFAULT_TRAIN_SPLIT)
+    val_split = val_split or (preset.val_split if preset else DEFAULT_VAL_SPLIT)
+    check_splits_disjoint(train_split, val_split)
+    num_classes = preset.num_classes if preset else _tfds_num_classes(tfds_name, data_dir)
+    if fake:
+        return DataSpec("fake", tfds_name, train_split, val_split,
+                        num_classes=num_classes, fake_examples=tuple(fake_examples))
+    return DataSpec("tfds", tfds_name, train_split, val_split, num_classes=num_classes)
+
+
+def _tfds_num_classes(name: str, data_dir: str | None) -> int:
+    import tensorflow_datasets as tfds
+
+    if name not in tfds.list_builders():
+        raise UsageError(
+            f"unknown dataset {name!r}: pass a TFDS dataset name, a preset "
+            f"({', '.join(PRESETS)}) or an existing folder of class sub-folders"
+        )
+    info = tfds.builder(name, data_dir=data_dir).info
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2:
+        raise UsageError(f"dataset {name!r} has no (image, label) pairs: pick an image-classification dataset")
+    label = info.features[keys[1]]
+    n = getattr(label, "num_classes", None)
+    if not n or n < 2:
+        raise UsageError(f"dataset {name!r} has no class label: pick an image-classification dataset")
+    return int(n)
+
+
+def _parse_split(spec: str) -> list:
+    import tensorflow_datasets as tfds
+
+    parts = []
+    for part in spec.split("+"):
+        try:
+            ri = tfds.core.ReadInstruction.from_spec(part.strip())
+        except (ValueError, NotImplementedError) as exc:
+            raise UsageError(
+                f"split {spec!r} cannot be parsed ({exc}): write it like "
+                "'train[:10%]' or 'train[20%:30%]'"
+            ) from None
+        parts.append(ri)
+    return parts
+
+
+def _interval(ri) -> tuple[float, float] | None:
+    if ri.unit == "%":
+        lo = 0.0 if ri.from_ is None else float(ri.from_)
+        hi = 100.0 if ri.to is None else float(ri.to)
+        lo, hi = (lo + 100 if lo < 0 else lo), (hi + 100 if hi < 0 else hi)
+        return lo, hi
+    if ri.unit == "abs" and (ri.from_ or 0) >= 0 and (ri.to is None or ri.to >= 0):
+        return float(ri.from_ or 0), float("inf") if ri.to is None else float(ri.to)
+    return None
+
+
+def check_splits_disjoint(train_split: str, val_split: str) -> None:
+    """Refuse train and validation slices that share examples."""
+    for a in _parse_split(train_split):
+        for b in _parse_split(val_split):
+            if a.split_name != b.split_name:
+                continue
+            ia, ib = _interval(a), _interval(b)
+            if ia is None or ib is None or a.unit != b.unit:
+                raise UsageError(
+                    f"cannot tell whether --train-split {train_split!r} and --val-split "
+                    f"{val_split!r} overlap: slice both in % or both in examples"
+                )
+            if max(ia[0], ib[0]) < min(ia[1], ib[1]):
+                raise UsageError(
+                    f"--train-split {train_split!r} and --val-split {val_split!r} overlap: "
+                    "validation must not contain training examples; pick disjoint slices"
+                )
+
+
+def check_image_folder(path: str) -> list[str]:
+    """Class names of a folder of class sub-folders, refusing what would mislead."""
+    classes = sorted(
+        d for d in os.listdir(path)
+        if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")
+    )
+    if len(classes) < 2:
+        raise UsageError(
+            f"folder {path} has {len(classes)} class sub-folder(s): put the images "
+            "of each class in its own sub-folder, at least 2 classes"
+        )
+    for cls in classes:
+        folder = os.path.join(path, cls)
+        files = [f for f in os.listdir(folder) if not f.startswith(".")]
+        images = [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not images:
+            raise UsageError(
+                f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}): "
+                "add images or remove the folder"
+            )
+        others = sorted(set(files) - set(images))
+        if others:
+            raise UsageError(
+                f"{os.path.join(folder, others[0])} is not an image "
+                f"({', '.join(IMAGE_EXTENSIONS)}): remove it from the data folder"
+            )
+        for f in images:
+            fp = os.path.join(folder, f)
+            try:
+                tf.io.decode_image(tf.io.read_file(fp), channels=3, expand_animations=False)
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError):
+                raise UsageError(
+                    f"{fp} cannot be read as an image: replace or remove it"
+                ) from None
+    return classes
+
+
+def _network_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(NETWORK_PROBE, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    import tensorflow_datasets as tfds
+
+    kwargs = dict(split=[spec.train_split, spec.val_split], as_supervised=True,
+                  data_dir=data_dir, shuffle_files=False)
+    try:
+        train, val = tfds.load(spec.name, download=False, **kwargs)
+        return train, val
+    except (AssertionError, tfds.core.DatasetNotFoundError, FileNotFoundError):
+        pass  # not on disk yet
+    except ValueError as exc:
+        raise UsageError(f"dataset {spec.name!r}: {exc}") from None
+    if not _network_reachable():
+        where = data_dir or "~/tensorflow_datasets"
+        raise UsageError(
+            f"dataset {spec.name!r} is not in {where} and the network is unreachable: "
+            "download it on a connected machine and pass --data-dir, or use "
+            "--fake-data or a local folder (--dataset PATH)"
+        )
+    train, val = tfds.load(spec.name, download=True, **kwargs)
+    return train, val
+
+
+def _load_folder(spec: DataSpec, image_size: int, seed: int):
+    train, val = tf.keras.utils.image_dataset_from_directory(
+        spec.name, validation_split=spec.val_fraction, subset="both", seed=seed,
+        image_size=(image_size, image_size), batch_size=None, label_mode="int",
+        shuffle=True, verbose=False,
+    )
+    return train, val
+
+
+def fake_images(n: int, *, num_classes: int, image_size: int, seed: int):
+    """Learnable stand-in images: each class has its own mean colour."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    palette = rng.uniform(40, 215, size=(num_classes, 3))
+    noise = rng.normal(0, 35, size=(n, image_size, image_size, 3))
+    images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
+    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+
+
+def _to_uint8(image, label, image_size: int):
+    if image.shape.rank == 3 and image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    image = tf.image.resize(image, (image_size, image_size))
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return image, label
+
+
+@dataclass
+class Datasets:
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    num_classes: int
+    train_examples: int
+    val_examples: int
+
+
+def load_datasets(
+    spec: DataSpec,
+    *,
+    preprocess,
+    image_size: int,
+    batch_size: int,
+    seed: int,
+    data_dir: str | None = None,
+) -> Datasets:
+    """Batched, preprocessed, cached train and validation datasets."""
+    if spec.source == "fake":
+        n_train, n_val = spec.fake_examples
+        both = fake_images(n_train + n_val, num_classes=spec.num_classes,
+                           image_size=image_size, seed=seed)
+        train, val = both.take(n_train), both.skip(n_train)
+    elif spec.source == "folder":
+        train, val = _load_folder(spec, image_size, seed)
+    else:
+        train, val = _load_tfds(spec, data_dir)
+
+    def pipeline(ds, shuffle: bool):
+        ds = ds.map(lambda x, y: _to_uint8(x, y, image_size),
+                    num_parallel_calls=tf.data.AUTOTUNE).cache()
+        n = _warm_up(ds)
+        if shuffle:
+            ds = ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(
+            lambda x, y: (preprocess(tf.cast(x, tf.float32)), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        return ds.prefetch(tf.data.AUTOTUNE), n
+
+    train_ds, n_train = pipeline(train, shuffle=True)
+    val_ds, n_val = pipeline(val, shuffle=False)
+    if n_train == 0 or n_val == 0:
+        raise UsageError(
+            f"the {'training' if n_train == 0 else 'validation'} slice of {spec.name!r} "
+            "is empty: widen --train-split/--val-split"
+        )
+    return Datasets(train_ds, val_ds, spec.num_classes, n_train, n_val)
+
+
+def _warm_up(ds: tf.data.Dataset) -> int:
+    """Fill the cache now, outside any timed trial; returns the example count."""
+    n = 0
+    for _ in ds:
+        n += 1
+    return n

@@ -1,0 +1,183 @@
+"""Figures of a landscape and of a comparison (matplotlib, Agg backend, PNG + SVG).
+
+* ``accuracy_figure`` / ``efficiency_figure``: the thesis' plots against
+  depth, with error bars where a depth was repeated and the best depth
+  annotated.
+* ``pareto_figure``: accuracy against seconds, the accuracy/time Pareto
+  front marked (no other depth is both faster and more accurate), and the
+  line of the best efficiency through the origin.
+* ``anytime_figure``: the efficiency of each strategy's current choice
+  against cumulative training seconds, median and 5-95 % band over seeds.
+
+Functions return figures; ``save`` writes them. Nothing here opens a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from tuner.landscape import Landscape  # noqa: E402
+
+__all__ = [
+    "accuracy_figure",
+    "efficiency_figure",
+    "pareto_figure",
+    "anytime_figure",
+    "landscape_figures",
+    "pareto_front",
+    "save",
+]
+
+DEPTH_LABEL = "unfreeze depth k (top backbone layers trained)"
+EFF_LABEL = "efficiency (val_accuracy / s)"
+SIZE = (7.0, 4.2)
+
+
+def _measured(land: Landscape) -> pd.DataFrame:
+    return land.frame().query("repeats > 0")
+
+
+def _annotate_best(ax, x: float, y: float, text: str) -> None:
+    ax.annotate(
+        text,
+        xy=(x, y),
+        xytext=(0.55, 0.92),
+        textcoords="axes fraction",
+        arrowprops={"arrowstyle": "->", "color": "0.3"},
+        fontsize=9,
+        ha="left",
+        va="top",
+    )
+
+
+def _depth_plot(land: Landscape, column: str, std: str | None, ylabel: str, title: str) -> Figure:
+    df = _measured(land)
+    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
+    yerr = df[std] if std is not None and df["repeats"].max() > 1 else None
+    ax.errorbar(df["depth"], df[column], yerr=yerr, marker="o", ms=4, lw=1.2, capsize=3,
+                label=f"{land.name} (mean" + (" ± sd)" if yerr is not None else ")"))
+    best = land.best_depth
+    row = df.set_index("depth").loc[best]
+    ax.plot([best], [row[column]], marker="*", ms=14, color="C3", ls="none",
+            label=f"best efficiency: depth {best}")
+    _annotate_best(ax, best, row[column], f"depth {best}: {row[column]:.4g}")
+    ax.set_xlabel(DEPTH_LABEL)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def accuracy_figure(land: Landscape) -> Figure:
+    return _depth_plot(land, "val_accuracy", "val_accuracy_std", "validation accuracy",
+                       f"Accuracy vs depth: {land.name}")
+
+
+def efficiency_figure(land: Landscape) -> Figure:
+    fig = _depth_plot(land, "efficiency", None, EFF_LABEL, f"Efficiency vs depth: {land.name}")
+    fig.axes[0].ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
+    return fig
+
+
+def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows no other row beats on both time (lower) and accuracy (higher), by time."""
+    df = frame.sort_values(["time_s", "val_accuracy"], ascending=[True, False])
+    keep, best_acc = [], -np.inf
+    for i, acc in zip(df.index, df["val_accuracy"]):
+        if acc > best_acc:
+            keep.append(i)
+            best_acc = acc
+    return df.loc[keep]
+
+
+def pareto_figure(land: Landscape) -> Figure:
+    df = _measured(land)
+    front = pareto_front(df)
+    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
+    ax.scatter(df["time_s"], df["val_accuracy"], s=22, color="C0", label="measured depth", zorder=3)
+    for d, t, a in zip(df["depth"], df["time_s"], df["val_accuracy"]):
+        ax.annotate(str(d), (t, a), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    ax.step(front["time_s"], front["val_accuracy"], where="post", color="C2", lw=1.5,
+            label="Pareto front (faster or more accurate than all others)")
+    ax.scatter(front["time_s"], front["val_accuracy"], s=60, facecolors="none",
+               edgecolors="C2", zorder=4)
+    best = land.best_depth
+    row = df.set_index("depth").loc[best]
+    t = np.linspace(0.9 * df["time_s"].min(), 1.05 * df["time_s"].max(), 10)
+    ax.plot(t, land.best_efficiency * t, ls="--", color="C3", lw=1,
+            label=f"efficiency of depth {best} ({land.best_efficiency:.3g} /s)")
+    ax.plot([row["time_s"]], [row["val_accuracy"]], marker="*", ms=14, color="C3", ls="none")
+    lo = df["val_accuracy"].min()
+    ax.set_ylim(lo - 0.1 * (df["val_accuracy"].max() - lo + 1e-3), None)
+    ax.set_xlabel("training time (s, both fit phases)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Accuracy vs time: {land.name}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def anytime_figure(
+    curves: pd.DataFrame,
+    *,
+    best_efficiency: float | None,
+    title: str,
+    ylabel: str = "mean efficiency of current choice (val_accuracy / s)",
+) -> Figure:
+    """Median line and 5-95 % band per strategy (``curves`` from ``replay.anytime_curves``)."""
+    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
+    for i, (label, sub) in enumerate(curves.groupby("strategy", sort=False)):
+        color = f"C{i}"
+        ax.plot(sub["seconds"], sub["median"], color=color, lw=1.6, label=f"{label} (median)",
+                drawstyle="steps-post")
+        if not np.allclose(sub["p05"].fillna(0), sub["p95"].fillna(0)):
+            ax.fill_between(sub["seconds"], sub["p05"], sub["p95"], color=color, alpha=0.15,
+                            step="post", lw=0)
+    if best_efficiency is not None:
+        ax.axhline(best_efficiency, color="k", ls="--", lw=1,
+                   label=f"best depth's efficiency ({best_efficiency:.3g} /s)")
+    ax.set_xlabel("cumulative training time (s)")
+    ax.set_ylabel(ylabel)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
+    banded = curves["p05"].ne(curves["p95"]).any()
+    ax.set_title(title + ("  (bands: 5-95 % over seeds)" if banded else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def landscape_figures(land: Landscape) -> dict[str, Figure]:
+    """The three landscape figures by file stem."""
+    return {
+        "accuracy_vs_depth": accuracy_figure(land),
+        "efficiency_vs_depth": efficiency_figure(land),
+        "accuracy_time_pareto": pareto_figure(land),
+    }
+
+
+def save(
+    fig: Figure, *, out_dir: str | Path, stem: str, formats: Sequence[str] = ("png", "svg")
+) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` into ``out_dir`` and close the figure."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out / f"{stem}.{fmt}"
+        # No timestamp in SVGs, so regenerated figures only differ when the data does.
+        meta = {"Date": None} if fmt == "svg" else None
+        fig.savefig(path, dpi=120 if fmt == "png" else None, metadata=meta)
+        paths.append(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,338 @@
+"""Landscapes: depth -> (accuracy, seconds) tables that strategies are replayed on.
+
+A landscape holds, per measured depth, the mean ``val_accuracy`` and mean
+training seconds, their spread (sample standard deviation, NaN with a single
+measurement) and the number of repeats. It comes from
+
+* a thesis table (``thesis:5.1`` .. ``thesis:5.4``, shipped as package data in
+  ``studies/thesis/``),
+* any CSV with the thesis' columns ``depth,val_accuracy,time_s`` (``fit_seconds``
+  is accepted for ``time_s``; ``efficiency`` is recomputed, never trusted; rows
+  repeating a depth are averaged and their spread kept),
+* a stored Optuna study: COMPLETE trials only, trials reusing another trial's
+  measurement (user attr ``reused_from``) skipped, depth from user attr
+  ``depth`` (fallback: the study's depth parameter), metrics from the user
+  attrs ``val_accuracy`` and ``fit_seconds``; repeats are averaged.
+
+The best depth is computed here (highest mean efficiency, ties to the
+shallower depth), never copied from the thesis' text (its Table 5.5 names a
+depth that is not the best of its own Table 5.3).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from tuner.errors import UsageError
+from tuner.space import PARAM, DepthSpace
+
+__all__ = [
+    "Landscape",
+    "THESIS_TABLES",
+    "ThesisTable",
+    "from_thesis",
+    "from_csv",
+    "from_study",
+    "from_records",
+    "load_landscape",
+]
+
+COLUMNS = ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_seconds_std", "repeats")
+
+
+@dataclass(frozen=True)
+class ThesisTable:
+    file: str
+    title: str
+    stage3: tuple[int, ...]
+    """The thesis' hand-picked third stage for this experiment."""
+
+
+_CATS_STAGE3 = (3, 4, 5, 6, 7)
+_FLOWERS_STAGE3 = (18, 19, 20, 21, 22)
+
+THESIS_TABLES: dict[str, ThesisTable] = {
+    "5.1": ThesisTable(
+        "table_5_1_cats_vs_dogs_small.csv", "cats_vs_dogs, 10 % train, 3+3 epochs", _CATS_STAGE3
+    ),
+    "5.2": ThesisTable("table_5_2_tf_flowers.csv", "tf_flowers, 3+3 epochs", _FLOWERS_STAGE3),
+    "5.3": ThesisTable(
+        "table_5_3_cats_vs_dogs_big.csv", "cats_vs_dogs, 20 % train, 3+3 epochs", _CATS_STAGE3
+    ),
+    "5.4": ThesisTable(
+        "table_5_4_tf_flowers_epochs6.csv", "tf_flowers, 6+6 epochs", _FLOWERS_STAGE3
+    ),
+}
+
+THESIS_STAGE1 = (0, 10, 30, 60, 100)
+THESIS_STAGE2 = (5, 10, 15, 20, 25)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Per-depth mean metrics and their spread; ``table`` is indexed by depth.
+
+    ``table`` columns: ``val_accuracy``, ``fit_seconds`` (means),
+    ``val_accuracy_std``, ``fit_seconds_std`` (NaN when unknown), ``repeats``
+    (0 for a depth that was interpolated, not measured).
+    """
+
+    name: str
+    table: pd.DataFrame
+    thesis: ThesisTable | None = None
+
+    def __post_init__(self) -> None:
+        if self.table.empty:
+            raise UsageError(f"landscape {self.name!r} has no depth with metrics")
+
+    @property
+    def depths(self) -> list[int]:
+        return [int(d) for d in self.table.index]
+
+    @property
+    def measured_depths(self) -> list[int]:
+        return [int(d) for d in self.table.index[self.table["repeats"] > 0]]
+
+    @property
+    def efficiency(self) -> pd.Series:
+        return self.table["val_accuracy"] / self.table["fit_seconds"]
+
+    @property
+    def best_depth(self) -> int:
+        eff = self.efficiency
+        return int(eff.index[np.flatnonzero(eff.to_numpy() == eff.max())[0]])
+
+    @property
+    def best_efficiency(self) -> float:
+        return float(self.efficiency.max())
+
+    def frame(self) -> pd.DataFrame:
+        """The thesis' columns (``depth, val_accuracy, time_s, efficiency``) plus spread."""
+        t = self.table
+        out = pd.DataFrame(
+            {
+                "depth": t.index.astype(int),
+                "val_accuracy": t["val_accuracy"].to_numpy(),
+                "time_s": t["fit_seconds"].to_numpy(),
+                "efficiency": self.efficiency.to_numpy(),
+                "val_accuracy_std": t["val_accuracy_std"].to_numpy(),
+                "time_s_std": t["fit_seconds_std"].to_numpy(),
+                "repeats": t["repeats"].astype(int).to_numpy(),
+            }
+        )
+        return out
+
+    def interpolated(self, *, low: int, high: int) -> "Landscape":
+        """Every integer depth of ``low..high``, linearly interpolated between measured depths.
+
+        Accuracy and seconds are interpolated separately (and extrapolated
+        from the two outermost measured depths, clipped to valid values).
+        On each segment the efficiency is then a ratio of two linear
+        functions, which is monotone, so the best depth of the interpolated
+        landscape is always one of the measured depths: interpolation adds
+        no optimum that was not measured. Spreads are interpolated likewise.
+        """
+        t = self.table
+        x = t.index.to_numpy(dtype=float)
+        grid = np.arange(low, high + 1)
+        cols = {}
+        for col in ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_seconds_std"):
+            cols[col] = _interp_extrap(grid, x, t[col].to_numpy(dtype=float))
+        cols["val_accuracy"] = np.clip(cols["val_accuracy"], 0.0, 1.0)
+        floor = float(t["fit_seconds"].min()) * 0.1
+        cols["fit_seconds"] = np.maximum(cols["fit_seconds"], floor)
+        for col in ("val_accuracy_std", "fit_seconds_std"):
+            cols[col] = np.maximum(cols[col], 0.0)
+        reps = t["repeats"].reindex(grid, fill_value=0).to_numpy()
+        table = pd.DataFrame(cols, index=pd.Index(grid, name="depth"))
+        table["repeats"] = reps.astype(int)
+        return Landscape(name=self.name, table=table, thesis=self.thesis)
+
+    def restricted(self, *, low: int, high: int) -> "Landscape":
+        t = self.table.loc[(self.table.index >= low) & (self.table.index <= high)]
+        return Landscape(name=self.name, table=t, thesis=self.thesis)
+
+
+def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """np.interp, extended linearly beyond the ends; NaN stays NaN where y has no value."""
+    ok = ~np.isnan(y)
+    if not ok.any():
+        return np.full(grid.shape, np.nan)
+    x, y = x[ok], y[ok]
+    out = np.interp(grid, x, y)
+    if len(x) >= 2:
+        lo, hi = grid < x[0], grid > x[-1]
+        out[lo] = y[0] + (grid[lo] - x[0]) * (y[1] - y[0]) / (x[1] - x[0])
+        out[hi] = y[-1] + (grid[hi] - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+    return out
+
+
+def from_records(
+    records: Iterable[Mapping[str, float]], *, name: str, thesis: ThesisTable | None = None
+) -> Landscape:
+    """Aggregate ``{depth, val_accuracy, fit_seconds}`` records: mean, std, repeats per depth."""
+    df = pd.DataFrame(list(records), columns=["depth", "val_accuracy", "fit_seconds"])
+    if df.empty:
+        raise UsageError(f"landscape {name!r} has no depth with metrics")
+    df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
+    bad = df[~np.isfinite(df["val_accuracy"]) | ~(df["fit_seconds"] > 0)]
+    if not bad.empty:
+        raise UsageError(
+            f"landscape {name!r}: depth {int(bad['depth'].iloc[0])} has a non-finite accuracy "
+            "or non-positive seconds: fix or drop that row"
+        )
+    g = df.groupby("depth").agg(
+        val_accuracy=("val_accuracy", "mean"),
+        fit_seconds=("fit_seconds", "mean"),
+        val_accuracy_std=("val_accuracy", "std"),
+        fit_seconds_std=("fit_seconds", "std"),
+        repeats=("val_accuracy", "size"),
+    )
+    g.index = g.index.astype(int)
+    g.index.name = "depth"
+    return Landscape(name=name, table=g.sort_index()[list(COLUMNS)], thesis=thesis)
+
+
+def from_thesis(name: str) -> Landscape:
+    """A thesis table by number (``"5.2"`` or ``"thesis:5.2"``), from the package data."""
+    key = name.removeprefix("thesis:")
+    try:
+        info = THESIS_TABLES[key]
+    except KeyError:
+        raise UsageError(
+            f"unknown thesis table {name!r}: use one of "
+            + ", ".join(f"thesis:{k}" for k in THESIS_TABLES)
+        ) from None
+    ref = importlib.resources.files("studies") / "thesis" / info.file
+    with importlib.resources.as_file(ref) as path:
+        land = from_csv(path, name=f"thesis:{key}")
+    return Landscape(name=land.name, table=land.table, thesis=info)
+
+
+def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
+    """A CSV with ``depth, val_accuracy, time_s`` (or ``fit_seconds``); repeated depths averaged."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read landscape CSV {str(path)!r}: {exc}") from None
+    if "fit_seconds" not in df.columns and "time_s" in df.columns:
+        df = df.rename(columns={"time_s": "fit_seconds"})
+    missing = [c for c in ("depth", "val_accuracy", "fit_seconds") if c not in df.columns]
+    if missing:
+        raise UsageError(
+            f"landscape CSV {str(path)!r} lacks column(s) {', '.join(missing)}: "
+            "it needs depth,val_accuracy,time_s"
+        )
+    try:
+        df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"landscape CSV {str(path)!r} has a non-numeric value: {exc}") from None
+    label = name or str(path)
+    if df["depth"].duplicated().any() or "repeats" not in df.columns:
+        return from_records(df.to_dict("records"), name=label)
+    # A table written by `report` (one row per depth with its spread): keep the spread.
+    table = pd.DataFrame(
+        {
+            "val_accuracy": df["val_accuracy"].to_numpy(),
+            "fit_seconds": df["fit_seconds"].to_numpy(),
+            "val_accuracy_std": df.get("val_accuracy_std", pd.Series(np.nan, index=df.index)),
+            "fit_seconds_std": df.get("time_s_std", pd.Series(np.nan, index=df.index)),
+            "repeats": df["repeats"].astype(int).to_numpy(),
+        },
+    )
+    table.index = pd.Index(df["depth"].to_numpy(), name="depth")
+    return Landscape(name=label, table=table.sort_index())
+
+
+def study_space(study: optuna.Study) -> DepthSpace | None:
+    """The depth space recorded in the study's ``config`` user attr, if any."""
+    config = study.user_attrs.get("config")
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    space = config.get("space") if isinstance(config, Mapping) else None
+    if not isinstance(space, Mapping):
+        return None
+    return DepthSpace(int(space["low"]), int(space["high"]), str(space.get("scale", "log")))
+
+
+def _trial_depth(trial: optuna.trial.FrozenTrial, space: DepthSpace | None) -> int | None:
+    if "depth" in trial.user_attrs:
+        return int(trial.user_attrs["depth"])
+    if space is not None and space.param_name in trial.params:
+        return space.depth_of(trial.params)
+    for scale, param in PARAM.items():
+        if param in trial.params:
+            return DepthSpace(0, 10**6, scale).depth_of(trial.params)
+    return None
+
+
+def study_records(study: optuna.Study) -> list[dict[str, float]]:
+    """One record per trained COMPLETE trial (reused measurements skipped), in trial order."""
+    space = study_space(study)
+    records = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        attrs = trial.user_attrs
+        if "reused_from" in attrs:
+            continue
+        depth = _trial_depth(trial, space)
+        if depth is None or "val_accuracy" not in attrs or "fit_seconds" not in attrs:
+            continue
+        acc, sec = float(attrs["val_accuracy"]), float(attrs["fit_seconds"])
+        if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
+            continue
+        records.append(
+            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec}
+        )
+    return records
+
+
+def from_study(study: optuna.Study) -> Landscape:
+    """The landscape a stored study measured (repeats averaged, their spread kept)."""
+    records = study_records(study)
+    if not records:
+        raise UsageError(
+            f"study {study.study_name!r} has no COMPLETE trial with val_accuracy and "
+            "fit_seconds: run `depth-tuner search` first"
+        )
+    return from_records(records, name=f"study:{study.study_name}")
+
+
+def open_study(name: str, *, storage: str | None) -> optuna.Study:
+    """Load a stored study; a missing storage or study is a one-line UsageError."""
+    url = storage or f"sqlite:///studies/{name}.db"
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise UsageError(f"no study storage at {url}: pass --storage URL or run `search` first")
+    try:
+        return optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        raise UsageError(f"no study named {name!r} in {url}: check --study / --storage") from None
+    except Exception as exc:  # storage drivers raise many types; the user gets one line
+        raise UsageError(f"cannot open study {name!r} in {url}: {exc}") from None
+
+
+def load_landscape(spec: str, *, storage: str | None = None) -> Landscape:
+    """``thesis:5.x``, ``study:NAME`` (with ``storage``), or a path to a CSV file."""
+    if spec.startswith("thesis:"):
+        return from_thesis(spec)
+    if spec.startswith("study:"):
+        return from_study(open_study(spec.removeprefix("study:"), storage=storage))
+    if spec.endswith(".csv") or Path(spec).is_file():
+        if not Path(spec).is_file():
+            raise UsageError(f"landscape CSV {spec!r} does not exist")
+        return from_csv(spec)
+    raise UsageError(
+        f"unknown landscape {spec!r}: use thesis:5.1..thesis:5.4, study:NAME or a CSV path"
+    )

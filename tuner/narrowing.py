@@ -1,0 +1,206 @@
+"""The thesis' manual coarse-to-fine narrowing, as a deterministic rule.
+
+The rule (a pure function of the measured ``{depth: efficiency}``):
+
+1. **Stage 1**: the coarse grid 0, 10, 30, 60, 100 (clipped to ``low..high``).
+2. **Stage 2**: ``b1`` = best stage-1 depth. Its neighbours ``L < b1 < R`` are
+   the adjacent stage-1 depths; at an edge the window stops at ``b1`` itself
+   when ``b1`` is ``low``/``high``, and reaches ``low``/``high`` (included)
+   when ``b1`` is the outermost grid depth but not the edge of the range.
+   Stage 2 is ``b1 +- 5j`` strictly inside ``(L, R)`` (plus that edge). On the
+   thesis' tables with ``b1 = 10`` this is 5, 10, 15, 20, 25 exactly.
+3. **Stage 3**: ``b2`` = best depth measured in stages 1 and 2; stage 3 is
+   ``b2 - 2 .. b2 + 2`` clipped to the range.
+
+After stage 3 the plan is complete (``next_stage`` returns ``[]``). Depths
+already measured are never asked again, so a stage may add fewer depths
+than it names (stage 2 reuses ``b1``). "Best" means the highest measured
+efficiency; **ties go to the shallower depth** (cheaper to train, and every
+efficient depth found so far is shallow). Within a stage depths are asked
+nearest-to-the-centre first (ties: shallower first), so a budget that cuts a
+stage short keeps the most promising ones.
+
+Stage sizes follow the measurements: 1 + 1..2 + 1..4 new depths when the
+best is at ``low``, up to 15-18 new stage-2 depths when it is 60 or 100.
+With a fixed ``plan`` (e.g. the thesis' exact grids, ``thesis_plan``) the
+stages are replayed as given instead of computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "STAGE1",
+    "STEP",
+    "RADIUS",
+    "next_stage",
+    "plan",
+    "thesis_plan",
+    "NarrowingStrategy",
+]
+
+STAGE1: tuple[int, ...] = (0, 10, 30, 60, 100)
+STEP = 5
+RADIUS = 2
+
+
+def _best(measured: Mapping[int, float], among: Sequence[int]) -> int:
+    """Highest efficiency among the measured ``among``; ties to the shallower depth."""
+    candidates = sorted(d for d in among if d in measured)
+    return max(candidates, key=lambda d: (measured[d], -d))
+
+
+def _by_distance(depths: set[int], centre: int | None) -> list[int]:
+    if centre is None:
+        return sorted(depths)
+    return sorted(depths, key=lambda d: (abs(d - centre), d))
+
+
+def _stage1(low: int, high: int, grid: Sequence[int]) -> list[int]:
+    return sorted({min(max(g, low), high) for g in grid})
+
+
+def _stage2(
+    measured: Mapping[int, float], s1: list[int], low: int, high: int, step: int
+) -> tuple[int, set[int]]:
+    b1 = _best(measured, s1)
+    i = s1.index(b1)
+    left = s1[i - 1] if i > 0 else None
+    right = s1[i + 1] if i + 1 < len(s1) else None
+    depths = {b1}
+    j = 1
+    while True:
+        added = False
+        for d in (b1 - j * step, b1 + j * step):
+            inside_left = d > left if left is not None else d >= low
+            inside_right = d < right if right is not None else d <= high
+            if inside_left and inside_right:
+                depths.add(d)
+                added = True
+        if not added:
+            break
+        j += 1
+    # An open edge (no grid depth beyond b1) reaches the edge of the range itself.
+    if left is None and b1 > low:
+        depths.add(low)
+    if right is None and b1 < high:
+        depths.add(high)
+    return b1, depths
+
+
+def _stages(
+    measured: Mapping[int, float], low: int, high: int, grid: Sequence[int], step: int, radius: int
+) -> list[tuple[int | None, set[int]]]:
+    """(centre, depths) of every stage the measurements already determine, in order."""
+    s1 = _stage1(low, high, grid)
+    stages: list[tuple[int | None, set[int]]] = [(None, set(s1))]  # stage 1: ascending
+    if any(d not in measured for d in s1):
+        return stages
+    b1, s2 = _stage2(measured, s1, low, high, step)
+    stages.append((b1, s2))
+    if any(d not in measured for d in s2):
+        return stages
+    b2 = _best(measured, sorted(set(s1) | s2))
+    stages.append((b2, set(range(max(low, b2 - radius), min(high, b2 + radius) + 1))))
+    return stages
+
+
+def next_stage(
+    measured: Mapping[int, float],
+    *,
+    low: int = 0,
+    high: int = 154,
+    grid: Sequence[int] = STAGE1,
+    step: int = STEP,
+    radius: int = RADIUS,
+) -> list[int]:
+    """Depths still to measure in the first unfinished stage; ``[]`` when the plan is done."""
+    if low > high:
+        raise ValueError(f"empty depth range {low}..{high}")
+    for centre, depths in _stages(measured, low, high, grid, step, radius):
+        todo = {d for d in depths if d not in measured}
+        if todo:
+            return _by_distance(todo, centre)
+    return []
+
+
+def plan(
+    efficiency: Mapping[int, float],
+    *,
+    low: int = 0,
+    high: int = 154,
+    grid: Sequence[int] = STAGE1,
+    step: int = STEP,
+    radius: int = RADIUS,
+) -> list[list[int]]:
+    """The whole plan the rule follows on a known (noise-free) landscape, stage by stage.
+
+    ``efficiency`` must cover every depth the rule asks for (e.g. an
+    interpolated landscape); a missing depth raises KeyError naming it.
+    """
+    measured: dict[int, float] = {}
+    stages = []
+    while stage := next_stage(measured, low=low, high=high, grid=grid, step=step, radius=radius):
+        for d in stage:
+            measured[d] = efficiency[d]
+        stages.append(stage)
+    return stages
+
+
+def thesis_plan(stage3: Sequence[int]) -> list[list[int]]:
+    """The exact depths the thesis trained: 0,10,30,60,100 / 5..25 / ``stage3`` (13 depths)."""
+    return [list(STAGE1), [5, 10, 15, 20, 25], list(stage3)]
+
+
+class NarrowingStrategy:
+    """The rule behind an ask/tell interface (the one the replay drives; usable live).
+
+    ``ask()`` returns the next depth to train, or ``None`` once the plan is
+    complete; ``tell(depth, efficiency)`` records a measurement. With
+    ``fixed_plan`` the given stages are replayed in order instead of being
+    computed (depths already measured are skipped).
+    """
+
+    name = "narrowing"
+
+    def __init__(
+        self,
+        *,
+        low: int = 0,
+        high: int = 154,
+        fixed_plan: Sequence[Sequence[int]] | None = None,
+        grid: Sequence[int] = STAGE1,
+        step: int = STEP,
+        radius: int = RADIUS,
+    ) -> None:
+        self.low, self.high = low, high
+        self.grid, self.step, self.radius = tuple(grid), step, radius
+        self.fixed_plan = [list(s) for s in fixed_plan] if fixed_plan is not None else None
+        self.measured: dict[int, float] = {}
+        self._queue: list[int] = []
+
+    def _refill(self) -> None:
+        if self.fixed_plan is not None:
+            self._queue = [
+                d for stage in self.fixed_plan for d in stage if d not in self.measured
+            ]
+            self._queue = list(dict.fromkeys(self._queue))
+        else:
+            self._queue = next_stage(
+                self.measured,
+                low=self.low,
+                high=self.high,
+                grid=self.grid,
+                step=self.step,
+                radius=self.radius,
+            )
+
+    def ask(self) -> int | None:
+        self._queue = [d for d in self._queue if d not in self.measured]
+        if not self._queue:
+            self._refill()
+        return self._queue[0] if self._queue else None
+
+    def tell(self, depth: int, efficiency: float) -> None:
+        self.measured[int(depth)] = float(efficiency)

@@ -1,0 +1,194 @@
+"""A Keras Tuner oracle whose decisions come from a stored Optuna study.
+
+Keras Tuner asks ``populate_space`` for the next depth; the oracle asks the
+Optuna study (ask/tell) and tells it each result in ``end_trial``. Keras
+Tuner's own retry queue is never used (``max_retries_per_trial=0``): it
+hands retried trials out without asking the oracle, which would leave the
+Optuna trial RUNNING. A depth that must be trained again is enqueued in the
+Optuna study instead, where every worker sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+import keras_tuner as kt
+import optuna
+from keras_tuner.src.engine import trial as kt_trial
+from optuna.trial import TrialState
+
+from tuner.progress import Reporter
+from tuner.protocol import host_name
+from tuner.space import DepthSpace
+from tuner.study import (
+    HEARTBEAT_SECONDS,
+    is_stale,
+    measured_trials,
+    recover_stale_trials,
+    trial_depth,
+)
+
+OBJECTIVE_NAME = "objective"
+# After this many suggestions in a row that only repeat a measured depth
+# (TPE does that in one integer dimension), the nearest unmeasured depth is
+# queued so the budget buys new information.
+MAX_REPEATS = 3
+IDLE_POLL_SECONDS = 5.0
+
+
+class Heartbeat:
+    """Writes a timestamp on a running trial so other workers see it is alive."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, every: float = HEARTBEAT_SECONDS):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(study._storage, trial_id, every), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, storage, trial_id: int, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+            except Exception:
+                return  # trial finished or storage gone: nothing left to keep alive
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class OptunaOracle(kt.Oracle):
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        space: DepthSpace,
+        signatures: tuple[int, ...],
+        total_trials: int,
+        max_consecutive_failures: int,
+        reporter: Reporter,
+    ):
+        super().__init__(
+            objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
+            max_trials=None,
+            max_retries_per_trial=0,
+            max_consecutive_failed_trials=max_consecutive_failures or 10**9,
+        )
+        self.study = study
+        self.space = space
+        self.signatures = signatures
+        self.total_trials = total_trials
+        self.reporter = reporter
+        self.optuna_trials: dict[str, optuna.Trial] = {}
+        self._heartbeats: dict[str, Heartbeat] = {}
+        self._repeats = 0
+        self.stop_reason = ""
+
+    # -- Keras Tuner side --------------------------------------------------
+    def populate_space(self, trial_id: str) -> dict:
+        for t in recover_stale_trials(self.study, self.space):
+            self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
+        while True:
+            measured = measured_trials(self.study)
+            if len(measured) >= self.total_trials:
+                self.stop_reason = f"the study has {len(measured)} measured trials (asked for {self.total_trials})"
+                return {"status": kt_trial.TrialStatus.STOPPED}
+            in_flight = self._in_flight()
+            if len(measured) + len(in_flight) >= self.total_trials:
+                time.sleep(IDLE_POLL_SECONDS)  # the rest is running elsewhere
+                return {"status": kt_trial.TrialStatus.IDLE}
+            measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
+            flying_sigs = {self._sig(trial_depth(t, self.space)) for t in in_flight}
+            if self._free_depth(0, measured_sigs, flying_sigs) is None:
+                self.stop_reason = "every depth in the range (up to layers without weights) is measured"
+                return {"status": kt_trial.TrialStatus.STOPPED}
+
+            ot = self.study.ask(self.space.distributions())
+            depth = self.space.depth_of(ot.params)
+            sig = self._sig(depth)
+            ot.set_user_attr("depth", depth)
+            if sig in flying_sigs:
+                ot.set_user_attr("fail_reason", "the same weights are being trained by another worker")
+                self.study.tell(ot, state=TrialState.FAIL)
+                self._queue_nearest_free(depth, measured_sigs, flying_sigs)
+                continue
+            if sig in measured_sigs:
+                source = measured_sigs[sig]
+                ot.set_user_attr("reused_from", source.number)
+                self.study.tell(ot, source.value)
+                self._repeats += 1
+                if self._repeats >= MAX_REPEATS:
+                    self._repeats = 0
+                    self._queue_nearest_free(depth, measured_sigs, flying_sigs)
+                continue
+            self._repeats = 0
+            for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
+                               ("heartbeat", time.time())):
+                ot.set_user_attr(key, value)
+            self.optuna_trials[trial_id] = ot
+            self._heartbeats[trial_id] = Heartbeat(self.study, ot._trial_id)
+            return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": depth}}
+
+    def end_trial(self, trial: kt_trial.Trial) -> None:
+        ot = self.optuna_trials.pop(trial.trial_id, None)
+        if ot is not None:
+            self._finish(ot, trial)
+        super().end_trial(trial)
+
+    def _finish(self, ot: optuna.Trial, trial: kt_trial.Trial) -> None:
+        self._heartbeats.pop(trial.trial_id).stop()
+        value = None
+        if trial.status == kt_trial.TrialStatus.COMPLETED and trial.metrics.exists(OBJECTIVE_NAME):
+            value = trial.metrics.get_last_value(OBJECTIVE_NAME)
+        if value is not None and math.isfinite(value):
+            self.study.tell(ot, value)
+            return
+        reason = _last_line(trial.message) or "the objective is not a finite number"
+        ot.set_user_attr("fail_reason", reason)
+        if trial.message:
+            ot.set_user_attr("fail_traceback", trial.message[-4000:])
+        self.study.tell(ot, state=TrialState.FAIL)
+        self.reporter.say(f"trial {ot.number} depth {trial.hyperparameters.get('depth')} failed: {reason}")
+
+    def abandon_running(self, reason: str) -> None:
+        """Mark this worker's running trials FAIL and queue their depths again (Ctrl-C)."""
+        for trial_id, ot in list(self.optuna_trials.items()):
+            self._heartbeats.pop(trial_id).stop()
+            ot.set_user_attr("fail_reason", reason)
+            self.study.tell(ot, state=TrialState.FAIL, skip_if_finished=True)
+            depth = ot.user_attrs.get("depth") if hasattr(ot, "user_attrs") else None
+            depth = self.space.depth_of(ot.params) if depth is None else depth
+            self.study.enqueue_trial(self.space.params_for(depth), user_attrs={"retry_of": ot.number})
+            del self.optuna_trials[trial_id]
+
+    # -- helpers -----------------------------------------------------------
+    def _sig(self, depth: int) -> int:
+        return self.signatures[depth]
+
+    def _in_flight(self) -> list:
+        mine = {ot.number for ot in self.optuna_trials.values()}
+        return [
+            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number not in mine and "depth" in t.user_attrs and not is_stale(t)
+        ]
+
+    def _free_depth(self, near: int, measured_sigs, flying_sigs) -> int | None:
+        taken = set(measured_sigs) | set(flying_sigs)
+        free = [d for d in self.space.depths() if self._sig(d) not in taken]
+        return min(free, key=lambda d: (abs(d - near), d)) if free else None
+
+    def _queue_nearest_free(self, depth: int, measured_sigs, flying_sigs) -> None:
+        nearest = self._free_depth(depth, measured_sigs, flying_sigs)
+        if nearest is not None:
+            self.study.enqueue_trial(
+                self.space.params_for(nearest), user_attrs={"chosen_by": "nearest-unmeasured"}
+            )
+
+
+def _last_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,38 @@
+"""One reporter for everything a long search tells the user (stderr, quiet in tests)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Reporter:
+    def __init__(self, *, stream: TextIO | None = None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self._t0 = time.perf_counter()
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            elapsed = time.perf_counter() - self._t0
+            print(f"[{_clock(elapsed)}] {message}", file=self.stream, flush=True)
+
+    def epoch(self, *, trial: int, total: int, depth: int, phase: int,
+              epoch: int, epochs: int, seconds: float) -> None:
+        name = "head" if phase == 1 else "fine-tune"
+        self.say(
+            f"trial {trial}/{total} depth {depth}: phase {phase}/2 ({name}) "
+            f"epoch {epoch}/{epochs}, {seconds:.1f} s in training"
+        )
+
+
+class QuietReporter(Reporter):
+    def __init__(self) -> None:
+        super().__init__(quiet=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h:d}:{m:02d}:{s:02d}"

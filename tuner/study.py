@@ -1,0 +1,212 @@
+"""Stored studies: the Optuna storage is the only record of a search.
+
+Opening a study checks its recorded configuration; finding the trials a
+dead worker left RUNNING marks them FAIL and queues their depth again, so a
+search killed at any moment (SIGKILL included) completes when rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner import __version__
+from tuner.errors import UsageError
+from tuner.protocol import host_name
+from tuner.space import DepthSpace
+
+CONFIG_ATTR = "config"
+# A worker writes a heartbeat this often; another host's RUNNING trial is
+# taken as dead when its heartbeat is older than the grace period.
+HEARTBEAT_SECONDS = 20.0
+GRACE_SECONDS = 120.0
+
+
+def default_storage(study_name: str) -> str:
+    return f"sqlite:///studies/{study_name}.db"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Optuna storage for a URL, or a journal file for a path ending in .log.
+
+    SQLite locks under several writers; a journal file (``journal:PATH`` or
+    ``PATH.log``) is Optuna's answer for several workers on one machine.
+    """
+    try:
+        if url.startswith("journal:") or url.endswith(".log"):
+            path = url.removeprefix("journal:")
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            backend = optuna.storages.journal.JournalFileBackend(path)
+            return optuna.storages.JournalStorage(backend)
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            if path and not path.startswith("/"):
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            if os.path.exists(path) and not _looks_like_sqlite(path):
+                raise UsageError(
+                    f"{path} is not an SQLite database (damaged or another file): "
+                    "move it away or pass another --storage"
+                )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=None
+            )
+    except UsageError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot open storage {url!r} ({first}): pass a valid --storage "
+            "(sqlite:///PATH.db, postgresql://..., or PATH.log for a journal file)"
+        ) from None
+
+
+def _looks_like_sqlite(path: str) -> bool:
+    if os.path.getsize(path) == 0:
+        return True
+    with open(path, "rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    a, b = flatten(stored), flatten(wanted)
+    return [
+        f"{k}: {a.get(k, '-')} -> {b.get(k, '-')}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
+def existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
+    """The configuration a stored study was created with, or None if there is no such study."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    return json.loads(raw) if raw else {}
+
+
+def check_resumable(
+    storage: optuna.storages.BaseStorage, name: str, config: dict[str, Any]
+) -> dict | None:
+    """The stored configuration (None for a new study); refuses one that differs."""
+    stored = existing_config(storage, name)
+    if stored:
+        diffs = config_differences(stored, config)
+        if diffs:
+            raise UsageError(
+                f"study {name!r} was created with another configuration "
+                f"({'; '.join(diffs)}): rerun with its options or pick another --study"
+            )
+    return stored
+
+
+def open_study(
+    *,
+    name: str,
+    storage: optuna.storages.BaseStorage,
+    config: dict[str, Any],
+    sampler: optuna.samplers.BaseSampler,
+) -> optuna.Study:
+    """Create the study, or load it if its recorded configuration matches."""
+    stored = check_resumable(storage, name, config)
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler,
+        direction="maximize", load_if_exists=True,
+    )
+    if not stored:
+        study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
+        study.set_user_attr("tool_version", __version__)
+    return study
+
+
+def trial_depth(trial: FrozenTrial, space: DepthSpace) -> int:
+    if "depth" in trial.user_attrs:
+        return int(trial.user_attrs["depth"])
+    return space.depth_of(trial.params)
+
+
+def measured_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """COMPLETE trials that really trained (not answered from an equivalent depth)."""
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if "reused_from" not in t.user_attrs
+    ]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRACE_SECONDS) -> bool:
+    """Is this RUNNING trial's worker gone?"""
+    attrs = trial.user_attrs
+    if attrs.get("worker_host") == host_name() and "worker_pid" in attrs:
+        if int(attrs["worker_pid"]) == os.getpid():
+            return False
+        return not _pid_alive(int(attrs["worker_pid"]))
+    now = time.time() if now is None else now
+    beat = attrs.get("heartbeat")
+    if beat is None and trial.datetime_start is not None:
+        beat = trial.datetime_start.timestamp()
+    return beat is not None and now - float(beat) > grace
+
+
+def recover_stale_trials(study: optuna.Study, space: DepthSpace) -> list[int]:
+    """Mark dead workers' RUNNING trials FAIL and queue their depths again.
+
+    Only the worker whose state change succeeds queues the depth, so two
+    workers recovering at once do not train it twice.
+    """
+    recovered = []
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(t):
+            continue
+        host = t.user_attrs.get("worker_host", "?")
+        pid = t.user_attrs.get("worker_pid", "?")
+        try:
+            storage.set_trial_user_attr(
+                t._trial_id, "fail_reason", f"worker {pid} on {host} stopped mid-trial"
+            )
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker got there first
+        if "depth" in t.user_attrs or t.params:
+            study.enqueue_trial(
+                space.params_for(trial_depth(t, space)),
+                user_attrs={"retry_of": t.number},
+                skip_if_exists=False,
+            )
+        recovered.append(t.number)
+    return recovered

@@ -1,0 +1,78 @@
+"""Tables read from a stored study (the CLI prints them; code gets DataFrames)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from objectives import OBJECTIVES
+from tuner.space import DepthSpace
+from tuner.study import CONFIG_ATTR, trial_depth
+
+COLUMNS = ["number", "depth", "state", "val_accuracy", "fit_seconds", "steady_seconds",
+           "efficiency", "value", "trainable_params", "note"]
+
+
+def study_config(study: optuna.Study) -> dict:
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    return json.loads(raw) if raw else {}
+
+
+def study_space(study: optuna.Study) -> DepthSpace:
+    s = study_config(study).get("space", {"low": 0, "high": 154, "scale": "linear"})
+    return DepthSpace(int(s["low"]), int(s["high"]), s.get("scale", "linear"))
+
+
+def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
+    """One row per trial; by default only measured (trained and finished) trials.
+
+    ``include_all`` adds failed and running trials and the suggestions that
+    were answered from an equivalent, already measured depth.
+    """
+    space = study_space(study)
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        reused = "reused_from" in a
+        if not include_all and (t.state != TrialState.COMPLETE or reused):
+            continue
+        if t.state == TrialState.WAITING:
+            continue
+        try:
+            depth = trial_depth(t, space)
+        except (KeyError, ValueError):
+            depth = None
+        acc, sec = a.get("val_accuracy"), a.get("fit_seconds")
+        note = ""
+        if reused:
+            note = f"same weights as #{a['reused_from']}, not trained again"
+        elif "fail_reason" in a:
+            note = a["fail_reason"]
+        elif "retry_of" in a:
+            note = f"retrains #{a['retry_of']}"
+        rows.append({
+            "number": t.number,
+            "depth": depth,
+            "state": t.state.name,
+            "val_accuracy": acc,
+            "fit_seconds": sec,
+            "steady_seconds": a.get("steady_seconds"),
+            "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
+            "value": t.value,
+            "trainable_params": a.get("trainable_params"),
+            "note": note,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def best_trial_row(frame: pd.DataFrame) -> pd.Series | None:
+    """The measured trial with the highest objective value."""
+    done = frame[(frame["state"] == "COMPLETE") & frame["value"].notna()
+                 & ~frame["note"].fillna("").str.startswith("same weights")]
+    if done.empty:
+        return None
+    return done.loc[done["value"].idxmax()]

@@ -1,0 +1,43 @@
+"""The one place where training time is measured.
+
+``fit_seconds`` is the wall clock of both ``fit`` calls, validation
+included, as the thesis measured it; per-epoch seconds come from the same
+clock so that tracing overhead can be separated afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import keras
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Seconds of every epoch (validation included); the hook gets (epoch, seconds so far)."""
+
+    def __init__(self, on_epoch: Callable[[int, float], None] | None = None):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+        self._on_epoch = on_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+        if self._on_epoch:
+            self._on_epoch(len(self.seconds), sum(self.seconds))
+
+
+class Stopwatch:
+    """Context manager for a wall-clock span."""
+
+    def __enter__(self) -> "Stopwatch":
+        self.seconds = 0.0
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._t0
