@@ -23,8 +23,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_TRAIN_SPLIT = "train[:80%]"
 DEFAULT_VAL_SPLIT = "train[80%:]"
 # Reachable when TFDS could download; probed once so that an offline machine
-# fails in seconds instead of retrying downloads for minutes.
-NETWORK_PROBE = ("storage.googleapis.com", 443)
+# fails in seconds instead of retrying downloads for minutes. HOST:PORT in
+# DEPTH_TUNER_NETWORK_PROBE replaces it (tests point it at a closed port).
+NETWORK_PROBE = "storage.googleapis.com:443"
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,9 @@ def check_image_folder(path: str) -> list[str]:
 
 
 def _network_reachable(timeout: float = 3.0) -> bool:
+    host, _, port = os.environ.get("DEPTH_TUNER_NETWORK_PROBE", NETWORK_PROBE).rpartition(":")
     try:
-        with socket.create_connection(NETWORK_PROBE, timeout=timeout):
+        with socket.create_connection((host, int(port)), timeout=timeout):
             return True
     except OSError:
         return False

@@ -31,8 +31,26 @@ from tuner.timing import EpochClock, Stopwatch
 Progress = Callable[[int, int, int, float], None]
 
 
+class InferenceMode(keras.layers.Layer):
+    """Runs the backbone with ``training=False`` whatever the caller says.
+
+    Keras 3 overrides the ``training=False`` recorded in a functional node
+    with the outer model's ``training=True`` (``functional.operation_fn``),
+    so ``backbone(inputs, training=False)`` alone lets BatchNormalization
+    statistics drift once the top layers are trainable. A wrapper whose
+    ``call`` passes ``training=False`` explicitly is not overridden.
+    """
+
+    def __init__(self, backbone: keras.Model, **kwargs):
+        super().__init__(name=f"{backbone.name}_inference", **kwargs)
+        self.backbone = backbone
+
+    def call(self, inputs, training=None):
+        return self.backbone(inputs, training=False)
+
+
 def backbone_of(model: keras.Model) -> keras.Model:
-    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return next(layer.backbone for layer in model.layers if isinstance(layer, InferenceMode))
 
 
 def trainable_count(model: keras.Model) -> int:
@@ -58,7 +76,7 @@ class DepthHyperModel(kt.HyperModel):
         backbone = build_backbone(self.spec, image_size=p.image_size, weights=p.weights)
         backbone.trainable = False
         inputs = keras.Input(shape=(p.image_size, p.image_size, 3))
-        x = backbone(inputs, training=False)
+        x = InferenceMode(backbone)(inputs)
         x = keras.layers.GlobalAveragePooling2D()(x)
         x = keras.layers.Dropout(p.dropout)(x)
         if self.num_classes == 2:

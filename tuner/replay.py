@@ -238,6 +238,15 @@ def _replay_job(kwargs: dict) -> pd.DataFrame:
     return replay(**kwargs)
 
 
+def _one_thread_per_worker() -> None:
+    """Worker processes share the cores: torch (GPSampler) must not spawn a thread per core."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Everything ``compare`` measured: per-training rows, the summary, the anytime curves."""
@@ -288,7 +297,7 @@ def compare(
     if workers == 1:
         frames = [_replay_job(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_per_worker) as pool:
             frames = list(pool.map(_replay_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
     runs = pd.concat(frames, ignore_index=True)
     order = [s.label for s in strategies]

@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"depth-tuner {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before or after the search loop, which handles its own
+        print(f"depth-tuner {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""Shared fixtures: everything offline, tiny images, random or test-written weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# A closed local port: the "is the network there?" probe fails at once, so no
+# test can start a real download even on a connected machine.
+os.environ["DEPTH_TUNER_NETWORK_PROBE"] = "127.0.0.1:9"
+
+import optuna  # noqa: E402
+import pytest  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# The fast protocol every training test uses: 32 px, random weights, 1+1 epochs.
+FAST = ["--weights", "none", "--image-size", "32", "--head-epochs", "1",
+        "--finetune-epochs", "1", "--batch-size", "16"]
+
+
+def run_cli(args: list[str], *, cwd, timeout: float = 600, env_extra: dict | None = None):
+    """Run ``depth-tuner`` in a fresh process, as a user would."""
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "tuner.cli.main", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def quiet_reporter():
+    from tuner.progress import QuietReporter
+
+    return QuietReporter()

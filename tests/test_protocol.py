@@ -1,0 +1,69 @@
+"""The two-phase protocol changes exactly the weights it should, and is timed."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from objectives import OBJECTIVES
+from tuner.backbones import get_backbone_spec, split_at_depth
+from tuner.data import load_datasets, resolve_data_spec
+from tuner.hypermodel import DepthHyperModel, backbone_of
+from tuner.protocol import Protocol
+from tuner.space import DepthSpace
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16))
+    return load_datasets(spec, preprocess=get_backbone_spec("MobileNetV2").preprocess,
+                         image_size=32, batch_size=16, seed=0)
+
+
+def _train(data, depth):
+    # A high learning rate so that every trainable weight visibly moves.
+    protocol = Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1,
+                        head_lr=1e-2, finetune_lr=1e-2)
+    hm = DepthHyperModel(protocol=protocol, num_classes=5, space=DepthSpace(0, 154))
+    hp = kt.HyperParameters()
+    hm.declare_hyperparameters(hp)
+    hp.values["depth"] = depth
+    model = hm.build(hp)
+    backbone = backbone_of(model)
+    before = {id(w): keras.ops.convert_to_numpy(w) for w in model.weights}
+    metrics = hm.fit(hp, model, train=data.train, validation=data.val)
+    changed = {id(w) for w in model.weights if not np.array_equal(before[id(w)], keras.ops.convert_to_numpy(w))}
+    return model, backbone, changed, metrics
+
+
+@pytest.mark.parametrize("depth", [0, 12])
+def test_only_head_and_top_k_layers_change(data, depth):
+    model, backbone, changed, _ = _train(data, depth)
+    frozen, top = split_at_depth(backbone, depth)
+    frozen_ids = {id(w) for layer in frozen for w in layer.weights}
+    assert not changed & frozen_ids, "a frozen backbone layer changed"
+    # Inference mode: BatchNormalization statistics never move, even when trainable.
+    stats = {id(w) for layer in top for w in layer.non_trainable_weights}
+    assert not changed & stats, "BatchNormalization statistics moved"
+    top_trainable = {id(w) for layer in top for w in layer.trainable_weights}
+    # A weight whose gradient happens to be exactly zero may stay put; the
+    # bulk of the top layers must train.
+    assert len(top_trainable & changed) >= 0.8 * len(top_trainable), "the top layers did not train"
+    head = {id(w) for w in model.trainable_weights} - {id(w) for w in backbone.weights}
+    assert head and head <= changed, "the head did not train"
+
+
+def test_metrics_are_timed_and_consistent(data):
+    _, _, _, m = _train(data, 5)
+    assert m.depth == 5
+    assert len(m.epoch_seconds) == 2 and len(m.phase_seconds) == 2
+    assert m.first_epoch_seconds == m.epoch_seconds[0]
+    assert 0 < sum(m.epoch_seconds) <= m.fit_seconds
+    assert m.fit_seconds == pytest.approx(sum(m.phase_seconds))
+    assert 0 < m.steady_seconds <= m.fit_seconds + 1e-9
+    assert 0 <= m.val_accuracy <= 1
+    assert m.trainable_params > 0 and m.host
+    attrs = m.as_attrs()
+    assert OBJECTIVES["efficiency"](attrs) == pytest.approx(m.val_accuracy / m.fit_seconds)
