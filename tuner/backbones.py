@@ -9,13 +9,14 @@ train exactly the same weights; ``weight_signature`` names that class.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import keras
 
-from tuner.errors import UsageError
+from tuner.errors import UsageError, one_line
 
 
 @dataclass(frozen=True)
@@ -92,26 +93,23 @@ def build_backbone(
         except Exception as exc:  # Keras' download raises plain Exceptions
             if weights == "imagenet":
                 raise UsageError(
-                    f"could not get ImageNet weights for {spec.name} ({_first_line(exc)}): "
+                    f"could not get ImageNet weights for {spec.name} ({one_line(exc)}): "
                     "connect to the internet once (Keras caches them in ~/.keras/models), "
                     "or pass --weights PATH to a local file, or --weights none"
                 ) from None
             raise
     model = spec.constructor(include_top=False, weights=None, input_shape=shape)
     try:
-        model.load_weights(weights)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns per layer before it raises
+            model.load_weights(weights)
     except Exception as exc:
         raise UsageError(
             f"weights file {weights} does not fit {spec.name} with include_top=False "
-            f"({_first_line(exc)}): pass a file saved from "
+            f"({one_line(exc)}): pass a file saved from "
             f"keras.applications.{spec.name}(include_top=False)"
         ) from None
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def set_depth(backbone: keras.Model, depth: int) -> None:

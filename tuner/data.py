@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from studies.presets import PRESETS
-from tuner.errors import UsageError
+from tuner.errors import UsageError, one_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_TRAIN_SPLIT = "train[:80%]"
@@ -114,7 +114,7 @@ def _parse_split(spec: str) -> list:
             ri = tfds.core.ReadInstruction.from_spec(part.strip())
         except (ValueError, NotImplementedError) as exc:
             raise UsageError(
-                f"split {spec!r} cannot be parsed ({exc}): write it like "
+                f"split {spec!r} cannot be parsed ({one_line(exc)}): write it like "
                 "'train[:10%]' or 'train[20%:30%]'"
             ) from None
         parts.append(ri)
@@ -208,7 +208,7 @@ def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, t
     except (AssertionError, tfds.core.DatasetNotFoundError, FileNotFoundError):
         pass  # not on disk yet
     except ValueError as exc:
-        raise UsageError(f"dataset {spec.name!r}: {exc}") from None
+        raise UsageError(f"dataset {spec.name!r}: {one_line(exc)}") from None
     if not _network_reachable():
         where = data_dir or "~/tensorflow_datasets"
         raise UsageError(

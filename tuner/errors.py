@@ -17,3 +17,9 @@ class UsageError(DepthTunerError):
 
 class TrialError(DepthTunerError):
     """One trial could not produce metrics (NaN loss, out of memory, ...)."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception from a library, for our own messages."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__

@@ -48,15 +48,18 @@ def _measured(land: Landscape) -> pd.DataFrame:
 
 
 def _annotate_best(ax, x: float, y: float, text: str) -> None:
+    """Label the best point, pointing away from the nearer vertical edge of the data."""
+    lo, hi = ax.dataLim.y0, ax.dataLim.y1
+    below = y > (lo + hi) / 2
     ax.annotate(
         text,
         xy=(x, y),
-        xytext=(0.55, 0.92),
-        textcoords="axes fraction",
+        xytext=(30, -30 if below else 30),
+        textcoords="offset points",
         arrowprops={"arrowstyle": "->", "color": "0.3"},
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.9},
         fontsize=9,
-        ha="left",
-        va="top",
+        va="top" if below else "bottom",
     )
 
 
@@ -75,7 +78,7 @@ def _depth_plot(land: Landscape, column: str, std: str | None, ylabel: str, titl
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return fig
 
 
@@ -118,8 +121,9 @@ def pareto_figure(land: Landscape) -> Figure:
     ax.plot(t, land.best_efficiency * t, ls="--", color="C3", lw=1,
             label=f"efficiency of depth {best} ({land.best_efficiency:.3g} /s)")
     ax.plot([row["time_s"]], [row["val_accuracy"]], marker="*", ms=14, color="C3", ls="none")
-    lo = df["val_accuracy"].min()
-    ax.set_ylim(lo - 0.1 * (df["val_accuracy"].max() - lo + 1e-3), None)
+    lo, hi = df["val_accuracy"].min(), df["val_accuracy"].max()
+    pad = 0.15 * (hi - lo + 1e-3)
+    ax.set_ylim(lo - pad, min(1.0 + pad / 3, hi + pad))  # the efficiency line must not set it
     ax.set_xlabel("training time (s, both fit phases)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"Accuracy vs time: {land.name}")

@@ -60,6 +60,9 @@ def run_search(
     n = len(signatures) - 1
     if config.space.high > n:
         raise UsageError(f"--max-depth {config.space.high} exceeds the {n} layers of {spec.name}: use at most {n}")
+    if config.protocol.image_size < spec.min_size:
+        raise UsageError(f"--image-size {config.protocol.image_size} is too small for "
+                         f"{spec.name}: use {spec.min_size} or more")
     sampler = make_sampler(config.sampler, space=config.space, seed=config.protocol.seed)
 
     store = open_storage(storage)
@@ -75,9 +78,8 @@ def run_search(
             reporter.say(f"study {study_name!r} already has {done} measured trials; nothing to do")
             return SearchOutcome(study_name, done, trials, stop_reason="already complete")
 
-    reporter.say(f"checking {spec.name} weights ({config.protocol.as_config()['weights']})")
     build_backbone(spec, image_size=config.protocol.image_size, weights=config.protocol.weights)
-    keras.backend.clear_session()
+    keras.backend.clear_session()  # that was only a check that the weights fit
     label = " (FAKE generated images)" if config.data.source == "fake" else ""
     reporter.say(f"loading data {config.data.name}{label}")
     datasets = load_datasets(

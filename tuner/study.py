@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import __version__
-from tuner.errors import UsageError
+from tuner.errors import UsageError, one_line
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
 
@@ -61,9 +61,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except UsageError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UsageError(
-            f"cannot open storage {url!r} ({first}): pass a valid --storage "
+            f"cannot open storage {url!r} ({one_line(exc)}): pass a valid --storage "
             "(sqlite:///PATH.db, postgresql://..., or PATH.log for a journal file)"
         ) from None
 

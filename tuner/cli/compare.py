@@ -7,6 +7,7 @@ the landscape's spread; see docs/strategies.md for the rules.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from tuner.errors import UsageError
@@ -45,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="multiplies the landscape's spread; 0 replays the mean landscape")
     p.add_argument("--thesis-grids", action="store_true",
                    help="narrowing replays the thesis' exact 13 depths instead of its rule")
-    p.add_argument("--workers", type=int, default=1, help="processes for the replays")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
                    help="folder for comparison.csv, runs.csv and the figures (PNG + SVG)")
 

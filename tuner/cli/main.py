@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except UsageError as exc:
-        print(f"depth-tuner {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever a library said
+        print(f"depth-tuner {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before or after the search loop, which handles its own
         print(f"depth-tuner {args.command}: interrupted", file=sys.stderr)

@@ -1,0 +1,141 @@
+"""The oracle's decisions, without training: Optuna's study is driven directly."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner.backbones import depth_signatures
+from tuner.oracle import MAX_REPEATS, OptunaOracle
+from tuner.progress import QuietReporter
+from tuner.samplers import SAMPLERS, make_sampler
+from tuner.space import DepthSpace
+from tuner.study import recover_stale_trials
+
+SIG = depth_signatures("MobileNetV2")
+
+
+def _oracle(study, space, total):
+    return OptunaOracle(study=study, space=space, signatures=SIG, total_trials=total,
+                        max_consecutive_failures=3, reporter=QuietReporter())
+
+
+def _measure(study, space, depth, value, **attrs):
+    study.add_trial(optuna.trial.create_trial(
+        params=space.params_for(depth), distributions=space.distributions(), value=value,
+        user_attrs={"depth": depth, **attrs}))
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_every_sampler_stays_in_range_and_repeats_with_a_seed(name, scale):
+    if name == "gp" and importlib.util.find_spec("torch") is None:
+        pytest.skip("the gp sampler needs torch (pip install 'depth-tuner[gp]')")
+    space = DepthSpace(0, 154, scale)
+
+    def run():
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(name, space=space, seed=3))
+        depths = []
+        for _ in range(7):
+            t = study.ask(space.distributions())
+            d = space.depth_of(t.params)
+            depths.append(d)
+            study.tell(t, 1.0 / (1 + abs(d - 12)))
+        return depths
+
+    first = run()
+    assert all(0 <= d <= 154 for d in first)
+    assert first == run()
+
+
+def test_log_scale_reaches_both_ends():
+    space = DepthSpace(0, 154, "log")
+    assert space.depth_of(space.params_for(0)) == 0
+    assert space.depth_of(space.params_for(154)) == 154
+    d = space.distributions()["depth_plus_one"]
+    assert (d.low, d.high, d.log) == (1, 155, True)
+
+
+def test_equivalent_depth_is_answered_from_the_study_not_trained():
+    space = DepthSpace(0, 154, "linear")
+    study = optuna.create_study(direction="maximize")
+    _measure(study, space, 0, 0.5)
+    study.enqueue_trial({"depth": 1})  # depth 1 (a ReLU) trains the same weights as 0
+    oracle = _oracle(study, space, total=2)
+    response = oracle.populate_space("t0")
+    try:
+        reused = study.trials[1]
+        assert reused.state == TrialState.COMPLETE and reused.user_attrs["reused_from"] == 0
+        assert reused.value == 0.5
+        assert response["status"] == "RUNNING" and SIG[response["values"]["depth"]] != SIG[0]
+    finally:
+        oracle.abandon_running("test over")
+
+
+def test_repeated_suggestions_queue_the_nearest_unmeasured_depth():
+    space = DepthSpace(0, 154, "linear")
+    study = optuna.create_study(direction="maximize")
+    _measure(study, space, 10, 0.9)
+    for _ in range(MAX_REPEATS):
+        study.enqueue_trial({"depth": 10})
+    oracle = _oracle(study, space, total=2)
+    response = oracle.populate_space("t0")
+    try:
+        assert response["status"] == "RUNNING"
+        chosen = response["values"]["depth"]
+        assert abs(chosen - 10) <= 2 and SIG[chosen] != SIG[10]
+        assert study.trials[-1].user_attrs.get("chosen_by") == "nearest-unmeasured"
+    finally:
+        oracle.abandon_running("test over")
+
+
+def test_stops_at_the_requested_total():
+    space = DepthSpace(0, 154)
+    study = optuna.create_study(direction="maximize")
+    for d, v in [(3, 0.1), (20, 0.2)]:
+        _measure(study, space, d, v)
+    assert _oracle(study, space, total=2).populate_space("t0")["status"] == "STOPPED"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_workers_trial_is_failed_and_its_depth_queued_once():
+    space = DepthSpace(0, 154)
+    study = optuna.create_study(direction="maximize")
+    t = study.ask(space.distributions())
+    for k, v in {"depth": 42, "worker_host": os.uname().nodename, "worker_pid": _dead_pid()}.items():
+        t.set_user_attr(k, v)
+    assert recover_stale_trials(study, space) == [t.number]
+    assert recover_stale_trials(study, space) == []  # nothing left to recover
+    dead = study.trials[t.number]
+    assert dead.state == TrialState.FAIL and "stopped mid-trial" in dead.user_attrs["fail_reason"]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and space.depth_of(waiting[0].system_attrs["fixed_params"]) == 42
+    assert waiting[0].user_attrs["retry_of"] == t.number
+
+
+def test_a_live_workers_trial_is_left_alone_and_counted_in_flight():
+    space = DepthSpace(0, 154)
+    study = optuna.create_study(direction="maximize")
+    _measure(study, space, 5, 0.3)
+    t = study.ask(space.distributions())
+    for k, v in {"depth": 60, "worker_host": os.uname().nodename, "worker_pid": os.getppid()}.items():
+        t.set_user_attr(k, v)
+    assert recover_stale_trials(study, space) == []
+    oracle = _oracle(study, space, total=2)
+    import tuner.oracle as oracle_module
+
+    oracle_module.IDLE_POLL_SECONDS, saved = 0.0, oracle_module.IDLE_POLL_SECONDS
+    try:
+        assert oracle.populate_space("t0")["status"] == "IDLE"  # the last trial runs elsewhere
+    finally:
+        oracle_module.IDLE_POLL_SECONDS = saved
