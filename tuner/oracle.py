@@ -111,11 +111,6 @@ class OptunaOracle(kt.Oracle):
             depth = self.space.depth_of(ot.params)
             sig = self._sig(depth)
             ot.set_user_attr("depth", depth)
-            if sig in flying_sigs:
-                ot.set_user_attr("fail_reason", "the same weights are being trained by another worker")
-                self.study.tell(ot, state=TrialState.FAIL)
-                self._queue_nearest_free(depth, measured_sigs, flying_sigs)
-                continue
             if sig in measured_sigs:
                 source = measured_sigs[sig]
                 ot.set_user_attr("reused_from", source.number)
@@ -124,6 +119,15 @@ class OptunaOracle(kt.Oracle):
                 if self._repeats >= MAX_REPEATS:
                     self._repeats = 0
                     self._queue_nearest_free(depth, measured_sigs, flying_sigs)
+                continue
+            # Checked after asking: two workers that asked at once both see
+            # each other, and only the later trial gives way.
+            rival = [t.number for t in self._in_flight()
+                     if t.number < ot.number and self._sig(trial_depth(t, self.space)) == sig]
+            if rival:
+                ot.set_user_attr("fail_reason", f"the same weights are being trained in trial #{rival[0]}")
+                self.study.tell(ot, state=TrialState.FAIL)
+                self._queue_nearest_free(depth, measured_sigs, flying_sigs | {sig})
                 continue
             self._repeats = 0
             for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
@@ -173,7 +177,7 @@ class OptunaOracle(kt.Oracle):
         mine = {ot.number for ot in self.optuna_trials.values()}
         return [
             t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if t.number not in mine and "depth" in t.user_attrs and not is_stale(t)
+            if t.number not in mine and ("depth" in t.user_attrs or t.params) and not is_stale(t)
         ]
 
     def _free_depth(self, near: int, measured_sigs, flying_sigs) -> int | None:

@@ -67,31 +67,43 @@ __all__ = [
 DEFAULT_ACCURACY_SD = 0.01
 DEFAULT_SECONDS_CV = 0.10
 NARROWING = "narrowing"
+THESIS_GRIDS = "thesis"
 
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A strategy by name; samplers also carry the depth scale they search on."""
+    """A strategy by name and variant: a sampler's depth scale, or the narrowing's
+    ``thesis`` variant (the thesis' exact depths instead of the rule)."""
 
     name: str
-    scale: str | None = None
+    variant: str | None = None
 
     @property
     def label(self) -> str:
-        return self.name if self.scale is None else f"{self.name}:{self.scale}"
+        return self.name if self.variant is None else f"{self.name}:{self.variant}"
 
 
-def parse_strategies(text: str, *, scale: str = "log") -> list[StrategySpec]:
-    """``"narrowing,tpe,gp:linear"`` -> specs; a sampler without ``:scale`` gets ``scale``."""
+def parse_strategies(
+    text: str, *, scale: str = "log", thesis_grids: bool = False
+) -> list[StrategySpec]:
+    """``"narrowing,tpe,gp:linear"`` -> specs.
+
+    A sampler without ``:scale`` gets ``scale``; ``narrowing:thesis`` (or
+    ``narrowing`` with ``thesis_grids``) replays the thesis' exact grids.
+    """
     specs = []
     for raw in (p.strip() for p in text.split(",")):
         if not raw:
             continue
         name, _, sc = raw.partition(":")
         if name == NARROWING:
-            if sc:
-                raise UsageError(f"strategy {raw!r}: the narrowing takes no scale, use 'narrowing'")
-            specs.append(StrategySpec(NARROWING))
+            if sc not in ("", THESIS_GRIDS):
+                raise UsageError(
+                    f"strategy {raw!r}: use 'narrowing' (the rule) or 'narrowing:thesis' "
+                    "(the thesis' exact depths)"
+                )
+            grids = sc == THESIS_GRIDS or thesis_grids
+            specs.append(StrategySpec(NARROWING, THESIS_GRIDS if grids else None))
             continue
         if name not in SAMPLERS:
             raise UsageError(
@@ -156,20 +168,19 @@ def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.Da
     )
 
 
-def _make_strategy(
-    spec: StrategySpec, *, land: Landscape, seed: int, low: int, high: int, thesis_grids: bool
-):
+def _make_strategy(spec: StrategySpec, *, land: Landscape, seed: int, low: int, high: int):
     if spec.name == NARROWING:
         fixed = None
-        if thesis_grids:
+        if spec.variant == THESIS_GRIDS:
             if land.thesis is None:
                 raise UsageError(
-                    "--thesis-grids needs a thesis landscape (thesis:5.1..thesis:5.4)"
+                    f"--thesis-grids / narrowing:thesis need a thesis landscape "
+                    f"(thesis:5.1..thesis:5.4), not {land.name!r}"
                 )
             fixed = thesis_plan(land.thesis.stage3)
         return NarrowingStrategy(low=low, high=high, fixed_plan=fixed)
     return SamplerStrategy(
-        sampler=spec.name, space=DepthSpace(low, high, spec.scale or "log"), seed=seed
+        sampler=spec.name, space=DepthSpace(low, high, spec.variant or "log"), seed=seed
     )
 
 
@@ -182,7 +193,6 @@ def replay(
     low: int = 0,
     high: int = 154,
     noise_scale: float = 1.0,
-    thesis_grids: bool = False,
     max_asks: int | None = None,
 ) -> pd.DataFrame:
     """One run: a row per training, with the incumbent and its mean efficiency.
@@ -192,9 +202,7 @@ def replay(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     truth = landscape.efficiency
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
-    strat = _make_strategy(
-        strategy, land=landscape, seed=seed, low=low, high=high, thesis_grids=thesis_grids
-    )
+    strat = _make_strategy(strategy, land=landscape, seed=seed, low=low, high=high)
     max_asks = max_asks if max_asks is not None else 5 * budget
     measured: dict[int, float] = {}
     rows = []
@@ -266,7 +274,6 @@ def compare(
     low: int = 0,
     high: int = 154,
     noise_scale: float = 1.0,
-    thesis_grids: bool = False,
     workers: int = 1,
 ) -> Comparison:
     """Replay each strategy under seeds ``0..seeds-1`` on the interpolated landscape."""
@@ -285,14 +292,13 @@ def compare(
             low=low,
             high=high,
             noise_scale=noise_scale,
-            thesis_grids=thesis_grids,
         )
         for spec in strategies
         for seed in range(seeds)
     ]
     # Build each strategy once up front so a usage error surfaces before any work.
     for spec in strategies:
-        _make_strategy(spec, land=land, seed=0, low=low, high=high, thesis_grids=thesis_grids)
+        _make_strategy(spec, land=land, seed=0, low=low, high=high)
     workers = max(1, min(workers, os.cpu_count() or 1))
     if workers == 1:
         frames = [_replay_job(j) for j in jobs]

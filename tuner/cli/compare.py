@@ -33,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="Optuna storage URL for study:NAME "
                    "(default sqlite:///studies/NAME.db)")
     p.add_argument("--strategies", default="narrowing,tpe,random",
-                   help="comma-separated: narrowing, tpe, gp, random, grid; a sampler may take "
-                   "a scale, e.g. tpe:linear (default: %(default)s)")
+                   help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "
+                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear "
+                   "(default: %(default)s)")
     p.add_argument("--scale", default="log", choices=["linear", "log"],
                    help="depth scale for samplers named without one (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
@@ -45,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="multiplies the landscape's spread; 0 replays the mean landscape")
     p.add_argument("--thesis-grids", action="store_true",
-                   help="narrowing replays the thesis' exact 13 depths instead of its rule")
+                   help="narrowing replays the thesis' exact 13 depths instead of its rule "
+                   "(same as naming narrowing:thesis)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1; got {args.workers}")
     land = load_landscape(args.landscape, storage=args.storage)
-    specs = parse_strategies(args.strategies, scale=args.scale)
+    specs = parse_strategies(args.strategies, scale=args.scale, thesis_grids=args.thesis_grids)
     result = compare(
         landscape=land,
         strategies=specs,
@@ -88,7 +90,6 @@ def run(args: argparse.Namespace) -> int:
         low=args.min_depth,
         high=args.max_depth,
         noise_scale=args.noise_scale,
-        thesis_grids=args.thesis_grids,
         workers=args.workers,
     )
     full = result.landscape
@@ -97,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         f"(efficiency {full.best_efficiency:.6g}), {len(land.measured_depths)} measured depths, "
         f"depths {args.min_depth}..{args.max_depth} interpolated; "
         f"{args.seeds} seeds, budget {args.budget}, noise x{args.noise_scale:g}"
-        + (", narrowing on the thesis' grids" if args.thesis_grids else "")
     )
     print(format_table(result.table))
     if args.output is not None:
