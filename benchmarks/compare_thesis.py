@@ -1,7 +1,7 @@
 """Regenerate the "Strategy comparison on the thesis tables" outputs.
 
-    python benchmarks/compare_thesis.py            # all four tables, ~10 min on 2 cores
-    python benchmarks/compare_thesis.py 5.1        # one table
+    python benchmarks/compare_thesis.py                # all four tables
+    python benchmarks/compare_thesis.py 5.1 --workers 1  # one table, one core
 
 Per table it runs two `depth-tuner compare` command lines (printed as they
 run): the strategies of the issue plus the narrowing on the thesis' exact
@@ -64,7 +64,7 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main(tables: list[str]) -> None:
+def main(tables: list[str], *, workers: int | None) -> None:
     os.chdir(ROOT)  # the printed command lines use paths relative to the repository
     OUT.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -78,10 +78,12 @@ def main(tables: list[str]) -> None:
                       + " / ".join(",".join(map(str, sorted(s))) for s in stages) + "\n")
         for kind, strategies in RUNS.items():
             out = OUT / f"thesis-{key}-{kind}"
-            argline = f"--landscape thesis:{key} {strategies} {COMMON} --output {out.relative_to(ROOT)}"
+            rel = out.relative_to(ROOT)
+            argline = f"--landscape thesis:{key} {strategies} {COMMON} --output {rel}"
+            extra = f" --workers {workers}" if workers else ""  # speed only: same results
             print(f"$ depth-tuner compare {argline}", flush=True)
             start = time.perf_counter()
-            text = run_compare(argline)
+            text = run_compare(argline + extra)
             print(text + f"({time.perf_counter() - start:.0f} s)\n", flush=True)
             table = pd.read_csv(out / "comparison.csv")
             report.append(f"`depth-tuner compare {argline}`\n\n{markdown(table)}\n")
@@ -92,4 +94,8 @@ def main(tables: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["5.1", "5.2", "5.3", "5.4"])
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("tables", nargs="*", default=["5.1", "5.2", "5.3", "5.4"])
+    cli.add_argument("--workers", type=int, help="replay processes (default: all cores)")
+    opts = cli.parse_args()
+    main(opts.tables, workers=opts.workers)

@@ -139,25 +139,44 @@ def anytime_figure(
     title: str,
     ylabel: str = "mean efficiency of current choice (val_accuracy / s)",
 ) -> Figure:
-    """Median line and 5-95 % band per strategy (``curves`` from ``replay.anytime_curves``)."""
-    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
-    for i, (label, sub) in enumerate(curves.groupby("strategy", sort=False)):
-        color = f"C{i}"
-        ax.plot(sub["seconds"], sub["median"], color=color, lw=1.6, label=f"{label} (median)",
-                drawstyle="steps-post")
-        if not np.allclose(sub["p05"].fillna(0), sub["p95"].fillna(0)):
-            ax.fill_between(sub["seconds"], sub["p05"], sub["p95"], color=color, alpha=0.15,
-                            step="post", lw=0)
-    if best_efficiency is not None:
-        ax.axhline(best_efficiency, color="k", ls="--", lw=1,
-                   label=f"best depth's efficiency ({best_efficiency:.3g} /s)")
-    ax.set_xlabel("cumulative training time (s)")
-    ax.set_ylabel(ylabel)
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
-    banded = curves["p05"].ne(curves["p95"]).any()
-    ax.set_title(title + ("  (bands: 5-95 % over seeds)" if banded else ""), fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    """One panel per strategy: its median and 5-95 % band, the others' medians in grey.
+
+    Overlaid bands of five strategies blur into one; small multiples with a
+    shared scale keep each band readable and every median comparable.
+    """
+    groups = list(curves.groupby("strategy", sort=False))
+    ncols = min(3, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.0 * ncols + 0.6, 3.0 * nrows + 0.8),
+                             sharex=True, sharey=True, squeeze=False, layout="constrained")
+    for i, (label, sub) in enumerate(groups):
+        ax = axes.flat[i]
+        for other, osub in groups:
+            if other != label:
+                ax.plot(osub["seconds"], osub["median"], color="0.75", lw=0.9,
+                        drawstyle="steps-post", label="other strategies (median)")
+        banded = not np.allclose(sub["p05"].fillna(0), sub["p95"].fillna(0))
+        if banded:
+            ax.fill_between(sub["seconds"], sub["p05"], sub["p95"], color=f"C{i}", alpha=0.25,
+                            step="post", lw=0, label="5-95 % over seeds")
+        ax.plot(sub["seconds"], sub["median"], color=f"C{i}", lw=1.8, drawstyle="steps-post",
+                label="median over seeds" if banded else label)
+        if best_efficiency is not None:
+            ax.axhline(best_efficiency, color="k", ls="--", lw=1,
+                       label=f"best depth ({best_efficiency:.3g} /s)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes.flat[max(0, len(groups) - ncols):len(groups)]:
+        ax.xaxis.set_tick_params(labelbottom=True)  # lowest visible panel of each column
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes.flat[0].legend(unique.values(), unique.keys(), loc="lower right", fontsize=7)
+    fig.supxlabel("cumulative training time (s)", fontsize=10)
+    fig.supylabel(ylabel, fontsize=10)
+    fig.suptitle(title, fontsize=11)
     return fig
 
 

@@ -157,10 +157,6 @@ class Landscape:
         table["repeats"] = reps.astype(int)
         return Landscape(name=self.name, table=table, thesis=self.thesis)
 
-    def restricted(self, *, low: int, high: int) -> "Landscape":
-        t = self.table.loc[(self.table.index >= low) & (self.table.index <= high)]
-        return Landscape(name=self.name, table=t, thesis=self.thesis)
-
 
 def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """np.interp, extended linearly beyond the ends; NaN stays NaN where y has no value."""

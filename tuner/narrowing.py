@@ -20,10 +20,11 @@ efficient depth found so far is shallow). Within a stage depths are asked
 nearest-to-the-centre first (ties: shallower first), so a budget that cuts a
 stage short keeps the most promising ones.
 
-Stage sizes follow the measurements: 1 + 1..2 + 1..4 new depths when the
-best is at ``low``, up to 15-18 new stage-2 depths when it is 60 or 100.
-With a fixed ``plan`` (e.g. the thesis' exact grids, ``thesis_plan``) the
-stages are replayed as given instead of computed.
+Stage sizes follow the measurements: 5 + 4 + 4 = 13 trainings when the
+stage-1 best is 10 (the thesis' case), 8 when it is 0 (stage 2 = {5}), and
+12 or 18 new stage-2 depths when it is 60 or 100 (up to 27 in all). With a
+fixed plan (``NarrowingStrategy(fixed_plan=thesis_plan(...))``, the thesis'
+exact grids) the stages are replayed as given instead of computed.
 """
 
 from __future__ import annotations

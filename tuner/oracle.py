@@ -120,13 +120,16 @@ class OptunaOracle(kt.Oracle):
                     self._repeats = 0
                     self._queue_nearest_free(depth, measured_sigs, flying_sigs)
                 continue
-            # Checked after asking: two workers that asked at once both see
-            # each other, and only the later trial gives way.
-            rival = [t.number for t in self._in_flight()
-                     if t.number < ot.number and self._sig(trial_depth(t, self.space)) == sig]
+            # Checked after asking, against the trials asked before this one:
+            # two workers that asked at once both see each other, and only
+            # the later trial gives way.
+            ahead = [t for t in self._in_flight() if t.number < ot.number]
+            if len(measured_trials(self.study)) + len(ahead) >= self.total_trials:
+                self._give_way(ot, "the remaining trials are running on other workers", requeue=True)
+                continue
+            rival = [t.number for t in ahead if self._sig(trial_depth(t, self.space)) == sig]
             if rival:
-                ot.set_user_attr("fail_reason", f"the same weights are being trained in trial #{rival[0]}")
-                self.study.tell(ot, state=TrialState.FAIL)
+                self._give_way(ot, f"the same weights are being trained in trial #{rival[0]}")
                 self._queue_nearest_free(depth, measured_sigs, flying_sigs | {sig})
                 continue
             self._repeats = 0
@@ -169,7 +172,35 @@ class OptunaOracle(kt.Oracle):
             self.study.enqueue_trial(self.space.params_for(depth), user_attrs={"retry_of": ot.number})
             del self.optuna_trials[trial_id]
 
+    # Keras Tuner's files are disposable artifacts: a full disk must not
+    # cost a result that is already in the study.
+    def save(self) -> None:
+        try:
+            super().save()
+        except OSError as exc:
+            self._artifact_error(exc)
+
+    def _save_trial(self, trial) -> None:
+        try:
+            super()._save_trial(trial)
+        except OSError as exc:
+            self._artifact_error(exc)
+
+    def _artifact_error(self, exc: OSError) -> None:
+        if not getattr(self, "_warned_artifacts", False):
+            self._warned_artifacts = True
+            self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
+
     # -- helpers -----------------------------------------------------------
+    def _give_way(self, ot: optuna.Trial, reason: str, *, requeue: bool = False) -> None:
+        """End a just-asked trial untrained; a queued depth goes back to the queue."""
+        ot.set_user_attr("fail_reason", reason)
+        self.study.tell(ot, state=TrialState.FAIL)
+        fixed = self.study._storage.get_trial_system_attrs(ot._trial_id).get("fixed_params")
+        if requeue and fixed:
+            keep = {k: v for k, v in ot.user_attrs.items() if k in ("retry_of", "chosen_by")}
+            self.study.enqueue_trial(fixed, user_attrs=keep)
+
     def _sig(self, depth: int) -> int:
         return self.signatures[depth]
 

@@ -199,6 +199,8 @@ def replay(
 
     ``landscape`` must cover every depth of ``low..high`` (``Landscape.interpolated``).
     """
+    if landscape.depths != list(range(low, high + 1)):
+        raise ValueError(f"replay needs every depth {low}..{high}: pass landscape.interpolated()")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     truth = landscape.efficiency
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)

@@ -97,4 +97,4 @@ class DepthTuner(kt.Tuner):
         try:
             super().save()
         except OSError as exc:  # disk full etc.: Keras Tuner's files are optional
-            self.reporter.say(f"could not write Keras Tuner's state: {exc}")
+            self.oracle._artifact_error(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 import warnings
 from typing import Any
@@ -53,18 +54,35 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                     f"{path} is not an SQLite database (damaged or another file): "
                     "move it away or pass another --storage"
                 )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=None
-            )
+        return _rdb_storage(url)
     except UsageError:
         raise
+    except ImportError as exc:
+        raise UsageError(
+            f"cannot open storage {url!r} ({one_line(exc)}): for PostgreSQL "
+            "pip install 'depth-tuner[postgres]'"
+        ) from None
     except Exception as exc:
         raise UsageError(
             f"cannot open storage {url!r} ({one_line(exc)}): pass a valid --storage "
             "(sqlite:///PATH.db, postgresql://..., or PATH.log for a journal file)"
         ) from None
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """RDBStorage, retried: workers starting together race to create the tables."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _looks_like_sqlite(path: str) -> bool:

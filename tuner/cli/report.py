@@ -55,18 +55,11 @@ def study_curve(records):
 
 def run(args: argparse.Namespace) -> int:
     from tuner.figures import anytime_figure, landscape_figures, save
-    from tuner.landscape import from_records, open_study, study_records
+    from tuner.landscape import from_study, open_study, study_records
 
     study = open_study(args.study, storage=args.storage)
+    land = from_study(study)  # refuses a study without measured trials
     records = study_records(study)
-    if not records:
-        from tuner.errors import UsageError
-
-        raise UsageError(
-            f"study {args.study!r} has no COMPLETE trial with val_accuracy and fit_seconds: "
-            "run `depth-tuner search` first"
-        )
-    land = from_records(records, name=f"study:{args.study}")
     frame = land.frame()
     md = markdown_table(frame, best_depth=land.best_depth)
     out = args.output if args.output is not None else Path("out") / args.study

@@ -1,0 +1,113 @@
+"""Faults inside a search: a failed trial is recorded and the search goes on."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner.config import SearchConfig
+from tuner.data import resolve_data_spec
+from tuner.hypermodel import DepthHyperModel
+from tuner.progress import QuietReporter
+from tuner.protocol import Protocol
+from tuner.search import SearchStopped, run_search
+
+
+def _search(tmp_path, trials, **kwargs):
+    config = SearchConfig(
+        data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16)),
+        protocol=Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1, batch_size=16),
+    )
+    storage = f"sqlite:///{tmp_path}/faults.db"
+    outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
+                         reporter=QuietReporter(), **kwargs)
+    return outcome, optuna.load_study(study_name="faults", storage=storage)
+
+
+def _states(study):
+    return [t.state for t in study.trials if "reused_from" not in t.user_attrs]
+
+
+def _fail_first_fits(monkeypatch, n, exc=RuntimeError("simulated crash in the trial")):
+    original = DepthHyperModel.fit
+    calls = {"n": 0}
+
+    def fit(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= n:
+            raise exc
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DepthHyperModel, "fit", fit)
+
+
+def test_exception_in_a_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
+    _fail_first_fits(monkeypatch, 1)
+    outcome, study = _search(tmp_path, 2)
+    assert outcome.measured == 2
+    assert _states(study) == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    failed = study.trials[0]
+    assert failed.user_attrs["fail_reason"] == "RuntimeError: simulated crash in the trial"
+    assert "Traceback" in failed.user_attrs["fail_traceback"]
+
+
+def test_nan_loss_fails_the_trial_with_its_reason(tmp_path, monkeypatch):
+    original = DepthHyperModel._compile
+    calls = {"n": 0}
+
+    def compile_(self, model, lr):
+        calls["n"] += 1
+        if calls["n"] == 2:  # phase 2 of the first trial: a loss that is NaN
+            base = keras.losses.SparseCategoricalCrossentropy()
+            model.compile(optimizer=keras.optimizers.Adam(lr),
+                          loss=lambda y, p: base(y, p) * float("nan"), metrics=["accuracy"])
+            return
+        original(self, model, lr)
+
+    monkeypatch.setattr(DepthHyperModel, "_compile", compile_)
+    outcome, study = _search(tmp_path, 1)
+    assert outcome.measured == 1
+    failed = study.trials[0]
+    assert failed.state == TrialState.FAIL
+    assert "loss became NaN in phase 2" in failed.user_attrs["fail_reason"]
+
+
+def test_consecutive_failures_stop_the_search_cleanly(tmp_path, monkeypatch):
+    _fail_first_fits(monkeypatch, 100)
+    with pytest.raises(SearchStopped, match="after 2 failed trials in a row"):
+        _search(tmp_path, 3, max_consecutive_failures=2)
+    study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path}/faults.db")
+    assert _states(study) == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_zero_means_never_stop_on_failures(tmp_path, monkeypatch):
+    _fail_first_fits(monkeypatch, 3)
+    outcome, study = _search(tmp_path, 1, max_consecutive_failures=0)
+    assert outcome.measured == 1 and _states(study)[-1] == TrialState.COMPLETE
+    assert _states(study).count(TrialState.FAIL) == 3
+
+
+def test_full_disk_for_keras_tuner_files_does_not_lose_results(tmp_path, monkeypatch):
+    from keras_tuner.src import utils as kt_utils
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kt_utils, "save_json", no_space)
+    outcome, study = _search(tmp_path, 1)
+    assert outcome.measured == 1 and _states(study) == [TrialState.COMPLETE]
+
+
+def test_checkpoints_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _search(tmp_path, 1)
+    assert sorted(os.listdir(tmp_path)) == ["faults.db"]
+    keep = tmp_path / "ckpt"
+    _, study = _search(tmp_path, 2, checkpoint_dir=str(keep))
+    new = [t.number for t in study.trials
+           if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs][1]
+    assert os.listdir(keep) == [f"trial_{new}.weights.h5"]
