@@ -17,14 +17,15 @@ from tuner.protocol import Protocol
 from tuner.search import SearchStopped, run_search
 
 
-def _search(tmp_path, trials, **kwargs):
+def _search(tmp_path, trials, isolate=False, **kwargs):
+    """In this process by default, so that the tests can inject faults."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16)),
         protocol=Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1, batch_size=16),
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
     outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
-                         reporter=QuietReporter(), **kwargs)
+                         reporter=QuietReporter(), isolate=isolate, **kwargs)
     return outcome, optuna.load_study(study_name="faults", storage=storage)
 
 
@@ -111,3 +112,26 @@ def test_checkpoints_only_when_asked(tmp_path, monkeypatch):
     new = [t.number for t in study.trials
            if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs][1]
     assert os.listdir(keep) == [f"trial_{new}.weights.h5"]
+
+
+def test_a_trial_process_that_dies_is_recorded(tmp_path, monkeypatch):
+    import sys
+
+    from tuner import trial_process
+
+    crash = "import os, signal, sys; sys.stdin.read(); os.kill(os.getpid(), signal.SIGKILL)"
+    monkeypatch.setattr(trial_process, "CHILD_COMMAND", [sys.executable, "-c", crash])
+    with pytest.raises(SearchStopped):
+        _search(tmp_path, 1, isolate=True, max_consecutive_failures=1)
+    study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path}/faults.db")
+    [failed] = study.trials
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["fail_reason"].startswith("the trial process died (signal SIGKILL)")
+
+
+def test_checkpoints_from_trial_processes(tmp_path):
+    keep = tmp_path / "ckpt"
+    _, study = _search(tmp_path, 1, isolate=True, checkpoint_dir=str(keep))
+    [done] = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert os.listdir(keep) == [f"trial_{done.number}.weights.h5"]
+    assert done.user_attrs["peak_rss_mib"] > 0

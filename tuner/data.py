@@ -255,6 +255,54 @@ class Datasets:
     num_classes: int
     train_examples: int
     val_examples: int
+    train_images: tf.data.Dataset  # resized uint8, before batching: what a trial process loads
+    val_images: tf.data.Dataset
+
+
+def load_images(
+    spec: DataSpec, *, image_size: int, seed: int, data_dir: str | None = None
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Resized uint8 (image, label) pairs, cached in memory and already read once."""
+    if spec.source == "fake":
+        n_train, n_val = spec.fake_examples
+        both = fake_images(n_train + n_val, num_classes=spec.num_classes,
+                           image_size=image_size, seed=seed)
+        train, val = both.take(n_train), both.skip(n_train)
+    elif spec.source == "folder":
+        train, val = _load_folder(spec, image_size, seed)
+    else:
+        train, val = _load_tfds(spec, data_dir)
+    resize = lambda x, y: _to_uint8(x, y, image_size)  # noqa: E731
+    return (train.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache(),
+            val.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache())
+
+
+def batches(images: tf.data.Dataset, *, preprocess, batch_size: int, seed: int,
+            shuffle: bool, size: int) -> tf.data.Dataset:
+    """The per-epoch pipeline a trial trains on: shuffle, batch, preprocess, prefetch."""
+    if shuffle:
+        images = images.shuffle(min(size, 10_000), seed=seed, reshuffle_each_iteration=True)
+    ds = images.batch(batch_size).map(
+        lambda x, y: (preprocess(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def datasets_from_images(
+    train_images: tf.data.Dataset, val_images: tf.data.Dataset, *, name: str,
+    num_classes: int, preprocess, batch_size: int, seed: int,
+) -> Datasets:
+    n_train, n_val = _warm_up(train_images), _warm_up(val_images)
+    if n_train == 0 or n_val == 0:
+        raise UsageError(
+            f"the {'training' if n_train == 0 else 'validation'} slice of {name!r} "
+            "is empty: widen --train-split/--val-split"
+        )
+    common = dict(preprocess=preprocess, batch_size=batch_size, seed=seed)
+    return Datasets(
+        batches(train_images, shuffle=True, size=n_train, **common),
+        batches(val_images, shuffle=False, size=n_val, **common),
+        num_classes, n_train, n_val, train_images, val_images,
+    )
 
 
 def load_datasets(
@@ -266,37 +314,21 @@ def load_datasets(
     seed: int,
     data_dir: str | None = None,
 ) -> Datasets:
-    """Batched, preprocessed, cached train and validation datasets."""
-    if spec.source == "fake":
-        n_train, n_val = spec.fake_examples
-        both = fake_images(n_train + n_val, num_classes=spec.num_classes,
-                           image_size=image_size, seed=seed)
-        train, val = both.take(n_train), both.skip(n_train)
-    elif spec.source == "folder":
-        train, val = _load_folder(spec, image_size, seed)
-    else:
-        train, val = _load_tfds(spec, data_dir)
+    """Batched, preprocessed train and validation datasets over cached images."""
+    train, val = load_images(spec, image_size=image_size, seed=seed, data_dir=data_dir)
+    return datasets_from_images(train, val, name=spec.name, num_classes=spec.num_classes,
+                                preprocess=preprocess, batch_size=batch_size, seed=seed)
 
-    def pipeline(ds, shuffle: bool):
-        ds = ds.map(lambda x, y: _to_uint8(x, y, image_size),
-                    num_parallel_calls=tf.data.AUTOTUNE).cache()
-        n = _warm_up(ds)
-        if shuffle:
-            ds = ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(
-            lambda x, y: (preprocess(tf.cast(x, tf.float32)), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        return ds.prefetch(tf.data.AUTOTUNE), n
 
-    train_ds, n_train = pipeline(train, shuffle=True)
-    val_ds, n_val = pipeline(val, shuffle=False)
-    if n_train == 0 or n_val == 0:
-        raise UsageError(
-            f"the {'training' if n_train == 0 else 'validation'} slice of {spec.name!r} "
-            "is empty: widen --train-split/--val-split"
-        )
-    return Datasets(train_ds, val_ds, spec.num_classes, n_train, n_val)
+def save_images(datasets: Datasets, directory: str) -> None:
+    """Write the resized images once, for trial processes to load quickly."""
+    datasets.train_images.save(os.path.join(directory, "train"))
+    datasets.val_images.save(os.path.join(directory, "val"))
+
+
+def load_saved_images(directory: str) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    return (tf.data.Dataset.load(os.path.join(directory, "train")).cache(),
+            tf.data.Dataset.load(os.path.join(directory, "val")).cache())
 
 
 def _warm_up(ds: tf.data.Dataset) -> int:

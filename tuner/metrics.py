@@ -50,10 +50,9 @@ class TrialMetrics:
         return attrs
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping[str, object]) -> "TrialMetrics":
+    def from_attrs(cls, attrs: Mapping[str, object], *, extra: dict | None = None) -> "TrialMetrics":
         names = {f.name for f in fields(cls)} - {"extra"}
-        known = {k: attrs[k] for k in names}
-        return cls(**known)
+        return cls(**{k: attrs[k] for k in names}, extra=dict(extra or {}))
 
     def is_finite(self) -> bool:
         return all(

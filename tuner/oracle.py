@@ -28,6 +28,7 @@ from tuner.study import (
     is_stale,
     measured_trials,
     recover_stale_trials,
+    requeue,
     trial_depth,
 )
 
@@ -71,6 +72,7 @@ class OptunaOracle(kt.Oracle):
         total_trials: int,
         max_consecutive_failures: int,
         reporter: Reporter,
+        queue_only: bool = False,
     ):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
@@ -83,6 +85,9 @@ class OptunaOracle(kt.Oracle):
         self.signatures = signatures
         self.total_trials = total_trials
         self.reporter = reporter
+        # Strategies that choose depths themselves (narrowing, sweeps) queue
+        # them in the study; the sampler is then never asked.
+        self.queue_only = queue_only
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -103,7 +108,11 @@ class OptunaOracle(kt.Oracle):
                 return {"status": kt_trial.TrialStatus.IDLE}
             measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
             flying_sigs = {self._sig(trial_depth(t, self.space)) for t in in_flight}
-            if self._free_depth(0, measured_sigs, flying_sigs) is None:
+            if self.queue_only:
+                if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    self.stop_reason = "every queued depth is trained"
+                    return {"status": kt_trial.TrialStatus.STOPPED}
+            elif self._free_depth(0, measured_sigs, flying_sigs) is None:
                 self.stop_reason = "every depth in the range (up to layers without weights) is measured"
                 return {"status": kt_trial.TrialStatus.STOPPED}
 
@@ -111,7 +120,8 @@ class OptunaOracle(kt.Oracle):
             depth = self.space.depth_of(ot.params)
             sig = self._sig(depth)
             ot.set_user_attr("depth", depth)
-            if sig in measured_sigs:
+            again = bool(ot.user_attrs.get("measure_again"))  # a sweep's repeat
+            if sig in measured_sigs and not again:
                 source = measured_sigs[sig]
                 ot.set_user_attr("reused_from", source.number)
                 self.study.tell(ot, source.value)
@@ -125,10 +135,10 @@ class OptunaOracle(kt.Oracle):
             # the later trial gives way.
             ahead = [t for t in self._in_flight() if t.number < ot.number]
             if len(measured_trials(self.study)) + len(ahead) >= self.total_trials:
-                self._give_way(ot, "the remaining trials are running on other workers", requeue=True)
+                self._give_way(ot, "the remaining trials are running on other workers", again_later=True)
                 continue
             rival = [t.number for t in ahead if self._sig(trial_depth(t, self.space)) == sig]
-            if rival:
+            if rival and not again:
                 self._give_way(ot, f"the same weights are being trained in trial #{rival[0]}")
                 self._queue_nearest_free(depth, measured_sigs, flying_sigs | {sig})
                 continue
@@ -154,7 +164,8 @@ class OptunaOracle(kt.Oracle):
         if value is not None and math.isfinite(value):
             self.study.tell(ot, value)
             return
-        reason = _last_line(trial.message) or "the objective is not a finite number"
+        reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
+        reason = reason or "the objective is not a finite number"
         ot.set_user_attr("fail_reason", reason)
         if trial.message:
             ot.set_user_attr("fail_traceback", trial.message[-4000:])
@@ -167,9 +178,7 @@ class OptunaOracle(kt.Oracle):
             self._heartbeats.pop(trial_id).stop()
             ot.set_user_attr("fail_reason", reason)
             self.study.tell(ot, state=TrialState.FAIL, skip_if_finished=True)
-            depth = ot.user_attrs.get("depth") if hasattr(ot, "user_attrs") else None
-            depth = self.space.depth_of(ot.params) if depth is None else depth
-            self.study.enqueue_trial(self.space.params_for(depth), user_attrs={"retry_of": ot.number})
+            requeue(self.study, self.space, ot)
             del self.optuna_trials[trial_id]
 
     # Keras Tuner's files are disposable artifacts: a full disk must not
@@ -192,14 +201,13 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
     # -- helpers -----------------------------------------------------------
-    def _give_way(self, ot: optuna.Trial, reason: str, *, requeue: bool = False) -> None:
+    def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
         """End a just-asked trial untrained; a queued depth goes back to the queue."""
         ot.set_user_attr("fail_reason", reason)
         self.study.tell(ot, state=TrialState.FAIL)
-        fixed = self.study._storage.get_trial_system_attrs(ot._trial_id).get("fixed_params")
-        if requeue and fixed:
-            keep = {k: v for k, v in ot.user_attrs.items() if k in ("retry_of", "chosen_by")}
-            self.study.enqueue_trial(fixed, user_attrs=keep)
+        queued = "fixed_params" in self.study._storage.get_trial_system_attrs(ot._trial_id)
+        if again_later and queued:
+            requeue(self.study, self.space, ot, retry_of=ot.user_attrs.get("retry_of", ot.number))
 
     def _sig(self, depth: int) -> int:
         return self.signatures[depth]

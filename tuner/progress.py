@@ -27,6 +27,12 @@ class Reporter:
         )
 
 
+    def trial_done(self, *, trial: int, total: int, depth: int, val_accuracy: float,
+                   seconds: float, objective: str, value: float) -> None:
+        self.say(f"trial {trial}/{total} depth {depth}: val_accuracy {val_accuracy:.4f}, "
+                 f"{seconds:.1f} s, {objective} {value:.6g}")
+
+
 class QuietReporter(Reporter):
     def __init__(self) -> None:
         super().__init__(quiet=True)

@@ -18,6 +18,7 @@ from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.progress import Reporter
 from tuner.study import measured_trials
+from tuner.trial_process import make_request, run_trial_process
 
 
 class DepthTuner(kt.Tuner):
@@ -31,10 +32,14 @@ class DepthTuner(kt.Tuner):
         directory: str,
         project_name: str,
         checkpoint_dir: str | None = None,
+        images_dir: str | None = None,
     ):
         self.objective_fn = objective
         self.reporter = reporter
         self.checkpoint_dir = checkpoint_dir
+        # Set: every trial runs in its own process on these saved images
+        # (tuner.trial_process); None: in this process (memory grows).
+        self.images_dir = images_dir
         # Keras Tuner's folder only holds disposable artifacts: start it fresh
         # so its reload logic never replays trials the study already owns.
         super().__init__(
@@ -60,38 +65,49 @@ class DepthTuner(kt.Tuner):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
                                 epoch=epoch, epochs=epochs, seconds=seconds)
 
-        model = self._try_build(trial.hyperparameters)
-        metrics = self.hypermodel.fit(
-            trial.hyperparameters, model, train=datasets.train,
-            validation=datasets.val, progress=progress,
-        )
+        checkpoint = self._checkpoint_path(ot.number)
+        if self.images_dir:
+            request = make_request(
+                protocol=self.hypermodel.protocol, num_classes=self.hypermodel.num_classes,
+                space=self.hypermodel.space, depth=depth, images_dir=self.images_dir,
+                checkpoint=checkpoint)
+            metrics = run_trial_process(request, progress=progress)
+        else:
+            model = self._try_build(trial.hyperparameters)
+            metrics = self.hypermodel.fit(
+                trial.hyperparameters, model, train=datasets.train,
+                validation=datasets.val, progress=progress,
+            )
+            if checkpoint:
+                try:
+                    model.save_weights(checkpoint)
+                except OSError as exc:
+                    metrics.extra["checkpoint_error"] = str(exc)
+        if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
+            self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
+                              f"{metrics.extra['checkpoint_error']}")
         if not metrics.is_finite():
             raise TrialError(f"depth {depth} produced non-finite metrics")
         value = self.objective_fn(metrics.as_attrs())
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
-        self._save_checkpoint(model, ot.number)
-        self.reporter.say(
-            f"trial {number}/{total} depth {depth}: val_accuracy {metrics.val_accuracy:.4f}, "
-            f"{metrics.fit_seconds:.1f} s, {self.objective_fn.name} {value:.6g}"
-        )
+        self.reporter.trial_done(trial=number, total=total, depth=depth,
+                                 val_accuracy=metrics.val_accuracy, seconds=metrics.fit_seconds,
+                                 objective=self.objective_fn.name, value=value)
         return {
             OBJECTIVE_NAME: value,
             "val_accuracy": metrics.val_accuracy,
             "fit_seconds": metrics.fit_seconds,
         }
 
-    def _save_checkpoint(self, model, number: int) -> None:
+    def _checkpoint_path(self, number: int) -> str | None:
         if not self.checkpoint_dir:
-            return
-        try:
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
-            model.save_weights(os.path.join(self.checkpoint_dir, f"trial_{number}.weights.h5"))
-        except OSError as exc:  # artifacts are optional: the result is already stored
-            self.reporter.say(f"could not keep the checkpoint of trial {number}: {exc}")
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        return os.path.join(self.checkpoint_dir, f"trial_{number}.weights.h5")
 
     def save_model(self, trial_id, model, step=0) -> None:
-        """Checkpoints are kept by ``_save_checkpoint`` only when asked for."""
+        """Checkpoints are written only when asked for (``checkpoint_dir``)."""
 
     def save(self) -> None:
         try:

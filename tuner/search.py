@@ -18,7 +18,7 @@ from keras_tuner.src import config as kt_config
 from objectives import get_objective
 from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
 from tuner.config import SearchConfig
-from tuner.data import load_datasets
+from tuner.data import load_datasets, save_images
 from tuner.errors import UsageError
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OptunaOracle
@@ -47,6 +47,7 @@ def run_search(
     data_dir: str | None = None,
     max_consecutive_failures: int = 3,
     checkpoint_dir: str | None = None,
+    isolate: bool = True,
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials."""
     reporter = reporter or Reporter()
@@ -100,9 +101,14 @@ def run_search(
     kt_config.DEBUG = bool(os.environ.get("DEPTH_TUNER_DEBUG"))
     workdir = tempfile.mkdtemp(prefix="depth-tuner-")
     try:
+        images_dir = None
+        if isolate:
+            images_dir = os.path.join(workdir, "images")
+            save_images(datasets, images_dir)
         tuner = DepthTuner(
             oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
             directory=workdir, project_name=study_name, checkpoint_dir=checkpoint_dir,
+            images_dir=images_dir,
         )
         try:
             tuner.search(datasets=datasets, verbose=0)

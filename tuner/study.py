@@ -198,6 +198,17 @@ def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRA
     return beat is not None and now - float(beat) > grace
 
 
+# What a queued trial carries that must survive being queued again.
+QUEUE_ATTRS = ("chosen_by", "measure_again", "stage")
+
+
+def requeue(study: optuna.Study, space: DepthSpace, trial, *, retry_of: int | None = None) -> None:
+    """Queue ``trial``'s depth again, for any worker to train."""
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in QUEUE_ATTRS}
+    attrs["retry_of"] = trial.number if retry_of is None else retry_of
+    study.enqueue_trial(space.params_for(trial_depth(trial, space)), user_attrs=attrs)
+
+
 def recover_stale_trials(study: optuna.Study, space: DepthSpace) -> list[int]:
     """Mark dead workers' RUNNING trials FAIL and queue their depths again.
 
@@ -220,10 +231,6 @@ def recover_stale_trials(study: optuna.Study, space: DepthSpace) -> list[int]:
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another worker got there first
         if "depth" in t.user_attrs or t.params:
-            study.enqueue_trial(
-                space.params_for(trial_depth(t, space)),
-                user_attrs={"retry_of": t.number},
-                skip_if_exists=False,
-            )
+            requeue(study, space, t)
         recovered.append(t.number)
     return recovered

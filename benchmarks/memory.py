@@ -1,0 +1,80 @@
+"""Memory over one search: the worker's RSS after every trial, and each trial's peak.
+
+Runs a real search (fake data, random weights, 1+1 epochs) twice, side by
+side: trials in their own processes (the default) and trials in the worker's
+process (``--in-process``), and prints RSS figures read from /proc:
+
+    python benchmarks/memory.py --trials 12 --image-size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import optuna  # noqa: E402
+
+from tuner.config import SearchConfig  # noqa: E402
+from tuner.data import resolve_data_spec  # noqa: E402
+from tuner.progress import Reporter  # noqa: E402
+from tuner.protocol import Protocol  # noqa: E402
+from tuner.search import run_search  # noqa: E402
+from tuner.space import DepthSpace  # noqa: E402
+from tuner.study import measured_trials  # noqa: E402
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class MemoryReporter(Reporter):
+    def __init__(self):
+        super().__init__(quiet=True)
+        self.rss: list[float] = []
+
+    def trial_done(self, **_):
+        self.rss.append(rss_mib())
+
+
+def run(trials: int, image_size: int, isolate: bool) -> tuple[list[float], list[float]]:
+    config = SearchConfig(
+        data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(64, 32)),
+        protocol=Protocol(weights=None, image_size=image_size, head_epochs=1, finetune_epochs=1),
+        sampler="random", space=DepthSpace(0, 154, "linear"),
+    )
+    reporter = MemoryReporter()
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = f"sqlite:///{tmp}/m.db"
+        run_search(config=config, study_name="memory", storage=storage, trials=trials,
+                   reporter=reporter, isolate=isolate)
+        study = optuna.load_study(study_name="memory", storage=storage)
+        peaks = [t.user_attrs.get("peak_rss_mib", float("nan")) for t in measured_trials(study)]
+    return reporter.rss, peaks
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=64)
+    args = p.parse_args()
+    print(f"worker RSS before any search: {rss_mib():.0f} MiB")
+    isolated, peaks = run(args.trials, args.image_size, isolate=True)
+    inproc, _ = run(args.trials, args.image_size, isolate=False)
+    print("\n| trial | worker RSS, one process per trial (MiB) | that trial's process peak (MiB) "
+          "| worker RSS, --in-process (MiB) |\n|---|---|---|---|")
+    for i, (a, b, c) in enumerate(zip(isolated, peaks, inproc), start=1):
+        print(f"| {i} | {a:.0f} | {b:.0f} | {c:.0f} |")
+    for name, xs in (("one process per trial", isolated), ("--in-process", inproc)):
+        print(f"{name}: first {xs[0]:.0f} MiB, last {xs[-1]:.0f} MiB, "
+              f"{(xs[-1] - xs[0]) / (len(xs) - 1):+.1f} MiB per trial")
+
+
+if __name__ == "__main__":
+    main()
