@@ -13,6 +13,10 @@ from tuner.errors import UsageError
 from tuner.space import DepthSpace
 
 
+# Strategies that queue their own depths (tuner.queued); recorded like a sampler.
+QUEUED_STRATEGIES = ("narrowing", "thesis-grids", "sweep")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     data: DataSpec
@@ -23,7 +27,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         get_objective(self.objective)
-        if self.sampler not in SAMPLERS:
+        if self.sampler not in SAMPLERS and self.sampler not in QUEUED_STRATEGIES:
             raise UsageError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
     def as_config(self) -> dict[str, Any]:

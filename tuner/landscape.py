@@ -307,12 +307,26 @@ def from_study(study: optuna.Study) -> Landscape:
 
 
 def open_study(name: str, *, storage: str | None) -> optuna.Study:
-    """Load a stored study; a missing storage or study is a one-line UsageError."""
+    """Load a stored study read-only: a missing file, storage or study is a one-line UsageError.
+
+    Storages are opened by ``tuner.study.open_storage`` (SQLite, journal file
+    ``PATH.log``, any Optuna URL); a file that does not exist is refused here
+    first, so reading never creates an empty study file.
+    """
+    from tuner.study import open_storage
+
     url = storage or f"sqlite:///studies/{name}.db"
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise UsageError(f"no study storage at {url}: pass --storage URL or run `search` first")
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix) or (prefix == "journal:" and url.endswith(".log")):
+            path = Path(url.removeprefix(prefix))
+            if not path.is_file():
+                raise UsageError(
+                    f"no study storage at {url}: pass --storage URL or run `search` first"
+                )
     try:
-        return optuna.load_study(study_name=name, storage=url)
+        return optuna.load_study(study_name=name, storage=open_storage(url))
+    except UsageError:
+        raise
     except KeyError:
         raise UsageError(f"no study named {name!r} in {url}: check --study / --storage") from None
     except Exception as exc:  # storage drivers raise many types; the user gets one line

@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import keras_tuner as kt
 import optuna
@@ -69,10 +70,10 @@ class OptunaOracle(kt.Oracle):
         study: optuna.Study,
         space: DepthSpace,
         signatures: tuple[int, ...],
-        total_trials: int,
+        total_trials: int | None,
         max_consecutive_failures: int,
         reporter: Reporter,
-        queue_only: bool = False,
+        refill: Callable[[optuna.Study], list[tuple[int, dict]]] | None = None,
     ):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
@@ -86,8 +87,9 @@ class OptunaOracle(kt.Oracle):
         self.total_trials = total_trials
         self.reporter = reporter
         # Strategies that choose depths themselves (narrowing, sweeps) queue
-        # them in the study; the sampler is then never asked.
-        self.queue_only = queue_only
+        # them in the study through ``refill`` (called when the queue is
+        # empty; nothing to add ends the search); the sampler is never asked.
+        self.refill = refill
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -99,18 +101,22 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
         while True:
             measured = measured_trials(self.study)
-            if len(measured) >= self.total_trials:
-                self.stop_reason = f"the study has {len(measured)} measured trials (asked for {self.total_trials})"
+            total = math.inf if self.total_trials is None else self.total_trials
+            if len(measured) >= total:
+                self.stop_reason = f"the study has {len(measured)} measured trials (asked for {total})"
                 return {"status": kt_trial.TrialStatus.STOPPED}
             in_flight = self._in_flight()
-            if len(measured) + len(in_flight) >= self.total_trials:
+            if len(measured) + len(in_flight) >= total:
                 time.sleep(IDLE_POLL_SECONDS)  # the rest is running elsewhere
                 return {"status": kt_trial.TrialStatus.IDLE}
             measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
             flying_sigs = {self._sig(trial_depth(t, self.space)) for t in in_flight}
-            if self.queue_only:
-                if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                    self.stop_reason = "every queued depth is trained"
+            if self.refill is not None:
+                if not self._queue_filled():
+                    if in_flight:  # what runs elsewhere may decide the next stage
+                        time.sleep(IDLE_POLL_SECONDS)
+                        return {"status": kt_trial.TrialStatus.IDLE}
+                    self.stop_reason = "the strategy has no more depths to train"
                     return {"status": kt_trial.TrialStatus.STOPPED}
             elif self._free_depth(0, measured_sigs, flying_sigs) is None:
                 self.stop_reason = "every depth in the range (up to layers without weights) is measured"
@@ -126,7 +132,7 @@ class OptunaOracle(kt.Oracle):
                 ot.set_user_attr("reused_from", source.number)
                 self.study.tell(ot, source.value)
                 self._repeats += 1
-                if self._repeats >= MAX_REPEATS:
+                if self._repeats >= MAX_REPEATS and self.refill is None:
                     self._repeats = 0
                     self._queue_nearest_free(depth, measured_sigs, flying_sigs)
                 continue
@@ -134,12 +140,16 @@ class OptunaOracle(kt.Oracle):
             # two workers that asked at once both see each other, and only
             # the later trial gives way.
             ahead = [t for t in self._in_flight() if t.number < ot.number]
-            if len(measured_trials(self.study)) + len(ahead) >= self.total_trials:
+            if len(measured_trials(self.study)) + len(ahead) >= total:
                 self._give_way(ot, "the remaining trials are running on other workers", again_later=True)
                 continue
             rival = [t.number for t in ahead if self._sig(trial_depth(t, self.space)) == sig]
             if rival and not again:
-                self._give_way(ot, f"the same weights are being trained in trial #{rival[0]}")
+                self._give_way(ot, f"the same weights are being trained in trial #{rival[0]}",
+                               again_later=self.refill is not None)
+                if self.refill is not None:  # a queued depth waits for its twin's result
+                    time.sleep(IDLE_POLL_SECONDS)
+                    return {"status": kt_trial.TrialStatus.IDLE}
                 self._queue_nearest_free(depth, measured_sigs, flying_sigs | {sig})
                 continue
             self._repeats = 0
@@ -201,6 +211,14 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
     # -- helpers -----------------------------------------------------------
+    def _queue_filled(self) -> bool:
+        """Is there a queued depth (after asking the strategy for more if not)?"""
+        waiting = lambda: self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # noqa: E731
+        if not waiting():
+            for depth, attrs in self.refill(self.study):
+                self.study.enqueue_trial(self.space.params_for(depth), user_attrs=attrs)
+        return bool(waiting())
+
     def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
         """End a just-asked trial untrained; a queued depth goes back to the queue."""
         ot.set_user_attr("fail_reason", reason)

@@ -18,7 +18,7 @@ class Reporter:
             elapsed = time.perf_counter() - self._t0
             print(f"[{_clock(elapsed)}] {message}", file=self.stream, flush=True)
 
-    def epoch(self, *, trial: int, total: int, depth: int, phase: int,
+    def epoch(self, *, trial: int, total: int | str, depth: int, phase: int,
               epoch: int, epochs: int, seconds: float) -> None:
         name = "head" if phase == 1 else "fine-tune"
         self.say(
@@ -27,7 +27,7 @@ class Reporter:
         )
 
 
-    def trial_done(self, *, trial: int, total: int, depth: int, val_accuracy: float,
+    def trial_done(self, *, trial: int, total: int | str, depth: int, val_accuracy: float,
                    seconds: float, objective: str, value: float) -> None:
         self.say(f"trial {trial}/{total} depth {depth}: val_accuracy {val_accuracy:.4f}, "
                  f"{seconds:.1f} s, {objective} {value:.6g}")

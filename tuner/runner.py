@@ -58,7 +58,7 @@ class DepthTuner(kt.Tuner):
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
-        total = self.oracle.total_trials
+        total = self.oracle.total_trials or "?"
         self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number})")
 
         def progress(phase, epoch, epochs, seconds):

@@ -17,12 +17,13 @@ from keras_tuner.src import config as kt_config
 
 from objectives import get_objective
 from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
-from tuner.config import SearchConfig
+from tuner.config import QUEUED_STRATEGIES, SearchConfig
 from tuner.data import load_datasets, save_images
 from tuner.errors import UsageError
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OptunaOracle
 from tuner.progress import Reporter
+from tuner.queued import Refill
 from tuner.runner import DepthTuner
 from tuner.samplers import make_sampler
 from tuner.study import check_resumable, measured_trials, open_storage, open_study
@@ -42,16 +43,23 @@ def run_search(
     config: SearchConfig,
     study_name: str,
     storage: str,
-    trials: int,
+    trials: int | None,
     reporter: Reporter | None = None,
     data_dir: str | None = None,
     max_consecutive_failures: int = 3,
     checkpoint_dir: str | None = None,
     isolate: bool = True,
+    refill: Refill | None = None,
 ) -> SearchOutcome:
-    """Run (or resume) the study until it has ``trials`` measured trials."""
+    """Run (or resume) the study until it has ``trials`` measured trials.
+
+    With ``refill`` (tuner.queued) the depths come from that strategy instead
+    of the sampler, and ``trials=None`` runs until it has nothing to add.
+    """
     reporter = reporter or Reporter()
-    if trials < 1:
+    if trials is None and refill is None:
+        raise UsageError("--trials is needed: how many measured trials the study should have")
+    if trials is not None and trials < 1:
         raise UsageError(f"--trials {trials}: ask for at least 1 trial")
     if max_consecutive_failures < 0:
         raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
@@ -64,12 +72,14 @@ def run_search(
     if config.protocol.image_size < spec.min_size:
         raise UsageError(f"--image-size {config.protocol.image_size} is too small for "
                          f"{spec.name}: use {spec.min_size} or more")
-    sampler = make_sampler(config.sampler, space=config.space, seed=config.protocol.seed)
+    # Queued strategies never consult the sampler; Optuna still needs one.
+    sampler = make_sampler("random" if config.sampler in QUEUED_STRATEGIES else config.sampler,
+                           space=config.space, seed=config.protocol.seed)
 
     store = open_storage(storage)
     wanted = config.as_config()
     stored = check_resumable(store, study_name, wanted)
-    if stored is not None:
+    if stored is not None and trials is not None:
         done = len(measured_trials(optuna.load_study(study_name=study_name, storage=store)))
         if trials < done:
             raise UsageError(
@@ -93,7 +103,7 @@ def run_search(
     study = open_study(name=study_name, storage=store, config=wanted, sampler=sampler)
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
-        max_consecutive_failures=max_consecutive_failures, reporter=reporter,
+        max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
@@ -115,7 +125,7 @@ def run_search(
         except KeyboardInterrupt:
             oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
             done = len(measured_trials(study))
-            reporter.say(f"stopped: {done} of {trials} trials measured; run the same command to continue")
+            reporter.say(f"stopped: {done} of {trials or '?'} trials measured; run the same command to continue")
             return SearchOutcome(study_name, done, trials, interrupted=True)
         except RuntimeError as exc:
             if "consecutive failures" not in str(exc):
@@ -129,7 +139,7 @@ def run_search(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
-    reporter.say(f"done: {done} of {trials} trials measured ({oracle.stop_reason})")
+    reporter.say(f"done: {done} trials measured ({oracle.stop_reason})")
     return SearchOutcome(study_name, done, trials, stop_reason=oracle.stop_reason)
 
 

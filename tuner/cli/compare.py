@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landscape", required=True,
                    help="thesis:5.1 .. thesis:5.4, study:NAME (with --storage) or a CSV with "
                    "columns depth,val_accuracy,time_s")
-    p.add_argument("--storage", help="Optuna storage URL for study:NAME "
+    p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME "
                    "(default sqlite:///studies/NAME.db)")
     p.add_argument("--strategies", default="narrowing,tpe,random",
                    help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "

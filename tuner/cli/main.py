@@ -15,9 +15,11 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("tuner.cli.search", "search the unfreeze depth (creates or resumes a stored study)"),
+    "narrow": ("tuner.cli.narrow", "train depths by the thesis' coarse-to-fine narrowing (stored, resumable)"),
+    "sweep": ("tuner.cli.sweep", "train every listed depth, for measured landscapes (stored, resumable)"),
     "show": ("tuner.cli.show", "table of a stored study's trials and its best depth"),
-    # "compare": ("tuner.cli.compare", "replay strategies (narrowing, samplers) on a landscape without training"),
-    # "report": ("tuner.cli.report", "tables and figures of a stored study"),
+    "compare": ("tuner.cli.compare", "replay strategies (narrowing, samplers) on a landscape without training"),
+    "report": ("tuner.cli.report", "tables and figures of a stored study"),
 }
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///studies/STUDY.db)")
+    p.add_argument("--storage", help="Optuna storage URL or PATH.log "
+                   "(default sqlite:///studies/STUDY.db)")
     p.add_argument("--output", type=Path, help="folder for the table and figures "
                    "(default out/STUDY)")
 

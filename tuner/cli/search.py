@@ -36,6 +36,11 @@ def _fake_examples(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p, sampler=True)
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
+    """Options of every command that trains (search, narrow, sweep)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVES
     from studies.presets import PRESETS
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
@@ -69,12 +74,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler (default 0)")
 
     s = p.add_argument_group("search and study")
-    s.add_argument("--trials", type=_positive_int, default=13,
-                   help="total measured trials the study should have (default 13, as the thesis)")
+    if sampler:
+        s.add_argument("--trials", type=_positive_int, default=13,
+                       help="total measured trials the study should have (default 13, as the thesis)")
+        s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS))
+        s.add_argument("--depth-scale", default="log", choices=list(SCALES),
+                       help="how the sampler sees the depth (default log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES))
-    s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS))
-    s.add_argument("--depth-scale", default="log", choices=list(SCALES),
-                   help="how the sampler sees the depth (default log: shallow depths get more of the budget)")
     s.add_argument("--min-depth", type=_positive_int, default=0)
     s.add_argument("--max-depth", type=_positive_int, default=None, help="default: every backbone layer")
     s.add_argument("--study", help="study name (default: derived from --dataset)")
@@ -94,6 +100,15 @@ def default_study_name(dataset: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_strategy(args, strategy=args.sampler, scale=args.depth_scale, trials=args.trials)
+
+
+def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
+                 trials: int | None = None, refill_for=None, study_suffix: str = "") -> int:
+    """Build the configuration from the options, run the study, print its table.
+
+    ``refill_for(space, data)`` gives the depths of a queued strategy (tuner.queued).
+    """
     from tuner.backbones import get_backbone_spec, n_layers, weights_source
     from tuner.config import SearchConfig
     from tuner.data import resolve_data_spec
@@ -110,22 +125,23 @@ def run(args: argparse.Namespace) -> int:
         head_lr=args.head_lr, finetune_lr=args.finetune_lr, dropout=args.dropout, seed=args.seed,
     )
     high = n_layers(spec.name) if args.max_depth is None else args.max_depth
-    space = DepthSpace(args.min_depth, high, args.depth_scale)
+    space = DepthSpace(args.min_depth, high, scale)
     data = resolve_data_spec(
         dataset=args.dataset, train_split=args.train_split, val_split=args.val_split,
         val_fraction=args.val_fraction, fake=args.fake_data, fake_examples=args.fake_examples,
         data_dir=args.data_dir,
     )
     config = SearchConfig(data=data, protocol=protocol, objective=args.objective,
-                          sampler=args.sampler, space=space)
-    study = args.study or default_study_name(args.dataset)
+                          sampler=strategy, space=space)
+    refill = refill_for(space, data) if refill_for else None
+    study = args.study or default_study_name(args.dataset) + study_suffix
+    storage = args.storage or default_storage(study)
     reporter = Reporter(quiet=args.quiet)
     try:
         outcome = run_search(
-            config=config, study_name=study, storage=args.storage or default_storage(study),
-            trials=args.trials, reporter=reporter, data_dir=args.data_dir,
-            max_consecutive_failures=args.max_consecutive_failures,
-            checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process,
+            config=config, study_name=study, storage=storage, trials=trials, reporter=reporter,
+            data_dir=args.data_dir, max_consecutive_failures=args.max_consecutive_failures,
+            checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process, refill=refill,
         )
     except SearchStopped as exc:
         reporter.say(str(exc))
@@ -134,5 +150,5 @@ def run(args: argparse.Namespace) -> int:
         return 130
     from tuner.cli.show import print_study
 
-    print_study(study=study, storage=args.storage or default_storage(study), fmt="table")
+    print_study(study=study, storage=storage, fmt="table")
     return 0

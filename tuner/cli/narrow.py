@@ -1,0 +1,32 @@
+"""Train depths by the thesis' coarse-to-fine narrowing, into a stored study.
+
+Stage 1 trains 0, 10, 30, 60, 100; stage 2 steps by 5 between the neighbours
+of the stage-1 best; stage 3 is the best so far +-2 (docs/strategies.md has
+the rule, ties and edges). Each stage is computed from the measured results,
+so rerunning the same command resumes. --thesis-grids replays the thesis'
+exact 13 depths instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tuner.cli.search import add_run_arguments
+
+    add_run_arguments(p, sampler=False)
+    p.add_argument("--thesis-grids", action="store_true",
+                   help="train the thesis' exact depths (0,10,30,60,100 / 5..25 / 3-7 or 18-22)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner.cli.search import run_strategy
+    from tuner.queued import narrowing_refill, thesis_grids_refill
+
+    if args.thesis_grids:
+        return run_strategy(
+            args, strategy="thesis-grids", study_suffix="-thesis-grids",
+            refill_for=lambda space, data: thesis_grids_refill(space, dataset=data.name))
+    return run_strategy(args, strategy="narrowing", study_suffix="-narrowing",
+                        refill_for=lambda space, data: narrowing_refill(space))
