@@ -81,7 +81,7 @@ def test_report_writes_table_and_figures(stored_study, tmp_path, capsys):
 
 
 def test_report_bad_study_is_a_usage_error(stored_study, tmp_path):
-    with pytest.raises(UsageError, match="no study named 'nope'"):
+    with pytest.raises(UsageError, match="no study 'nope'"):
         report_cli.run(_parser().parse_args(["--study", "nope", "--storage", stored_study]))
     with pytest.raises(UsageError, match="no study storage"):
         report_cli.run(_parser().parse_args(

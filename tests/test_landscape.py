@@ -137,7 +137,7 @@ def test_from_study_averages_repeats_skips_reused_and_failed(tmp_path):
 
 def test_missing_study_or_storage_is_a_usage_error(tmp_path):
     _, storage = _study(tmp_path, [(3, 0.9, 100.0, {})])
-    with pytest.raises(UsageError, match="no study named 'other'"):
+    with pytest.raises(UsageError, match="no study 'other'"):
         load_landscape("study:other", storage=storage)
     with pytest.raises(UsageError, match="no study storage"):
         load_landscape("study:s", storage=f"sqlite:///{tmp_path / 'nothing.db'}")

@@ -22,7 +22,6 @@ depth that is not the best of its own Table 5.3).
 from __future__ import annotations
 
 import importlib.resources
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import optuna
 import pandas as pd
 
 from tuner.errors import UsageError
-from tuner.space import PARAM, DepthSpace
+from tuner.study import load_stored_study, recorded_space, trial_depth
 
 __all__ = [
     "Landscape",
@@ -250,41 +249,16 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
     return Landscape(name=label, table=table.sort_index())
 
 
-def study_space(study: optuna.Study) -> DepthSpace | None:
-    """The depth space recorded in the study's ``config`` user attr, if any."""
-    config = study.user_attrs.get("config")
-    if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            return None
-    space = config.get("space") if isinstance(config, Mapping) else None
-    if not isinstance(space, Mapping):
-        return None
-    return DepthSpace(int(space["low"]), int(space["high"]), str(space.get("scale", "log")))
-
-
-def _trial_depth(trial: optuna.trial.FrozenTrial, space: DepthSpace | None) -> int | None:
-    if "depth" in trial.user_attrs:
-        return int(trial.user_attrs["depth"])
-    if space is not None and space.param_name in trial.params:
-        return space.depth_of(trial.params)
-    for scale, param in PARAM.items():
-        if param in trial.params:
-            return DepthSpace(0, 10**6, scale).depth_of(trial.params)
-    return None
-
-
 def study_records(study: optuna.Study) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order."""
-    space = study_space(study)
+    space = recorded_space(study)
     records = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = trial.user_attrs
         if "reused_from" in attrs:
             continue
-        depth = _trial_depth(trial, space)
-        if depth is None or "val_accuracy" not in attrs or "fit_seconds" not in attrs:
+        depth = trial_depth(trial, space)
+        if "val_accuracy" not in attrs or "fit_seconds" not in attrs:
             continue
         acc, sec = float(attrs["val_accuracy"]), float(attrs["fit_seconds"])
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
@@ -306,39 +280,12 @@ def from_study(study: optuna.Study) -> Landscape:
     return from_records(records, name=f"study:{study.study_name}")
 
 
-def open_study(name: str, *, storage: str | None) -> optuna.Study:
-    """Load a stored study read-only: a missing file, storage or study is a one-line UsageError.
-
-    Storages are opened by ``tuner.study.open_storage`` (SQLite, journal file
-    ``PATH.log``, any Optuna URL); a file that does not exist is refused here
-    first, so reading never creates an empty study file.
-    """
-    from tuner.study import open_storage
-
-    url = storage or f"sqlite:///studies/{name}.db"
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix) or (prefix == "journal:" and url.endswith(".log")):
-            path = Path(url.removeprefix(prefix))
-            if not path.is_file():
-                raise UsageError(
-                    f"no study storage at {url}: pass --storage URL or run `search` first"
-                )
-    try:
-        return optuna.load_study(study_name=name, storage=open_storage(url))
-    except UsageError:
-        raise
-    except KeyError:
-        raise UsageError(f"no study named {name!r} in {url}: check --study / --storage") from None
-    except Exception as exc:  # storage drivers raise many types; the user gets one line
-        raise UsageError(f"cannot open study {name!r} in {url}: {exc}") from None
-
-
 def load_landscape(spec: str, *, storage: str | None = None) -> Landscape:
     """``thesis:5.x``, ``study:NAME`` (with ``storage``), or a path to a CSV file."""
     if spec.startswith("thesis:"):
         return from_thesis(spec)
     if spec.startswith("study:"):
-        return from_study(open_study(spec.removeprefix("study:"), storage=storage))
+        return from_study(load_stored_study(spec.removeprefix("study:"), storage=storage))
     if spec.endswith(".csv") or Path(spec).is_file():
         if not Path(spec).is_file():
             raise UsageError(f"landscape CSV {spec!r} does not exist")

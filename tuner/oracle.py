@@ -74,6 +74,7 @@ class OptunaOracle(kt.Oracle):
         max_consecutive_failures: int,
         reporter: Reporter,
         refill: Callable[[optuna.Study], list[tuple[int, dict]]] | None = None,
+        seconds_budget: float | None = None,
     ):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
@@ -90,6 +91,8 @@ class OptunaOracle(kt.Oracle):
         # them in the study through ``refill`` (called when the queue is
         # empty; nothing to add ends the search); the sampler is never asked.
         self.refill = refill
+        # Stop once the measured trials' fit_seconds reach this (live comparisons).
+        self.seconds_budget = seconds_budget
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -104,6 +107,10 @@ class OptunaOracle(kt.Oracle):
             total = math.inf if self.total_trials is None else self.total_trials
             if len(measured) >= total:
                 self.stop_reason = f"the study has {len(measured)} measured trials (asked for {total})"
+                return {"status": kt_trial.TrialStatus.STOPPED}
+            spent = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in measured)
+            if self.seconds_budget is not None and spent >= self.seconds_budget:
+                self.stop_reason = f"{spent:.0f} s of training spent (budget {self.seconds_budget:.0f} s)"
                 return {"status": kt_trial.TrialStatus.STOPPED}
             in_flight = self._in_flight()
             if len(measured) + len(in_flight) >= total:

@@ -50,6 +50,7 @@ def run_search(
     checkpoint_dir: str | None = None,
     isolate: bool = True,
     refill: Refill | None = None,
+    seconds_budget: float | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials.
 
@@ -57,8 +58,10 @@ def run_search(
     of the sampler, and ``trials=None`` runs until it has nothing to add.
     """
     reporter = reporter or Reporter()
-    if trials is None and refill is None:
+    if trials is None and refill is None and seconds_budget is None:
         raise UsageError("--trials is needed: how many measured trials the study should have")
+    if seconds_budget is not None and seconds_budget <= 0:
+        raise UsageError(f"--budget-seconds {seconds_budget:g}: give a positive number of seconds")
     if trials is not None and trials < 1:
         raise UsageError(f"--trials {trials}: ask for at least 1 trial")
     if max_consecutive_failures < 0:
@@ -104,6 +107,7 @@ def run_search(
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
         max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
+        seconds_budget=seconds_budget,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
@@ -113,11 +117,12 @@ def run_search(
     try:
         images_dir = None
         if isolate:
-            images_dir = os.path.join(workdir, "images")
+            images_dir = os.path.join(workdir, "images")  # beside, not inside, Keras Tuner's folder
             save_images(datasets, images_dir)
         tuner = DepthTuner(
             oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
-            directory=workdir, project_name=study_name, checkpoint_dir=checkpoint_dir,
+            directory=os.path.join(workdir, "keras-tuner"), project_name=study_name,
+            checkpoint_dir=checkpoint_dir,
             images_dir=images_dir,
         )
         try:

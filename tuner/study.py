@@ -118,8 +118,42 @@ def existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | N
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
+    return recorded_config(study)
+
+
+def recorded_config(study: optuna.Study) -> dict[str, Any]:
     raw = study.user_attrs.get(CONFIG_ATTR)
+    if isinstance(raw, dict):  # written by hand or another tool, not as JSON text
+        return raw
     return json.loads(raw) if raw else {}
+
+
+def recorded_space(study: optuna.Study) -> DepthSpace:
+    """The depth space a study was created with (MobileNetV2's, linear, if it has none)."""
+    s = recorded_config(study).get("space", {"low": 0, "high": 154, "scale": "linear"})
+    return DepthSpace(int(s["low"]), int(s["high"]), s.get("scale", "linear"))
+
+
+def load_stored_study(name: str, *, storage: str | None) -> optuna.Study:
+    """Load a study to read it: a missing file, storage or study is a one-line UsageError.
+
+    A storage file that does not exist is refused first, so reading never
+    creates an empty study file.
+    """
+    url = storage or default_storage(name)
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix) or (prefix == "journal:" and url.endswith(".log")):
+            if not os.path.isfile(url.removeprefix(prefix)):
+                raise UsageError(f"no study storage at {url}: pass --storage URL or run `search` first")
+    store = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = [x.study_name for x in optuna.get_all_study_summaries(store)]
+        raise UsageError(
+            f"no study {name!r} in {url}"
+            + (f": pick one of {', '.join(names)}" if names else ": run depth-tuner search first")
+        ) from None
 
 
 def check_resumable(

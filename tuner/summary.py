@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
 from objectives import OBJECTIVES
-from tuner.space import DepthSpace
-from tuner.study import CONFIG_ATTR, trial_depth
+from tuner.study import recorded_space, trial_depth
 
 COLUMNS = ["number", "depth", "state", "val_accuracy", "fit_seconds", "steady_seconds",
            "efficiency", "value", "trainable_params", "note"]
-
-
-def study_config(study: optuna.Study) -> dict:
-    raw = study.user_attrs.get(CONFIG_ATTR)
-    return json.loads(raw) if raw else {}
-
-
-def study_space(study: optuna.Study) -> DepthSpace:
-    s = study_config(study).get("space", {"low": 0, "high": 154, "scale": "linear"})
-    return DepthSpace(int(s["low"]), int(s["high"]), s.get("scale", "linear"))
 
 
 def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
@@ -33,7 +20,7 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     ``include_all`` adds failed and running trials and the suggestions that
     were answered from an equivalent, already measured depth.
     """
-    space = study_space(study)
+    space = recorded_space(study)
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs

@@ -56,9 +56,10 @@ def study_curve(records):
 
 def run(args: argparse.Namespace) -> int:
     from tuner.figures import anytime_figure, landscape_figures, save
-    from tuner.landscape import from_study, open_study, study_records
+    from tuner.landscape import from_study, study_records
+    from tuner.study import load_stored_study
 
-    study = open_study(args.study, storage=args.storage)
+    study = load_stored_study(args.study, storage=args.storage)
     land = from_study(study)  # refuses a study without measured trials
     records = study_records(study)
     frame = land.frame()

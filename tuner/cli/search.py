@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
-                 trials: int | None = None, refill_for=None, study_suffix: str = "") -> int:
+                 trials: int | None = None, refill_for=None, study_suffix: str = "",
+                 seconds_budget: float | None = None, show: bool = True) -> int:
     """Build the configuration from the options, run the study, print its table.
 
     ``refill_for(space, data)`` gives the depths of a queued strategy (tuner.queued).
@@ -142,12 +143,15 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
             config=config, study_name=study, storage=storage, trials=trials, reporter=reporter,
             data_dir=args.data_dir, max_consecutive_failures=args.max_consecutive_failures,
             checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process, refill=refill,
+            seconds_budget=seconds_budget,
         )
     except SearchStopped as exc:
         reporter.say(str(exc))
         return 1
     if outcome.interrupted:
         return 130
+    if not show:
+        return 0
     from tuner.cli.show import print_study
 
     print_study(study=study, storage=storage, fmt="table")

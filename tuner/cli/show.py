@@ -15,27 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also failed, running and repeated (not retrained) suggestions")
 
 
-def print_study(*, study: str, storage: str, fmt: str = "table", include_all: bool = False,
+def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
-    import optuna
-
-    from tuner.errors import UsageError
-    from tuner.study import open_storage
-    from tuner.summary import best_trial_row, study_config, trials_frame
+    from tuner.study import load_stored_study, recorded_config
+    from tuner.summary import best_trial_row, trials_frame
 
     out = out or sys.stdout
-    store = open_storage(storage)
-    try:
-        s = optuna.load_study(study_name=study, storage=store)
-    except KeyError:
-        names = [x.study_name for x in optuna.get_all_study_summaries(store)]
-        raise UsageError(
-            f"no study {study!r} in {storage}"
-            + (f": pick one of {', '.join(names)}" if names else ": run depth-tuner search first")
-        ) from None
+    s = load_stored_study(study, storage=storage)
     frame = trials_frame(s, include_all=include_all)
     best = best_trial_row(frame)
-    config = study_config(s)
+    config = recorded_config(s)
     if fmt == "csv":
         frame.to_csv(out, index=False)
         return
@@ -70,8 +59,5 @@ def _plain(v):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuner.study import default_storage
-
-    print_study(study=args.study, storage=args.storage or default_storage(args.study),
-                fmt=args.format, include_all=args.all)
+    print_study(study=args.study, storage=args.storage, fmt=args.format, include_all=args.all)
     return 0

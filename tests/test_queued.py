@@ -1,0 +1,74 @@
+"""narrow and sweep: depths chosen by the strategy, trained by the same search, resumable."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner.cli.main import main
+from tuner.narrowing import next_stage
+from tuner.queued import completed_values, parse_depths
+from tuner.space import DepthSpace
+
+from conftest import FAST
+
+import pytest
+from tuner.errors import UsageError
+
+COMMON = ["--dataset", "tf_flowers", "--fake-data", "--fake-examples", "32,16", *FAST,
+          "--in-process", "--quiet"]
+
+
+def _study(storage, name):
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_sweep_trains_each_depth_repeats_times_and_skips_equivalents(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path}/sweep.db"
+    args = ["sweep", *COMMON, "--depths", "0-2", "--repeats", "2", "--storage", storage]
+    assert main(args) == 0
+    trials = _study(storage, "tf_flowers-sweep").trials
+    trained = Counter(t.user_attrs["depth"] for t in trials
+                      if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs)
+    assert trained == {0: 2, 2: 2}  # depth 1 (a ReLU) trains the same weights as depth 0
+    [twin] = [t for t in trials if t.user_attrs["depth"] == 1]
+    assert twin.state == TrialState.COMPLETE and trials[twin.user_attrs["reused_from"]].user_attrs["depth"] == 0
+    before = len(trials)
+    assert main(args) == 0  # the same command again: nothing left to train
+    assert len(_study(storage, "tf_flowers-sweep").trials) == before
+
+
+def test_narrow_follows_the_rule_on_what_it_measured(tmp_path):
+    storage = f"sqlite:///{tmp_path}/narrow.db"
+    args = ["narrow", *COMMON, "--max-depth", "6", "--storage", storage]
+    assert main(args) == 0
+    study = _study(storage, "tf_flowers-narrowing")
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL))
+    values = completed_values(study, DepthSpace(0, 6))
+    assert {0, 6} <= set(values)  # stage 1, clipped to the range
+    assert next_stage(values, low=0, high=6) == []  # every stage the rule asks for is measured
+    before = len(study.trials)
+    assert main(args) == 0
+    assert len(_study(storage, "tf_flowers-narrowing").trials) == before
+
+
+def test_thesis_grids_only_for_the_thesis_datasets(tmp_path, capsys):
+    args = ["narrow", "--dataset", "mnist", "--fake-data", *FAST, "--thesis-grids",
+            "--storage", f"sqlite:///{tmp_path}/x.db"]
+    assert main(args) == 2
+    assert "--thesis-grids knows the thesis' depths for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0-3", [0, 1, 2, 3]), ("0,5,10", [0, 5, 10]), ("0-20:10", [0, 10, 20]), ("7", [7]),
+])
+def test_depth_lists(text, expected):
+    assert parse_depths(text, low=0, high=154) == expected
+
+
+@pytest.mark.parametrize("text", ["", "a-b", "0-200", "5-"])
+def test_bad_depth_lists(text):
+    with pytest.raises(UsageError):
+        parse_depths(text, low=0, high=154)
