@@ -72,3 +72,24 @@ def test_depth_lists(text, expected):
 def test_bad_depth_lists(text):
     with pytest.raises(UsageError):
         parse_depths(text, low=0, high=154)
+
+
+def test_live_compare_gives_each_strategy_the_same_seconds(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["live-compare", *COMMON, "--strategies", "narrowing,random", "--budget-seconds", "10",
+            "--output", str(tmp_path / "out")]
+    assert main(args) == 0
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out" / "comparison.csv")
+    assert list(table["strategy"]) == ["narrowing", "random"]
+    for row in table.itertuples():
+        study = _study(f"sqlite:///studies/{row.study}.db", row.study)
+        seconds = [t.user_attrs["fit_seconds"] for t in study.trials
+                   if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
+        assert sum(seconds) == pytest.approx(row.seconds)
+        assert sum(seconds[:-1]) < 10 <= sum(seconds)  # stopped by the budget, not before
+    assert table["gap_to_best_found"].min() == 0
+    narrowing = _study("sqlite:///studies/tf_flowers-live-narrowing.db", "tf_flowers-live-narrowing")
+    trained = {t.user_attrs["depth"] for t in narrowing.trials if t.state == TrialState.COMPLETE}
+    assert trained <= {0, 10, 30, 60, 100}  # stage 1 first

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("tuner.cli.sweep", "train every listed depth, for measured landscapes (stored, resumable)"),
     "show": ("tuner.cli.show", "table of a stored study's trials and its best depth"),
     "compare": ("tuner.cli.compare", "replay strategies (narrowing, samplers) on a landscape without training"),
+    "live-compare": ("tuner.cli.live_compare", "run strategies for real with the same budget of training seconds"),
     "report": ("tuner.cli.report", "tables and figures of a stored study"),
 }
 
