@@ -81,6 +81,18 @@ def test_corrupted_storage_file(tmp_path, capsys):
     _fails(capsys, args, "is not an SQLite database")
 
 
+def test_deleted_storage_file(tmp_path, capsys):
+    import optuna
+
+    path = tmp_path / "gone.db"
+    optuna.create_study(study_name="gone", storage=f"sqlite:///{path}")
+    path.unlink()
+    for command in ("show", "report"):
+        _fails(capsys, [command, "--study", "gone", "--storage", f"sqlite:///{path}"],
+               "no study storage at", "--storage")
+    assert not path.exists()  # reading never creates an empty study file
+
+
 def test_offline_tfds_fails_fast(tmp_path, capsys):
     # DEPTH_TUNER_NETWORK_PROBE points at a closed port (conftest).
     _fails(capsys, _search(tmp_path, "--dataset", "tf_flowers", "--data-dir", str(tmp_path / "tfds")),

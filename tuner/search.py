@@ -104,6 +104,8 @@ def run_search(
                  f"{datasets.num_classes} classes")
 
     study = open_study(name=study_name, storage=store, config=wanted, sampler=sampler)
+    if stored is None:
+        reporter.say(f"new study {study_name!r} in {storage}")
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
         max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,

@@ -11,7 +11,7 @@ from objectives import OBJECTIVES
 from tuner.study import recorded_space, trial_depth
 
 COLUMNS = ["number", "depth", "state", "val_accuracy", "fit_seconds", "steady_seconds",
-           "efficiency", "value", "trainable_params", "note"]
+           "efficiency", "value", "trainable_params", "trained", "note"]
 
 
 def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
@@ -51,6 +51,7 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
             "value": t.value,
             "trainable_params": a.get("trainable_params"),
+            "trained": acc is not None and not reused,
             "note": note,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -58,8 +59,7 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
 
 def best_trial_row(frame: pd.DataFrame) -> pd.Series | None:
     """The measured trial with the highest objective value."""
-    done = frame[(frame["state"] == "COMPLETE") & frame["value"].notna()
-                 & ~frame["note"].fillna("").str.startswith("same weights")]
+    done = frame[(frame["state"] == "COMPLETE") & frame["value"].notna() & frame["trained"]]
     if done.empty:
         return None
     return done.loc[done["value"].idxmax()]

@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps
+    # that; an interrupt must still stop a search cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args._run(args) or 0)
     except UsageError as exc:

@@ -43,7 +43,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     if frame.empty:
         print("no measured trials yet", file=out)
         return
-    shown = frame.drop(columns=["steady_seconds", "trainable_params"])
+    shown = frame.drop(columns=["steady_seconds", "trainable_params", "trained"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if best is not None:
         print(f"best depth: {int(best['depth'])} ({config.get('objective')} {best['value']:.6g}, "
