@@ -24,14 +24,11 @@ from tuner.protocol import Protocol  # noqa: E402
 from tuner.search import run_search  # noqa: E402
 from tuner.space import DepthSpace  # noqa: E402
 from tuner.study import measured_trials  # noqa: E402
+from tuner.trial_process import proc_status_mib  # noqa: E402
 
 
 def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_status_mib("VmRSS")
 
 
 class MemoryReporter(Reporter):

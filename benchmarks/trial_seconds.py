@@ -10,12 +10,13 @@ speed as ImageNet weights. Prints a Markdown table for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
 from tuner.backbones import get_backbone_spec  # noqa: E402
@@ -44,7 +45,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         data = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(n_train, n_val))
-        data = data.__class__(**{**data.__dict__, "num_classes": args.classes})
+        data = dataclasses.replace(data, num_classes=args.classes)
         ds = load_datasets(data, preprocess=spec.preprocess, image_size=size, batch_size=32, seed=0)
         protocol = Protocol(backbone=spec.name, weights=None, image_size=size,
                             head_epochs=head, finetune_epochs=fine)
@@ -53,11 +54,8 @@ def main() -> None:
             hp = kt.HyperParameters()
             hm.declare_hyperparameters(hp)
             hp.values["depth"] = depth
-            import keras
-
             keras.backend.clear_session()
             model = hm.build(hp)
-            t0 = time.perf_counter()
             m = hm.fit(hp, model, train=ds.train, validation=ds.val)
             per_k = 1000 * m.steady_seconds / (head + fine) / n_train
             print(f"| {size} | {depth} | {m.fit_seconds:.1f} | {m.first_epoch_seconds:.1f} | "

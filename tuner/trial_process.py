@@ -133,16 +133,20 @@ def _train(request: dict[str, Any], emit) -> dict[str, Any]:
             model.save_weights(request["checkpoint"])
         except OSError as exc:
             metrics.extra["checkpoint_error"] = str(exc)
-    metrics.extra["peak_rss_mib"] = _peak_rss_mib()
+    metrics.extra["peak_rss_mib"] = proc_status_mib("VmHWM")
     attrs = metrics.as_attrs()
     return {"metrics": attrs, "extra": metrics.extra}
 
 
-def _peak_rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+def proc_status_mib(field: str) -> float:
+    """A memory figure of this process from /proc (VmRSS now, VmHWM its peak), in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float("nan")
 
 
