@@ -77,15 +77,19 @@ def weights_source(weights: str) -> str | None:
     return os.path.abspath(weights)
 
 
-def build_backbone(
-    spec: BackboneSpec, *, image_size: int, weights: str | None
-) -> keras.Model:
-    """Make the backbone; a local weights file must fit it exactly."""
+def check_image_size(spec: BackboneSpec, image_size: int) -> None:
     if image_size < spec.min_size:
         raise UsageError(
             f"--image-size {image_size} is too small for {spec.name}: "
             f"use {spec.min_size} or more"
         )
+
+
+def build_backbone(
+    spec: BackboneSpec, *, image_size: int, weights: str | None
+) -> keras.Model:
+    """Make the backbone; a local weights file must fit it exactly."""
+    check_image_size(spec, image_size)
     shape = (image_size, image_size, 3)
     if weights is None or weights == "imagenet":
         try:

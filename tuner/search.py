@@ -16,7 +16,7 @@ import optuna
 from keras_tuner.src import config as kt_config
 
 from objectives import get_objective
-from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
+from tuner.backbones import build_backbone, check_image_size, depth_signatures, get_backbone_spec
 from tuner.config import QUEUED_STRATEGIES, SearchConfig
 from tuner.data import load_datasets, save_images
 from tuner.errors import UsageError
@@ -72,9 +72,7 @@ def run_search(
     n = len(signatures) - 1
     if config.space.high > n:
         raise UsageError(f"--max-depth {config.space.high} exceeds the {n} layers of {spec.name}: use at most {n}")
-    if config.protocol.image_size < spec.min_size:
-        raise UsageError(f"--image-size {config.protocol.image_size} is too small for "
-                         f"{spec.name}: use {spec.min_size} or more")
+    check_image_size(spec, config.protocol.image_size)  # before any storage is opened
     # Queued strategies never consult the sampler; Optuna still needs one.
     sampler = make_sampler("random" if config.sampler in QUEUED_STRATEGIES else config.sampler,
                            space=config.space, seed=config.protocol.seed)
