@@ -13,6 +13,8 @@ from tuner.errors import UsageError
 from tuner.space import DepthSpace
 
 
+TRIAL_MODES = ("cached", "plain")
+
 # Strategies that queue their own depths (tuner.queued); recorded like a sampler.
 QUEUED_STRATEGIES = ("narrowing", "thesis-grids", "sweep")
 
@@ -24,9 +26,12 @@ class SearchConfig:
     objective: str = "efficiency"
     sampler: str = "tpe"
     space: DepthSpace = field(default_factory=lambda: DepthSpace(0, 154))
+    trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
         get_objective(self.objective)
+        if self.trial_mode not in TRIAL_MODES:
+            raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
         if self.sampler not in SAMPLERS and self.sampler not in QUEUED_STRATEGIES:
             raise UsageError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
@@ -38,4 +43,5 @@ class SearchConfig:
             "objective": self.objective,
             "sampler": self.sampler,
             "space": {"low": self.space.low, "high": self.space.high, "scale": self.space.scale},
+            "trial_mode": self.trial_mode,
         }

@@ -4,15 +4,21 @@ Phase 1 trains the head with the backbone frozen; phase 2 makes the top k
 backbone layers trainable (``backbones.set_depth``), recompiles with a lower
 learning rate and trains on. The backbone always runs in inference mode, so
 BatchNormalization statistics stay those of the pretrained weights.
+
+This module runs the protocol as written (``--trial-mode plain``); the
+pieces it shares with the cached trial (head, compile, a timed phase) live
+here too, so both modes train the same layers with the same seeds.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from tuner.backbones import (
     build_backbone,
@@ -21,6 +27,7 @@ from tuner.backbones import (
     set_depth,
     split_at_depth,
 )
+from tuner.batches import Arrays, image_transform, steps_per_epoch, training_batches, validation_batches
 from tuner.errors import TrialError
 from tuner.metrics import TrialMetrics, steady_seconds
 from tuner.protocol import Protocol, host_name
@@ -57,6 +64,77 @@ def trainable_count(model: keras.Model) -> int:
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
 
 
+class Head:
+    """Dropout + dense, seeded: plain and cached trials start from the same head.
+
+    The dropout masks come from a seed generator whose state counts the
+    training steps taken, so phase 2 of a cached trial continues the mask
+    sequence where the shared phase 1 left it, as the plain run does.
+    """
+
+    def __init__(self, *, num_classes: int, dropout: float, seed: int):
+        units, act = (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
+        self.dropout = keras.layers.Dropout(dropout, seed=seed)
+        self.dense = keras.layers.Dense(
+            units, activation=act, kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+
+    def __call__(self, features):
+        return self.dense(self.dropout(features))
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        kernel, bias = self.dense.get_weights()
+        return {"kernel": kernel, "bias": bias,
+                "dropout_state": np.asarray(self.dropout.seed_generator.state.numpy())}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.dense.set_weights([state["kernel"], state["bias"]])
+        self.dropout.seed_generator.state.assign(state["dropout_state"])
+
+
+def plain_model(backbone: keras.Model, head: Head, image_size: int, name: str) -> keras.Model:
+    inputs = keras.Input(shape=(image_size, image_size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(InferenceMode(backbone)(inputs))
+    return keras.Model(inputs, head(x), name=name)
+
+
+def compile_for(model: keras.Model, num_classes: int, lr: float) -> None:
+    if num_classes == 2:
+        loss, acc = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = "sparse_categorical_crossentropy"
+        acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[acc])
+
+
+@dataclass
+class PhaseRun:
+    epoch_seconds: list[float]
+    seconds: float  # wall clock of the fit call
+    history: dict[str, list[float]]
+
+
+def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Protocol, phase: int,
+              depth: int, transform=None, progress: Progress | None = None,
+              seconds_before: float = 0.0) -> PhaseRun:
+    """One timed phase of the protocol on ``train`` (images or activations)."""
+    p = protocol
+    epochs, first = (p.head_epochs, 0) if phase == 1 else (p.finetune_epochs, p.head_epochs)
+    ds = training_batches(train, seed=p.seed, first_epoch=first, epochs=epochs,
+                          batch_size=p.batch_size, transform=transform)
+    val_ds = validation_batches(val, batch_size=p.batch_size, transform=transform)
+    clock = EpochClock(
+        on_epoch=(lambda e, s: progress(phase, e, epochs, seconds_before + s)) if progress else None)
+    with Stopwatch() as watch:
+        history = model.fit(ds, validation_data=val_ds, epochs=epochs,
+                            steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0,
+                            callbacks=[clock, keras.callbacks.TerminateOnNaN()])
+    losses = history.history.get("loss", [])
+    if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
+        raise TrialError(f"loss became NaN in phase {phase} at depth {depth}: lower "
+                         f"--{'head' if phase == 1 else 'finetune'}-lr")
+    return PhaseRun(list(clock.seconds), watch.seconds, dict(history.history))
+
+
 class DepthHyperModel(kt.HyperModel):
     """Keras Tuner hypermodel whose only hyperparameter is the unfreeze depth."""
 
@@ -70,83 +148,49 @@ class DepthHyperModel(kt.HyperModel):
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         hp.Int("depth", self.space.low, self.space.high)
 
+    def new_head(self) -> Head:
+        return Head(num_classes=self.num_classes, dropout=self.protocol.dropout, seed=self.protocol.seed)
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         p = self.protocol
-        keras.utils.set_random_seed(p.seed)  # same head start for every depth
+        keras.utils.set_random_seed(p.seed)  # random weights (--weights none) alike in every trial
         backbone = build_backbone(self.spec, image_size=p.image_size, weights=p.weights)
         backbone.trainable = False
-        inputs = keras.Input(shape=(p.image_size, p.image_size, 3))
-        x = InferenceMode(backbone)(inputs)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        x = keras.layers.Dropout(p.dropout)(x)
-        if self.num_classes == 2:
-            outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-        else:
-            outputs = keras.layers.Dense(self.num_classes, activation="softmax")(x)
-        model = keras.Model(inputs, outputs, name=f"{self.spec.name}_depth_tuner")
-        self._compile(model, p.head_lr)
+        model = plain_model(backbone, self.new_head(), p.image_size, f"{self.spec.name}_depth_tuner")
+        compile_for(model, self.num_classes, p.head_lr)
         return model
 
-    def _compile(self, model: keras.Model, lr: float) -> None:
-        if self.num_classes == 2:
-            loss, acc = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
-        else:
-            loss = "sparse_categorical_crossentropy"
-            acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[acc])
-
-    def fit(
-        self,
-        hp: kt.HyperParameters,
-        model: keras.Model,
-        *args,
-        train=None,
-        validation=None,
-        progress: Progress | None = None,
-        **kwargs,
-    ) -> TrialMetrics:
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, train: Arrays = None,
+            validation: Arrays = None, progress: Progress | None = None, **kwargs) -> TrialMetrics:
+        """The plain protocol on uint8 images: both phases through the whole backbone."""
         p = self.protocol
         depth = int(hp.get("depth"))
         backbone = backbone_of(model)
-        phases = [(1, p.head_epochs, None), (2, p.finetune_epochs, depth)]
-        phase_epochs, phase_seconds, history = [], [], None
-        elapsed = 0.0
-        for phase, epochs, phase_depth in phases:
-            if epochs == 0:
-                continue
-            if phase_depth is not None:
-                set_depth(backbone, phase_depth)
-                self._compile(model, p.finetune_lr)  # trainable changed: recompile
-            clock = EpochClock(
-                on_epoch=(lambda e, s, ph=phase, n=epochs, t0=elapsed: progress(ph, e, n, t0 + s))
-                if progress else None
-            )
-            with Stopwatch() as watch:
-                history = model.fit(
-                    train, validation_data=validation, epochs=epochs, verbose=0,
-                    callbacks=[clock, keras.callbacks.TerminateOnNaN()],
-                )
-            losses = history.history.get("loss", [])
-            if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
-                raise TrialError(
-                    f"loss became NaN in phase {phase} at depth {depth}: lower "
-                    f"--{'head' if phase == 1 else 'finetune'}-lr"
-                )
-            phase_epochs.append(list(clock.seconds))
-            phase_seconds.append(watch.seconds)
-            elapsed += watch.seconds
+        transform = image_transform(self.spec.preprocess)
+        runs = []
+        for phase in (1, 2):
+            if phase == 2:
+                set_depth(backbone, depth)
+                compile_for(model, self.num_classes, p.finetune_lr)  # trainable changed: recompile
+            runs.append(run_phase(model, train, validation, protocol=p, phase=phase, depth=depth,
+                                  transform=transform, progress=progress,
+                                  seconds_before=sum(r.seconds for r in runs)))
         _, trained = split_at_depth(backbone, depth)
-        epoch_seconds = [s for phase in phase_epochs for s in phase]
+        epoch_seconds = [s for r in runs for s in r.epoch_seconds]
+        fit_seconds = float(sum(r.seconds for r in runs))
         return TrialMetrics(
             depth=depth,
-            val_accuracy=float(history.history["val_accuracy"][-1]),
-            val_loss=float(history.history["val_loss"][-1]),
-            fit_seconds=float(sum(phase_seconds)),
-            phase_seconds=phase_seconds,
+            val_accuracy=float(runs[-1].history["val_accuracy"][-1]),
+            val_loss=float(runs[-1].history["val_loss"][-1]),
+            fit_seconds=fit_seconds,
+            phase_seconds=[r.seconds for r in runs],
             epoch_seconds=epoch_seconds,
             first_epoch_seconds=epoch_seconds[0],
-            steady_seconds=steady_seconds(phase_epochs),
+            steady_seconds=steady_seconds([r.epoch_seconds for r in runs]),
             trainable_params=trainable_count(model),
             trained_layers_with_weights=layers_with_weights(trained),
             host=host_name(),
+            protocol_seconds=fit_seconds,
+            trial_mode="plain",
+            losses=[v for r in runs for v in r.history["loss"]],
         )

@@ -32,6 +32,7 @@ import optuna
 import pandas as pd
 
 from tuner.errors import UsageError
+from tuner.metrics import protocol_seconds
 from tuner.study import load_stored_study, recorded_space, trial_depth
 
 __all__ = [
@@ -260,7 +261,7 @@ def study_records(study: optuna.Study) -> list[dict[str, float]]:
         depth = trial_depth(trial, space)
         if "val_accuracy" not in attrs or "fit_seconds" not in attrs:
             continue
-        acc, sec = float(attrs["val_accuracy"]), float(attrs["fit_seconds"])
+        acc, sec = float(attrs["val_accuracy"]), protocol_seconds(attrs)
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
             continue
         records.append(

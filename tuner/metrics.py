@@ -42,6 +42,14 @@ class TrialMetrics:
     trainable_params: int
     trained_layers_with_weights: int
     host: str
+    # What the plain protocol costs for this depth on this machine: measured
+    # in plain mode, accounted from measured step costs in cached mode. The
+    # objectives' denominator.
+    protocol_seconds: float = math.nan
+    # What the trial really cost the tool (its process's wall clock for it).
+    search_seconds: float = math.nan
+    trial_mode: str = "plain"
+    losses: list[float] = field(default_factory=list)  # training loss per epoch, both phases
     extra: dict = field(default_factory=dict)
 
     def as_attrs(self) -> dict[str, object]:
@@ -52,12 +60,19 @@ class TrialMetrics:
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, object], *, extra: dict | None = None) -> "TrialMetrics":
         names = {f.name for f in fields(cls)} - {"extra"}
-        return cls(**{k: attrs[k] for k in names}, extra=dict(extra or {}))
+        return cls(**{k: attrs[k] for k in names if k in attrs}, extra=dict(extra or {}))
 
     def is_finite(self) -> bool:
         return all(
-            math.isfinite(v) for v in (self.val_accuracy, self.fit_seconds, self.steady_seconds)
+            math.isfinite(v) for v in (self.val_accuracy, self.fit_seconds, self.steady_seconds,
+                                       self.protocol_seconds)
         )
+
+
+def protocol_seconds(attrs: Mapping[str, object]) -> float:
+    """The objectives' seconds; trials stored before there were two modes only have fit_seconds."""
+    value = attrs.get("protocol_seconds")
+    return float(attrs["fit_seconds"] if value is None else value)
 
 
 METRIC_FIELDS = tuple(f.name for f in fields(TrialMetrics) if f.name != "extra")

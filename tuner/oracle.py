@@ -21,6 +21,7 @@ import optuna
 from keras_tuner.src.engine import trial as kt_trial
 from optuna.trial import TrialState
 
+from tuner.metrics import protocol_seconds
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
@@ -91,7 +92,7 @@ class OptunaOracle(kt.Oracle):
         # them in the study through ``refill`` (called when the queue is
         # empty; nothing to add ends the search); the sampler is never asked.
         self.refill = refill
-        # Stop once the measured trials' fit_seconds reach this (live comparisons).
+        # Stop once the measured trials' protocol_seconds reach this (live comparisons).
         self.seconds_budget = seconds_budget
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
@@ -108,7 +109,7 @@ class OptunaOracle(kt.Oracle):
             if len(measured) >= total:
                 self.stop_reason = f"the study has {len(measured)} measured trials (asked for {total})"
                 return {"status": kt_trial.TrialStatus.STOPPED}
-            spent = sum(float(t.user_attrs.get("fit_seconds", 0.0)) for t in measured)
+            spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
             if self.seconds_budget is not None and spent >= self.seconds_budget:
                 self.stop_reason = f"{spent:.0f} s of training spent (budget {self.seconds_budget:.0f} s)"
                 return {"status": kt_trial.TrialStatus.STOPPED}

@@ -28,9 +28,11 @@ class Reporter:
 
 
     def trial_done(self, *, trial: int, total: int | str, depth: int, val_accuracy: float,
-                   seconds: float, objective: str, value: float) -> None:
+                   seconds: float, objective: str, value: float, search_seconds: float = float("nan"),
+                   mode: str = "plain") -> None:
+        cost = f" (took {search_seconds:.1f} s, {mode})" if mode != "plain" else ""
         self.say(f"trial {trial}/{total} depth {depth}: val_accuracy {val_accuracy:.4f}, "
-                 f"{seconds:.1f} s, {objective} {value:.6g}")
+                 f"{seconds:.1f} s in the plain protocol{cost}, {objective} {value:.6g}")
 
 
 class QuietReporter(Reporter):

@@ -8,17 +8,17 @@ Keras Tuner's folder is deleted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import keras_tuner as kt
 
 from objectives import Objective
-from tuner.data import Datasets
 from tuner.errors import TrialError
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.progress import Reporter
 from tuner.study import measured_trials
-from tuner.trial_process import make_request, run_trial_process
+from tuner.metrics import TrialMetrics
 
 
 class DepthTuner(kt.Tuner):
@@ -31,15 +31,17 @@ class DepthTuner(kt.Tuner):
         reporter: Reporter,
         directory: str,
         project_name: str,
+        base_request: dict,
+        serve: Callable[..., dict],
         checkpoint_dir: str | None = None,
-        images_dir: str | None = None,
     ):
         self.objective_fn = objective
         self.reporter = reporter
         self.checkpoint_dir = checkpoint_dir
-        # Set: every trial runs in its own process on these saved images
-        # (tuner.trial_process); None: in this process (memory grows).
-        self.images_dir = images_dir
+        # Every trial is a request (tuner.trial_work) served by the long-lived
+        # trial process, or in this process with --in-process.
+        self.base_request = base_request
+        self.serve = serve
         # Keras Tuner's folder only holds disposable artifacts: start it fresh
         # so its reload logic never replays trials the study already owns.
         super().__init__(
@@ -54,7 +56,7 @@ class DepthTuner(kt.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def run_trial(self, trial: kt.engine.trial.Trial, datasets: Datasets, **_: object) -> dict:
+    def run_trial(self, trial: kt.engine.trial.Trial, *_: object, **__: object) -> dict:
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
@@ -65,24 +67,10 @@ class DepthTuner(kt.Tuner):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
                                 epoch=epoch, epochs=epochs, seconds=seconds)
 
-        checkpoint = self._checkpoint_path(ot.number)
-        if self.images_dir:
-            request = make_request(
-                protocol=self.hypermodel.protocol, num_classes=self.hypermodel.num_classes,
-                space=self.hypermodel.space, depth=depth, images_dir=self.images_dir,
-                checkpoint=checkpoint)
-            metrics = run_trial_process(request, progress=progress)
-        else:
-            model = self._try_build(trial.hyperparameters)
-            metrics = self.hypermodel.fit(
-                trial.hyperparameters, model, train=datasets.train,
-                validation=datasets.val, progress=progress,
-            )
-            if checkpoint:
-                try:
-                    model.save_weights(checkpoint)
-                except OSError as exc:
-                    metrics.extra["checkpoint_error"] = str(exc)
+        request = {**self.base_request, "kind": "trial", "depth": depth,
+                   "checkpoint": self._checkpoint_path(ot.number)}
+        result = self.serve(request, progress=progress)
+        metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
         if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
                               f"{metrics.extra['checkpoint_error']}")
@@ -92,12 +80,13 @@ class DepthTuner(kt.Tuner):
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
         self.reporter.trial_done(trial=number, total=total, depth=depth,
-                                 val_accuracy=metrics.val_accuracy, seconds=metrics.fit_seconds,
-                                 objective=self.objective_fn.name, value=value)
+                                 val_accuracy=metrics.val_accuracy, seconds=metrics.protocol_seconds,
+                                 objective=self.objective_fn.name, value=value,
+                                 search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
         return {
             OBJECTIVE_NAME: value,
             "val_accuracy": metrics.val_accuracy,
-            "fit_seconds": metrics.fit_seconds,
+            "protocol_seconds": metrics.protocol_seconds,
         }
 
     def _checkpoint_path(self, number: int) -> str | None:

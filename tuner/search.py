@@ -7,6 +7,7 @@ touched, so bad input never damages a stored study.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,15 +19,23 @@ from keras_tuner.src import config as kt_config
 from objectives import get_objective
 from tuner.backbones import build_backbone, check_image_size, depth_signatures, get_backbone_spec
 from tuner.config import QUEUED_STRATEGIES, SearchConfig
+from tuner.activations import sha256_of
+from tuner.batches import dataset_arrays
 from tuner.data import load_datasets, save_images
 from tuner.errors import UsageError
+from tuner.head_store import default_artifacts_dir, ensure_head_phase
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OptunaOracle
+from tuner.prefix_cache import DEFAULT_CACHE_GIB, PrefixCache, default_cache_dir
+from tuner.processes import pid_alive
 from tuner.progress import Reporter
 from tuner.queued import Refill
 from tuner.runner import DepthTuner
 from tuner.samplers import make_sampler
 from tuner.study import check_resumable, measured_trials, open_storage, open_study
+from tuner.trial_process import TrialProcess, make_request
+
+WORKDIR_PREFIX = "depth-tuner-"
 
 
 @dataclass
@@ -51,6 +60,9 @@ def run_search(
     isolate: bool = True,
     refill: Refill | None = None,
     seconds_budget: float | None = None,
+    cache_dir: str | None = None,
+    cache_gib: float = DEFAULT_CACHE_GIB,
+    artifacts_dir: str | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials.
 
@@ -66,6 +78,8 @@ def run_search(
         raise UsageError(f"--trials {trials}: ask for at least 1 trial")
     if max_consecutive_failures < 0:
         raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
+    if not cache_gib > 0:
+        raise UsageError(f"--cache-size {cache_gib:g}: give a positive number of GiB")
     objective = get_objective(config.objective)
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)
@@ -113,20 +127,34 @@ def run_search(
                                  space=config.space)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.
     kt_config.DEBUG = bool(os.environ.get("DEPTH_TUNER_DEBUG"))
-    workdir = tempfile.mkdtemp(prefix="depth-tuner-")
+    for folder in reclaim_workdirs():
+        reporter.say(f"removed {folder}, left behind by a stopped worker")
+    cache = PrefixCache(cache_dir or default_cache_dir(), cache_gib * 2**30)
+    for folder in cache.reclaim():
+        reporter.say(f"removed a half-written cache entry ({folder}) of a stopped worker")
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+    trials_process = TrialProcess(on_note=reporter.say) if isolate else None
     try:
-        images_dir = None
-        if isolate:
-            images_dir = os.path.join(workdir, "images")  # beside, not inside, Keras Tuner's folder
-            save_images(datasets, images_dir)
+        images_dir = os.path.join(workdir, "images")  # beside, not inside, Keras Tuner's folder
+        save_images(datasets, images_dir)
+        base = make_request(
+            protocol=config.protocol, num_classes=datasets.num_classes, space=config.space,
+            images_dir=images_dir, mode=config.trial_mode, cache_dir=cache.root,
+            cache_bytes=cache.cap_bytes,
+            images_sha256=sha256_of(*(a for ds in (datasets.train_images, datasets.val_images)
+                                      for a in _xy(dataset_arrays(ds)))),
+        )
+        serve = trials_process.request if trials_process else _in_process
+        if config.trial_mode == "cached":
+            base = _with_head_phase(base, study=study, serve=serve, workdir=workdir, reporter=reporter,
+                                    artifacts_dir=artifacts_dir or default_artifacts_dir(storage, study_name))
         tuner = DepthTuner(
             oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
             directory=os.path.join(workdir, "keras-tuner"), project_name=study_name,
-            checkpoint_dir=checkpoint_dir,
-            images_dir=images_dir,
+            checkpoint_dir=checkpoint_dir, base_request=base, serve=serve,
         )
         try:
-            tuner.search(datasets=datasets, verbose=0)
+            tuner.search(verbose=0)
         except KeyboardInterrupt:
             oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
             done = len(measured_trials(study))
@@ -142,6 +170,8 @@ def run_search(
                 "fix the cause, or pass --max-consecutive-failures 0 to keep going"
             ) from None
     finally:
+        if trials_process:
+            trials_process.close(kill=True)
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured ({oracle.stop_reason})")
@@ -150,3 +180,53 @@ def run_search(
 
 class SearchStopped(Exception):
     """The failure policy ended the search; the study is intact and resumable."""
+
+
+def _xy(arrays):
+    return arrays.x, arrays.y
+
+
+def _in_process(request: dict, *, progress=None) -> dict:
+    """``--in-process``: serve the request in this process (memory grows per trial)."""
+    from tuner.errors import TrialError
+    from tuner.trial_work import handle
+
+    def emit(event, **fields):
+        if event == "epoch" and progress:
+            progress(fields["phase"], fields["epoch"], fields["epochs"], fields["seconds"])
+
+    try:
+        return handle(request, emit)
+    except TrialError:
+        raise
+    except Exception as exc:
+        raise TrialError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _with_head_phase(base: dict, *, study, serve, workdir: str, reporter: Reporter,
+                     artifacts_dir: str) -> dict:
+    """Run (or fetch) the study's shared head phase; trials then start from it."""
+    def compute(path: str) -> dict:
+        reporter.say("shared head phase: one pass over the images, then the head alone (once per study)")
+        return serve({**base, "kind": "head", "head_out": path})["head"]
+
+    path = os.path.join(workdir, "head.npz")
+    head, computed = ensure_head_phase(
+        study, artifacts_dir=artifacts_dir, destination=path, compute=compute,
+        wait_note=lambda: reporter.say("another worker is computing the shared head phase; waiting"))
+    verb = "computed" if computed else "loaded"
+    reporter.say(f"shared head phase {verb}: val_accuracy {head['val_accuracy']:.4f} after phase 1, "
+                 f"{head['protocol_seconds']:.1f} s in the plain protocol")
+    return {**base, "head_path": path, "phase1": head}
+
+
+def reclaim_workdirs() -> list[str]:
+    """Temporary folders (full copies of the images) of workers that were killed."""
+    removed = []
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        m = re.fullmatch(re.escape(WORKDIR_PREFIX) + r"(\d+)-\w+", name)
+        if m and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed.append(os.path.join(root, name))
+    return removed

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import __version__
 from tuner.errors import UsageError, one_line
+from tuner.processes import pid_alive
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
 
@@ -123,9 +124,10 @@ def existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | N
 
 def recorded_config(study: optuna.Study) -> dict[str, Any]:
     raw = study.user_attrs.get(CONFIG_ATTR)
-    if isinstance(raw, dict):  # written by hand or another tool, not as JSON text
-        return raw
-    return json.loads(raw) if raw else {}
+    config = dict(raw) if isinstance(raw, dict) else (json.loads(raw) if raw else {})
+    if config:
+        config.setdefault("trial_mode", "plain")  # studies from before there were two modes
+    return config
 
 
 def recorded_space(study: optuna.Study) -> DepthSpace:
@@ -204,27 +206,13 @@ def measured_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRACE_SECONDS) -> bool:
     """Is this RUNNING trial's worker gone?"""
     attrs = trial.user_attrs
     if attrs.get("worker_host") == host_name() and "worker_pid" in attrs:
         if int(attrs["worker_pid"]) == os.getpid():
             return False
-        return not _pid_alive(int(attrs["worker_pid"]))
+        return not pid_alive(int(attrs["worker_pid"]))
     now = time.time() if now is None else now
     beat = attrs.get("heartbeat")
     if beat is None and trial.datetime_start is not None:

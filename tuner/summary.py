@@ -8,10 +8,11 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from objectives import OBJECTIVES
+from tuner.metrics import protocol_seconds
 from tuner.study import recorded_space, trial_depth
 
-COLUMNS = ["number", "depth", "state", "val_accuracy", "fit_seconds", "steady_seconds",
-           "efficiency", "value", "trainable_params", "trained", "note"]
+COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
+           "fit_seconds", "steady_seconds", "efficiency", "value", "trainable_params", "trained", "note"]
 
 
 def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
@@ -33,7 +34,8 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             depth = trial_depth(t, space)
         except (KeyError, ValueError):
             depth = None
-        acc, sec = a.get("val_accuracy"), a.get("fit_seconds")
+        acc = a.get("val_accuracy")
+        sec = protocol_seconds(a) if "fit_seconds" in a else None
         note = ""
         if reused:
             note = f"same weights as #{a['reused_from']}, not trained again"
@@ -41,12 +43,17 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             note = a["fail_reason"]
         elif "retry_of" in a:
             note = f"retrains #{a['retry_of']}"
+        elif "plain_because" in a:
+            note = "ran plain: the cut's activations exceed the cache size"
         rows.append({
             "number": t.number,
             "depth": depth,
             "state": t.state.name,
+            "mode": a.get("trial_mode", "plain" if acc is not None else None),
             "val_accuracy": acc,
-            "fit_seconds": sec,
+            "protocol_seconds": sec,
+            "search_seconds": a.get("search_seconds"),
+            "fit_seconds": a.get("fit_seconds"),
             "steady_seconds": a.get("steady_seconds"),
             "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
             "value": t.value,

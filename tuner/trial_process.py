@@ -1,14 +1,16 @@
-"""Each trial in a fresh process, so memory cannot grow from trial to trial.
+"""Trials run in a long-lived child process, replaced when its memory grows.
 
 TensorFlow 2.21 / Keras 3 keep the traced graphs of every ``fit`` alive
 after ``clear_session()`` (about 150-180 MB per MobileNetV2 trial, see
-benchmarks/RESULTS.md; keras-team/keras#17458). A search worker therefore
-runs every trial in a child process that loads the resized images the worker
-saved once, trains one depth, and reports JSON lines on stdout: epoch
-progress, then the metrics or the error. The child dies with its worker
-(``PR_SET_PDEATHSIG``), so a SIGKILLed worker leaves nothing training.
+benchmarks/RESULTS.md; keras-team/keras#17458), so a worker never trains in
+its own process. One child serves trial after trial (its imports and the
+loaded images are paid once, not per trial) and is replaced by a fresh one
+once its resident memory has grown by ``max_growth_mib`` since its first
+request: memory stays bounded over any number of trials.
 
-The child is started as ``python -m tuner.trial_process``.
+Requests and answers are JSON lines (stdin / stdout): epoch progress, then
+the result or the error. The child dies with its worker (``PR_SET_PDEATHSIG``),
+so a SIGKILLed worker leaves nothing training.
 """
 
 from __future__ import annotations
@@ -29,50 +31,102 @@ from tuner.protocol import Protocol
 from tuner.space import DepthSpace
 
 CHILD_COMMAND = [sys.executable, "-m", "tuner.trial_process"]
+DEFAULT_MAX_GROWTH_MIB = 1536.0
 
 
-def make_request(*, protocol: Protocol, num_classes: int, space: DepthSpace, depth: int,
-                 images_dir: str, checkpoint: str | None) -> dict[str, Any]:
-    return {"protocol": asdict(protocol), "num_classes": num_classes,
-            "space": asdict(space), "depth": depth, "images_dir": images_dir,
-            "checkpoint": checkpoint, "parent_pid": os.getpid()}
+def make_request(*, protocol: Protocol, num_classes: int, space: DepthSpace, images_dir: str,
+                 **fields: Any) -> dict[str, Any]:
+    return {"protocol": asdict(protocol), "num_classes": num_classes, "space": asdict(space),
+            "images_dir": images_dir, **fields}
 
 
-def run_trial_process(
-    request: dict[str, Any], *, progress: Callable[[int, int, int, float], None] | None = None
-) -> TrialMetrics:
-    """Train one depth in a child process; raises ``TrialError`` if it fails."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    with tempfile.TemporaryFile(mode="w+") as err:
-        proc = subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=err, text=True, env=env)
+class TrialProcess:
+    """The worker's handle on its child; ``request`` starts one when needed."""
+
+    def __init__(self, *, max_growth_mib: float = DEFAULT_MAX_GROWTH_MIB,
+                 on_note: Callable[[str], None] | None = None):
+        self.max_growth_mib = max_growth_mib
+        self.on_note = on_note
+        self.proc: subprocess.Popen | None = None
+        self.started = 0  # children started so far (replacements included)
+        self._err = None
+        self._first_rss: float | None = None
+
+    def _start(self) -> None:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        self._err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(CHILD_COMMAND + [str(os.getpid())], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._err, text=True, env=env)
+        self.started += 1
+        self._first_rss = None
+
+    def request(self, request: dict[str, Any], *,
+                progress: Callable[[int, int, int, float], None] | None = None) -> dict[str, Any]:
+        """Serve one request in the child; raises ``TrialError`` if it fails or the child dies."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        proc = self.proc
         result: dict[str, Any] | None = None
         try:
-            proc.stdin.write(json.dumps(request))
-            proc.stdin.close()
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
             for line in proc.stdout:
                 try:
                     event = json.loads(line)
                 except ValueError:
                     continue
-                if event.get("event") == "epoch" and progress:
+                kind = event.get("event")
+                if kind == "epoch" and progress:
                     progress(event["phase"], event["epoch"], event["epochs"], event["seconds"])
-                elif event.get("event") in ("result", "error"):
+                elif kind == "note" and self.on_note:
+                    self.on_note(event["message"])
+                elif kind in ("result", "error"):
                     result = event
-            proc.wait()
+                    break
+        except BrokenPipeError:
+            pass  # the child died; told below
         except BaseException:  # Ctrl-C, SIGTERM: the child must not outlive the trial
+            self.close(kill=True)
+            raise
+        if result is None:
+            proc.wait()
+            self._err.seek(0)
+            tail = " | ".join(line.strip() for line in self._err.read().strip().splitlines()[-3:])
+            how = (f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exit code {proc.returncode}")
+            self.close()
+            raise TrialError(f"the trial process died ({how}); its last output: {tail or '-'}")
+        self._check_memory(float(result.get("rss_mib", "nan")))
+        if result["event"] == "error":
+            raise TrialError(result["message"])
+        return result
+
+    def run_trial(self, request: dict[str, Any], *, progress=None) -> TrialMetrics:
+        result = self.request(request, progress=progress)
+        return TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
+
+    def _check_memory(self, rss: float) -> None:
+        if self._first_rss is None:
+            self._first_rss = rss
+        elif rss - self._first_rss > self.max_growth_mib:
+            self.close()  # the next request starts a fresh child
+
+    def close(self, *, kill: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            if kill:
+                proc.kill()
+            else:
+                proc.stdin.close()
+            proc.wait(timeout=None if kill else 60)
+        except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
-            raise
-        if result and result["event"] == "result":
-            return TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
-        if result and result["event"] == "error":
-            raise TrialError(result["message"])
-        err.seek(0)
-        tail = " | ".join(line.strip() for line in err.read().strip().splitlines()[-3:])
-        how = (f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
-               else f"exit code {proc.returncode}")
-        raise TrialError(f"the trial process died ({how}); its last output: {tail or '-'}")
+        if self._err:
+            self._err.close()
+            self._err = None
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -87,8 +141,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def main() -> None:
-    request = json.loads(sys.stdin.read())
-    _die_with_parent(request["parent_pid"])
+    _die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides what a Ctrl-C means
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the protocol
@@ -96,46 +149,18 @@ def main() -> None:
     def emit(**event) -> None:
         out.write(json.dumps(event) + "\n")
 
-    try:
-        emit(event="result", **_train(request, emit))
-    except TrialError as exc:
-        emit(event="error", message=str(exc))
-    except Exception as exc:  # recorded on the trial; the search goes on
-        emit(event="error", message=f"{type(exc).__name__}: {exc}")
+    from tuner.trial_work import handle
 
-
-def _train(request: dict[str, Any], emit) -> dict[str, Any]:
-    import keras_tuner as kt
-
-    from tuner.backbones import get_backbone_spec
-    from tuner.data import datasets_from_images, load_saved_images
-    from tuner.hypermodel import DepthHyperModel
-
-    protocol = Protocol(**request["protocol"])
-    spec = get_backbone_spec(protocol.backbone)
-    train, val = load_saved_images(request["images_dir"])
-    data = datasets_from_images(train, val, name="saved images", num_classes=request["num_classes"],
-                                preprocess=spec.preprocess, batch_size=protocol.batch_size,
-                                seed=protocol.seed)
-    hm = DepthHyperModel(protocol=protocol, num_classes=request["num_classes"],
-                         space=DepthSpace(**request["space"]))
-    hp = kt.HyperParameters()
-    hm.declare_hyperparameters(hp)
-    hp.values["depth"] = request["depth"]
-    model = hm.build(hp)
-    metrics = hm.fit(
-        hp, model, train=data.train, validation=data.val,
-        progress=lambda phase, epoch, epochs, seconds: emit(
-            event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds),
-    )
-    if request.get("checkpoint"):
+    for line in sys.stdin:
+        if not line.strip():
+            continue
         try:
-            model.save_weights(request["checkpoint"])
-        except OSError as exc:
-            metrics.extra["checkpoint_error"] = str(exc)
-    metrics.extra["peak_rss_mib"] = proc_status_mib("VmHWM")
-    attrs = metrics.as_attrs()
-    return {"metrics": attrs, "extra": metrics.extra}
+            answer = dict(event="result", **handle(json.loads(line), emit))
+        except TrialError as exc:
+            answer = dict(event="error", message=str(exc))
+        except Exception as exc:  # recorded on the trial; the search goes on
+            answer = dict(event="error", message=f"{type(exc).__name__}: {exc}")
+        emit(**answer, rss_mib=proc_status_mib("VmRSS"), peak_rss_mib=proc_status_mib("VmHWM"))
 
 
 def proc_status_mib(field: str) -> float:

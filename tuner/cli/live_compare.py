@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", default="narrowing,tpe",
                    help=f"comma-separated, from {', '.join(LIVE_STRATEGIES)} (default narrowing,tpe)")
     p.add_argument("--budget-seconds", type=float, required=True,
-                   help="training seconds (sum of fit_seconds) each strategy may spend")
+                   help="training seconds (sum of protocol_seconds) each strategy may spend")
     p.add_argument("--depth-scale", default="log", choices=["linear", "log"],
                    help="how the samplers see the depth (default log)")
     p.add_argument("--output", help="also write comparison.csv to this folder")
@@ -41,7 +41,7 @@ def live_table(studies: dict[str, str], *, storage_for) -> "object":
         best = best_trial_row(frame)
         rows.append({
             "strategy": strategy, "study": name, "trials": len(frame),
-            "seconds": float(frame["fit_seconds"].sum()),
+            "seconds": float(frame["protocol_seconds"].sum()),
             "best_depth": None if best is None else int(best["depth"]),
             "best_value": None if best is None else float(best["value"]),
         })

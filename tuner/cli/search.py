@@ -43,6 +43,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVES
     from studies.presets import PRESETS
+    from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
     from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
     from tuner.space import SCALES
@@ -88,6 +89,18 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
                    help="stop after this many failed trials in a row (0 = never; default 3)")
     s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR")
+    c = p.add_argument_group("trial cost")
+    c.add_argument("--trial-mode", default="cached", choices=["cached", "plain"],
+                   help="cached (default): phase 1 once per study, phase 2 on cached activations of "
+                   "the frozen part, priced as the plain protocol; plain: every trial runs the protocol as written")
+    c.add_argument("--cache-dir", metavar="DIR",
+                   help="where cached activations live (default ~/.cache/depth-tuner/prefix)")
+    c.add_argument("--cache-size", type=float, default=DEFAULT_CACHE_GIB, metavar="GIB",
+                   help=f"cap on the cache on disk, and on what one trial loads (default {DEFAULT_CACHE_GIB:g} GiB); "
+                   "a depth whose activations do not fit runs plain")
+    c.add_argument("--artifacts-dir", metavar="DIR",
+                   help="where the shared head phase is kept (default beside the study file; "
+                   "with several machines, a folder they share)")
     s.add_argument("--in-process", action="store_true",
                    help="train in this process instead of one process per trial (faster start, "
                    "but TensorFlow keeps ~150 MB per trial)")
@@ -133,7 +146,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
         data_dir=args.data_dir,
     )
     config = SearchConfig(data=data, protocol=protocol, objective=args.objective,
-                          sampler=strategy, space=space)
+                          sampler=strategy, space=space, trial_mode=args.trial_mode)
     refill = refill_for(space, data) if refill_for else None
     study = args.study or default_study_name(args.dataset) + study_suffix
     storage = args.storage or default_storage(study)
@@ -143,7 +156,8 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
             config=config, study_name=study, storage=storage, trials=trials, reporter=reporter,
             data_dir=args.data_dir, max_consecutive_failures=args.max_consecutive_failures,
             checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process, refill=refill,
-            seconds_budget=seconds_budget,
+            seconds_budget=seconds_budget, cache_dir=args.cache_dir, cache_gib=args.cache_size,
+            artifacts_dir=args.artifacts_dir,
         )
     except SearchStopped as exc:
         reporter.say(str(exc))

@@ -43,11 +43,11 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     if frame.empty:
         print("no measured trials yet", file=out)
         return
-    shown = frame.drop(columns=["steady_seconds", "trainable_params", "trained"])
+    shown = frame.drop(columns=["fit_seconds", "steady_seconds", "trainable_params", "trained"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if best is not None:
         print(f"best depth: {int(best['depth'])} ({config.get('objective')} {best['value']:.6g}, "
-              f"val_accuracy {best['val_accuracy']:.4f}, {best['fit_seconds']:.1f} s, trial #{int(best['number'])})",
+              f"val_accuracy {best['val_accuracy']:.4f}, {best['protocol_seconds']:.1f} s in the plain protocol, trial #{int(best['number'])})",
               file=out)
 
 

@@ -1,0 +1,111 @@
+"""Phase 2 of one depth on cached activations, from the shared head, priced as the plain protocol.
+
+The trial starts from the head the shared phase 1 left (weights and dropout
+state), trains the top k layers (plus the few frozen layers between the
+cache point and the cut, run live) on the activations at the cache point,
+with the plain run's phase-2 batches, and then probes the real plain model
+at this depth for the step costs that make ``protocol_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from tuner import activations
+from tuner.accounting import StepCosts, probe_steps
+from tuner.backbones import build_backbone, get_backbone_spec, layers_with_weights, set_depth, split_at_depth
+from tuner.batches import Arrays, image_transform, training_batches, validation_batches
+from tuner.cut import IMAGES, BackboneCuts
+from tuner.hypermodel import Head, InferenceMode, Progress, compile_for, plain_model, run_phase, trainable_count
+from tuner.metrics import TrialMetrics
+from tuner.prefix_cache import PrefixCache
+from tuner.protocol import Protocol, host_name
+
+
+class CacheTooSmall(Exception):
+    """The cut's activations do not fit the cache's cap: the trial must run plain."""
+
+
+def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
+                     head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
+                     keys: activations.CacheKeys, progress: Progress | None = None,
+                     checkpoint: str | None = None) -> TrialMetrics:
+    p = protocol
+    spec = get_backbone_spec(p.backbone)
+    keras.utils.set_random_seed(p.seed)
+    backbone = build_backbone(spec, image_size=p.image_size, weights=p.weights)
+    cuts = BackboneCuts(backbone)
+    transform = image_transform(spec.preprocess)
+    point = cuts.cache_point_for(depth)
+    filled = False
+    if point is not None and point.layer == IMAGES:
+        x_train, x_val, input_transform = train, val, transform  # nothing frozen below the cut
+    else:
+        if point is not None and not activations.fits(point, len(train) + len(val), cache):
+            raise CacheTooSmall(
+                f"the activations at depth {depth}'s cut ({point.layer}, "
+                f"{activations.point_bytes(point, len(train) + len(val), 0) / 2**30:.2f} GiB) "
+                f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
+        entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
+                                                   transform=transform, batch_size=p.batch_size)
+        x_train, x_val = Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y)
+        input_transform = None
+
+    set_depth(backbone, depth)
+    head = Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed)
+    inputs = keras.Input(shape=x_train.x.shape[1:])
+    if point is None:  # depth 0: the head alone, on the pooled features
+        x = inputs
+    else:
+        x = InferenceMode(cuts.suffix(point))(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, head(x))
+    head.set_state(head_state)
+    compile_for(model, num_classes, p.finetune_lr)
+    run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
+                    transform=input_transform, progress=progress,
+                    seconds_before=float(phase1["fit_seconds"]))
+
+    # The plain model at this depth, sharing the trained layers.
+    plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
+    extra = {}
+    if checkpoint:
+        try:
+            plain.save_weights(checkpoint)
+        except OSError as exc:
+            extra["checkpoint_error"] = str(exc)
+    trainable = trainable_count(plain)
+    compile_for(plain, num_classes, p.finetune_lr)
+    costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
+                                                epochs=1, batch_size=p.batch_size, transform=transform),
+                        validation_batches(val, batch_size=p.batch_size, transform=transform))
+    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
+    phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
+    phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
+    extra.update(costs.as_attrs("phase2"))
+    extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
+    _, trained = split_at_depth(backbone, depth)
+    return TrialMetrics(
+        depth=depth,
+        val_accuracy=float(run.history["val_accuracy"][-1]),
+        val_loss=float(run.history["val_loss"][-1]),
+        fit_seconds=run.seconds,
+        phase_seconds=[float(phase1["fit_seconds"]), run.seconds],
+        epoch_seconds=run.epoch_seconds,
+        first_epoch_seconds=run.epoch_seconds[0],
+        steady_seconds=float(phase1["steady_seconds"]) + phase2_steady,
+        trainable_params=trainable,
+        trained_layers_with_weights=layers_with_weights(trained),
+        host=host_name(),
+        protocol_seconds=float(phase1["protocol_seconds"]) + phase2,
+        trial_mode="cached",
+        losses=[*phase1["losses"], *run.history["loss"]],
+        extra=extra,
+    )
+
+
+def phase2_costs(attrs: dict) -> StepCosts:
+    return StepCosts.from_attrs(attrs, "phase2")

@@ -1,0 +1,90 @@
+"""The shared head phase: phase 1 trained once per study, on cached pooled features.
+
+Phase 1 trains only the head with the whole backbone frozen, so it is the
+same for every depth. It is computed once: one forward pass of the images
+gives the pooled features (and fills the cache points, shallow first, in the
+same pass), the head trains on those features with the plain run's batches,
+seeds and dropout masks, and a short probe of the real plain phase-1 model
+prices what the plain protocol pays for this phase.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from tuner import activations
+from tuner.accounting import StepCosts, probe_steps
+from tuner.backbones import build_backbone, get_backbone_spec
+from tuner.batches import Arrays, image_transform, training_batches, validation_batches
+from tuner.cut import BackboneCuts
+from tuner.hypermodel import Head, compile_for, plain_model, run_phase
+from tuner.prefix_cache import PrefixCache
+from tuner.protocol import Protocol
+from tuner.space import DepthSpace
+
+
+@dataclass
+class HeadPhase:
+    state: dict[str, np.ndarray]  # head weights and dropout state after phase 1
+    metrics: dict  # stored on the study (user attribute "head_phase")
+
+
+def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, train: Arrays,
+                   val: Arrays, cache: PrefixCache, keys: activations.CacheKeys) -> HeadPhase:
+    t0 = time.perf_counter()
+    p = protocol
+    spec = get_backbone_spec(p.backbone)
+    keras.utils.set_random_seed(p.seed)
+    backbone = build_backbone(spec, image_size=p.image_size, weights=p.weights)
+    backbone.trainable = False
+    cuts = BackboneCuts(backbone)
+    transform = image_transform(spec.preprocess)
+    examples = len(train) + len(val)
+    points = activations.head_phase_points(cuts, low=space.low, high=space.high,
+                                           examples=examples, cap_bytes=cache.cap_bytes)
+    t_pass = time.perf_counter()
+    filled = activations.compute(cuts, [None, *points], train, val, cache=cache, keys=keys,
+                                 transform=transform, batch_size=p.batch_size)
+    pass_seconds = time.perf_counter() - t_pass
+    pooled = filled[None]
+
+    head = Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed)
+    features = keras.Input(shape=pooled.train.shape[1:])
+    head_model = keras.Model(features, head(features))
+    compile_for(head_model, num_classes, p.head_lr)
+    run = run_phase(head_model, Arrays(np.asarray(pooled.train), train.y),
+                    Arrays(np.asarray(pooled.val), val.y), protocol=p, phase=1, depth=0)
+    state = head.get_state()
+
+    # Price the plain phase 1 on a throw-away head: same graph, same step cost.
+    probe = plain_model(backbone, Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed),
+                        p.image_size, "probe")
+    compile_for(probe, num_classes, p.head_lr)
+    costs = probe_steps(probe, training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
+                                                batch_size=p.batch_size, transform=transform),
+                        validation_batches(val, batch_size=p.batch_size, transform=transform))
+    seconds = costs.phase_seconds(epochs=p.head_epochs, train_examples=len(train),
+                                  val_examples=len(val), batch_size=p.batch_size)
+    metrics = {
+        "val_accuracy": float(run.history["val_accuracy"][-1]),
+        "val_loss": float(run.history["val_loss"][-1]),
+        "losses": [float(v) for v in run.history["loss"]],
+        "protocol_seconds": seconds,
+        "steady_seconds": costs.phase_seconds(epochs=p.head_epochs, train_examples=len(train),
+                                              val_examples=len(val), batch_size=p.batch_size,
+                                              traced=False),
+        "fit_seconds": run.seconds,
+        "features_pass_seconds": pass_seconds,
+        "cached_points": [pt.depth for pt in points],
+        "search_seconds": time.perf_counter() - t0,
+        **costs.as_attrs("phase1"),
+    }
+    return HeadPhase(state, metrics)
+
+
+def phase1_costs(metrics: dict) -> StepCosts:
+    return StepCosts.from_attrs(metrics, "phase1")
