@@ -17,11 +17,12 @@ from tuner.protocol import Protocol
 from tuner.search import SearchStopped, run_search
 
 
-def _search(tmp_path, trials, isolate=False, **kwargs):
-    """In this process by default, so that the tests can inject faults."""
+def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
+    """In this process and plain by default, so that the tests can inject faults into ``fit``."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16)),
         protocol=Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1, batch_size=16),
+        trial_mode=trial_mode,
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
     outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
@@ -57,19 +58,21 @@ def test_exception_in_a_trial_is_recorded_and_the_search_goes_on(tmp_path, monke
 
 
 def test_nan_loss_fails_the_trial_with_its_reason(tmp_path, monkeypatch):
-    original = DepthHyperModel._compile
+    from tuner import hypermodel
+
+    original = hypermodel.compile_for
     calls = {"n": 0}
 
-    def compile_(self, model, lr):
+    def compile_(model, num_classes, lr):
         calls["n"] += 1
         if calls["n"] == 2:  # phase 2 of the first trial: a loss that is NaN
             base = keras.losses.SparseCategoricalCrossentropy()
             model.compile(optimizer=keras.optimizers.Adam(lr),
                           loss=lambda y, p: base(y, p) * float("nan"), metrics=["accuracy"])
             return
-        original(self, model, lr)
+        original(model, num_classes, lr)
 
-    monkeypatch.setattr(DepthHyperModel, "_compile", compile_)
+    monkeypatch.setattr(hypermodel, "compile_for", compile_)
     outcome, study = _search(tmp_path, 1)
     assert outcome.measured == 1
     failed = study.trials[0]
@@ -119,7 +122,7 @@ def test_a_trial_process_that_dies_is_recorded(tmp_path, monkeypatch):
 
     from tuner import trial_process
 
-    crash = "import os, signal, sys; sys.stdin.read(); os.kill(os.getpid(), signal.SIGKILL)"
+    crash = "import os, signal, sys; sys.stdin.readline(); os.kill(os.getpid(), signal.SIGKILL)"
     monkeypatch.setattr(trial_process, "CHILD_COMMAND", [sys.executable, "-c", crash])
     with pytest.raises(SearchStopped):
         _search(tmp_path, 1, isolate=True, max_consecutive_failures=1)
@@ -131,7 +134,7 @@ def test_a_trial_process_that_dies_is_recorded(tmp_path, monkeypatch):
 
 def test_checkpoints_from_trial_processes(tmp_path):
     keep = tmp_path / "ckpt"
-    _, study = _search(tmp_path, 1, isolate=True, checkpoint_dir=str(keep))
+    _, study = _search(tmp_path, 1, isolate=True, checkpoint_dir=str(keep), trial_mode="cached")
     [done] = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert os.listdir(keep) == [f"trial_{done.number}.weights.h5"]
     assert done.user_attrs["peak_rss_mib"] > 0

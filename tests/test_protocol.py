@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from objectives import OBJECTIVES
-from tuner.backbones import get_backbone_spec, split_at_depth
-from tuner.data import load_datasets, resolve_data_spec
+from tuner.backbones import split_at_depth
+from types import SimpleNamespace
+
+from tuner.batches import dataset_arrays
+from tuner.data import load_images, resolve_data_spec
 from tuner.hypermodel import DepthHyperModel, backbone_of
 from tuner.protocol import Protocol
 from tuner.space import DepthSpace
@@ -18,13 +21,14 @@ from tuner.space import DepthSpace
 @pytest.fixture(scope="module")
 def data():
     spec = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16))
-    return load_datasets(spec, preprocess=get_backbone_spec("MobileNetV2").preprocess,
-                         image_size=32, batch_size=16, seed=0)
+    train, val = load_images(spec, image_size=32, seed=0)
+    return SimpleNamespace(train=dataset_arrays(train), val=dataset_arrays(val))
 
 
-def _train(data, depth):
-    # A high learning rate so that every trainable weight visibly moves.
-    protocol = Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1,
+def _train(data, depth, weights):
+    # A high learning rate so that every trainable weight visibly moves;
+    # calibrated weights, so that the frozen part's features are not degenerate.
+    protocol = Protocol(weights=weights, image_size=32, head_epochs=1, finetune_epochs=1,
                         head_lr=1e-2, finetune_lr=1e-2)
     hm = DepthHyperModel(protocol=protocol, num_classes=5, space=DepthSpace(0, 154))
     hp = kt.HyperParameters()
@@ -39,8 +43,8 @@ def _train(data, depth):
 
 
 @pytest.mark.parametrize("depth", [0, 12])
-def test_only_head_and_top_k_layers_change(data, depth):
-    model, backbone, changed, _ = _train(data, depth)
+def test_only_head_and_top_k_layers_change(data, depth, calibrated_weights):
+    model, backbone, changed, _ = _train(data, depth, calibrated_weights)
     frozen, top = split_at_depth(backbone, depth)
     frozen_ids = {id(w) for layer in frozen for w in layer.weights}
     assert not changed & frozen_ids, "a frozen backbone layer changed"
@@ -56,7 +60,7 @@ def test_only_head_and_top_k_layers_change(data, depth):
 
 
 def test_metrics_are_timed_and_consistent(data):
-    _, _, _, m = _train(data, 5)
+    _, _, _, m = _train(data, 5, None)
     assert m.depth == 5
     assert len(m.epoch_seconds) == 2 and len(m.phase_seconds) == 2
     assert m.first_epoch_seconds == m.epoch_seconds[0]

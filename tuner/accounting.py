@@ -84,7 +84,7 @@ def probe_steps(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset
     after the trial's results are taken (or on a throw-away copy).
     """
     clock = _BatchClock()
-    model.fit(train.take(steps + 1), epochs=1, verbose=0, callbacks=[clock])
+    model.fit(train.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[clock])
     model.evaluate(val.take(steps + 1), verbose=0, callbacks=[clock])
     train_step, train_trace = _costs(clock.train)
     val_step, val_trace = _costs(clock.test)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tuner.batches import Arrays
 from tuner.cut import IMAGES, BackboneCuts, CachePoint
-from tuner.prefix_cache import PrefixCache, cache_key
+from tuner.prefix_cache import Entry, PrefixCache, cache_key
 from tuner.protocol import Protocol
 
 POOLED_NAME = "pooled"
@@ -47,7 +47,10 @@ def point_bytes(point: CachePoint | None, examples: int, pooled_size: int) -> in
 
 def compute(cuts: BackboneCuts, points: list[CachePoint | None], train: Arrays, val: Arrays, *,
             cache: PrefixCache, keys: CacheKeys, transform, batch_size: int) -> dict:
-    """Compute ``points`` (None: the pooled features) in one pass and commit them to ``cache``."""
+    """Compute ``points`` (None: the pooled features) in one pass and commit them to ``cache``.
+
+    Returns the computed entries, also those the cache's cap evicted at once.
+    """
     backbone = cuts.backbone
     outputs = []
     for p in points:
@@ -77,7 +80,7 @@ def compute(cuts: BackboneCuts, points: list[CachePoint | None], train: Arrays, 
         for pe in pending:
             pe.discard()
         raise
-    return {p: cache.get(keys.key(p)) for p in points}
+    return {p: Entry(pe.arrays["train"], pe.arrays["val"], pe.meta) for p, pe in zip(points, pending)}
 
 
 def get_or_compute(cuts: BackboneCuts, point: CachePoint | None, train: Arrays, val: Arrays, *,
@@ -91,9 +94,9 @@ def get_or_compute(cuts: BackboneCuts, point: CachePoint | None, train: Arrays, 
         entry = cache.get(key)  # filled by another worker while we waited
         if entry is not None:
             return entry, False
-        compute(cuts, [point], train, val, cache=cache, keys=keys, transform=transform,
-                batch_size=batch_size)
-        return cache.get(key), True
+        entries = compute(cuts, [point], train, val, cache=cache, keys=keys, transform=transform,
+                          batch_size=batch_size)
+        return entries[point], True
 
 
 def head_phase_points(cuts: BackboneCuts, *, low: int, high: int, examples: int,

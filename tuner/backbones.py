@@ -163,3 +163,22 @@ def depth_signatures(name: str) -> tuple[int, ...]:
 
 def n_layers(name: str) -> int:
     return len(depth_signatures(name)) - 1
+
+
+def calibrate_batchnorm(backbone: keras.Model, images) -> None:
+    """Give random weights BatchNormalization statistics that fit real activations.
+
+    With ``weights=None`` every BatchNormalization layer normalises with mean
+    0 and variance 1, so a frozen backbone in inference mode outputs nearly
+    the same features for every image and no depth learns anything. One
+    training-mode pass with momentum 0 sets each layer's statistics to those
+    of ``images`` (already preprocessed): features a head can learn from,
+    without a download. For tests, benchmarks and offline demos.
+    """
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    backbone(images, training=True)
+    for layer, m in zip(norms, momenta):
+        layer.momentum = m

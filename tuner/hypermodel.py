@@ -126,7 +126,7 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
         on_epoch=(lambda e, s: progress(phase, e, epochs, seconds_before + s)) if progress else None)
     with Stopwatch() as watch:
         history = model.fit(ds, validation_data=val_ds, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0,
+                            steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0, shuffle=False,
                             callbacks=[clock, keras.callbacks.TerminateOnNaN()])
     losses = history.history.get("loss", [])
     if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):

@@ -71,6 +71,8 @@ class DepthTuner(kt.Tuner):
                    "checkpoint": self._checkpoint_path(ot.number)}
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
+        if "peak_rss_mib" in result:  # the trial process's peak so far
+            metrics.extra["peak_rss_mib"] = result["peak_rss_mib"]
         if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
                               f"{metrics.extra['checkpoint_error']}")

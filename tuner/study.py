@@ -61,7 +61,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except ImportError as exc:
         raise UsageError(
             f"cannot open storage {url!r} ({one_line(exc)}): for PostgreSQL "
-            "pip install 'depth-tuner[postgres]'"
+            "pip install 'depth-tuner[postgres]', or pass another --storage"
         ) from None
     except Exception as exc:
         raise UsageError(

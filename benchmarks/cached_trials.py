@@ -1,0 +1,155 @@
+"""Plain against cached trials, side by side on the same data, in one long-lived trial process.
+
+Real images that ship offline: scikit-learn's 8x8 digits (1,797 images, 10
+classes), upscaled to the benchmarked sizes. MobileNetV2 with random
+weights whose BatchNormalization statistics are calibrated on the training
+images (ImageNet weights cannot be downloaded here; the step costs are the
+same). Per image size: the shared head phase once, then ``--repeats``
+rounds over the depths, plain and cached interleaved (their order swapped
+every round), so both modes see the same machine. Prints per depth the
+plain ``fit_seconds`` and the cached ``protocol_seconds`` (medians and
+ranges), what each trial really cost (``search_seconds``) and their ratio,
+and the val_accuracy of both; writes every measurement to a CSV.
+
+    pip install scikit-learn
+    python benchmarks/cached_trials.py --sizes 96,160 --depths 0,5,12,30,100,154 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+
+def digits(image_size: int, seed: int = 0):
+    """(train, val) uint8 RGB arrays of scikit-learn's digits, upscaled; 80 / 20."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        sys.exit("this benchmark uses scikit-learn's digits: pip install scikit-learn")
+    import tensorflow as tf
+
+    from tuner.batches import Arrays
+
+    d = load_digits()
+    x = (d.images / 16.0 * 255.0).astype(np.float32)[..., None]
+    x = tf.image.resize(tf.image.grayscale_to_rgb(tf.constant(x)), (image_size, image_size)).numpy()
+    x = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], d.target[order].astype(np.int64)
+    cut = int(0.8 * len(x))
+    return Arrays(x[:cut], y[:cut]), Arrays(x[cut:], y[cut:])
+
+
+def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
+    from tuner.backbones import calibrate_batchnorm, get_backbone_spec
+
+    spec = get_backbone_spec("MobileNetV2")
+    import keras
+
+    keras.utils.set_random_seed(1)
+    backbone = spec.constructor(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
+    calibrate_batchnorm(backbone, spec.preprocess(images.astype(np.float32)))
+    backbone.save_weights(path)
+    return path
+
+
+def summary(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="96,160")
+    p.add_argument("--depths", default="0,5,12,30,100,154")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--csv", default="benchmarks/out/cached_trials.csv")
+    args = p.parse_args()
+
+    import tensorflow as tf
+
+    from tuner.activations import sha256_of
+    from tuner.prefix_cache import PrefixCache
+    from tuner.protocol import Protocol
+    from tuner.space import DepthSpace
+    from tuner.trial_process import TrialProcess, make_request
+
+    depths = [int(d) for d in args.depths.split(",")]
+    rows = []
+    os.makedirs(os.path.dirname(args.csv) or ".", exist_ok=True)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            train, val = digits(size)
+            for name, a in (("train", train), ("val", val)):
+                tf.data.Dataset.from_tensor_slices((a.x, a.y)).save(os.path.join(tmp, "images", name))
+            weights = calibrated_weights(os.path.join(tmp, "w.weights.h5"), size, train.x[:256])
+            protocol = Protocol(weights=weights, image_size=size)
+            cache = PrefixCache(os.path.join(tmp, "cache"), 8 * 2**30)
+            base = make_request(protocol=protocol, num_classes=10, space=DepthSpace(0, 154),
+                                images_dir=os.path.join(tmp, "images"), cache_dir=cache.root,
+                                cache_bytes=cache.cap_bytes,
+                                images_sha256=sha256_of(train.x, val.x), kind="trial")
+            tp = TrialProcess()
+            t0 = time.perf_counter()
+            head = tp.request({**base, "kind": "head", "head_out": os.path.join(tmp, "head.npz")})["head"]
+            print(f"\n{size} px: {len(train)} training / {len(val)} validation images; head phase "
+                  f"{time.perf_counter() - t0:.1f} s (its own pass {head['features_pass_seconds']:.1f} s), "
+                  f"plain phase 1 priced at {head['protocol_seconds']:.1f} s; cache "
+                  f"{cache.size_bytes() / 2**20:.0f} MiB", flush=True)
+            cached_base = {**base, "mode": "cached", "head_path": os.path.join(tmp, "head.npz"),
+                           "phase1": head}
+            for rep in range(args.repeats):
+                for depth in depths:
+                    modes = ["plain", "cached"] if (rep + depth) % 2 == 0 else ["cached", "plain"]
+                    for mode in modes:
+                        req = {**(cached_base if mode == "cached" else {**base, "mode": "plain"}),
+                               "depth": depth}
+                        result = tp.request(req)
+                        m = result["metrics"]
+                        row = {"size": size, "depth": depth, "repeat": rep, "mode": mode,
+                               "val_accuracy": m["val_accuracy"], "fit_seconds": m["fit_seconds"],
+                               "protocol_seconds": m["protocol_seconds"],
+                               "search_seconds": m["search_seconds"],
+                               "peak_rss_mib": result.get("peak_rss_mib"),
+                               "cache_mib": cache.size_bytes() / 2**20,
+                               "head_search_seconds": head["search_seconds"]}
+                        rows.append(row)
+                        print(f"  rep {rep} depth {depth:3d} {mode:6s}: acc {m['val_accuracy']:.4f} "
+                              f"protocol {m['protocol_seconds']:6.1f} s, took {m['search_seconds']:6.1f} s",
+                              flush=True)
+            tp.close()
+        report(rows, size, depths)
+    with open(args.csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def report(rows, size, depths) -> None:
+    print(f"\n| px | depth | plain fit_seconds median [range] | cached protocol_seconds median [range] "
+          f"| protocol error vs plain median | plain took | cached took | ratio | val acc plain / cached "
+          f"| spread plain / cached |\n|---|---|---|---|---|---|---|---|---|---|")
+    for depth in depths:
+        sel = lambda mode, key: [r[key] for r in rows  # noqa: E731
+                                 if r["size"] == size and r["depth"] == depth and r["mode"] == mode]
+        pf, cp = summary(sel("plain", "fit_seconds")), summary(sel("cached", "protocol_seconds"))
+        pt, ct = statistics.median(sel("plain", "search_seconds")), statistics.median(sel("cached", "search_seconds"))
+        pa, ca = statistics.mean(sel("plain", "val_accuracy")), statistics.mean(sel("cached", "val_accuracy"))
+        spread = lambda s: (s[2] - s[1]) / s[0]  # noqa: E731
+        print(f"| {size} | {depth} | {pf[0]:.1f} [{pf[1]:.1f}–{pf[2]:.1f}] | {cp[0]:.1f} [{cp[1]:.1f}–{cp[2]:.1f}] "
+              f"| {cp[0] / pf[0] - 1:+.1%} | {pt:.1f} s | {ct:.1f} s | {pt / ct:.1f}x | {pa:.4f} / {ca:.4f} "
+              f"| {spread(pf):.0%} / {spread(cp):.0%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
