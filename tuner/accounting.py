@@ -24,16 +24,12 @@ PROBE_STEPS = 4  # timed batches after the traced one, for training and for vali
 
 
 class _BatchClock(keras.callbacks.Callback):
-    """Seconds from the start of the first batch to the end of each batch."""
+    """Time stamps: the ``fit`` call and each batch's end (training); each test batch."""
 
     def __init__(self):
         super().__init__()
         self.train: list[float] = []
         self.test: list[float] = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if batch == 0:
-            self.train.append(time.perf_counter())
 
     def on_train_batch_end(self, batch, logs=None):
         self.train.append(time.perf_counter())
@@ -76,16 +72,23 @@ def _costs(stamps: list[float]) -> tuple[float, float]:
     return step, max(steps[0] - step, 0.0)
 
 
-def probe_steps(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset,
-                steps: int = PROBE_STEPS) -> StepCosts:
+def probe_steps(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset | None = None,
+                steps: int = PROBE_STEPS, *, validation: StepCosts | None = None) -> StepCosts:
     """Time the compiled plain ``model``'s training and validation steps.
 
+    Validation is the plain model's forward pass, the same at every depth:
+    once timed (in the head phase), pass those costs as ``validation``.
     The probe's training steps change the model's trainable weights: call it
     after the trial's results are taken (or on a throw-away copy).
     """
     clock = _BatchClock()
+    # From the fit call on: what fit does before its first step (building the
+    # new optimizer, the symbolic pass) is part of what a plain phase pays.
+    clock.train.append(time.perf_counter())
     model.fit(train.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-    model.evaluate(val.take(steps + 1), verbose=0, callbacks=[clock])
     train_step, train_trace = _costs(clock.train)
+    if validation is not None:
+        return StepCosts(train_step, train_trace, validation.val_step, validation.val_trace)
+    model.evaluate(val.take(steps + 1), verbose=0, callbacks=[clock])
     val_step, val_trace = _costs(clock.test)
     return StepCosts(train_step, train_trace, val_step, val_trace)

@@ -17,7 +17,7 @@ import numpy as np
 from tuner import activations
 from tuner.accounting import StepCosts, probe_steps
 from tuner.backbones import build_backbone, get_backbone_spec, layers_with_weights, set_depth, split_at_depth
-from tuner.batches import Arrays, image_transform, training_batches, validation_batches
+from tuner.batches import Arrays, image_transform, training_batches
 from tuner.cut import IMAGES, BackboneCuts
 from tuner.hypermodel import Head, InferenceMode, Progress, compile_for, plain_model, run_phase, trainable_count
 from tuner.metrics import TrialMetrics
@@ -33,6 +33,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
                      head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
                      keys: activations.CacheKeys, progress: Progress | None = None,
                      checkpoint: str | None = None) -> TrialMetrics:
+    t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
     keras.utils.set_random_seed(p.seed)
@@ -41,6 +42,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     transform = image_transform(spec.preprocess)
     point = cuts.cache_point_for(depth)
     filled = False
+    t_cache = time.perf_counter()
     if point is not None and point.layer == IMAGES:
         x_train, x_val, input_transform = train, val, transform  # nothing frozen below the cut
     else:
@@ -65,6 +67,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     model = keras.Model(inputs, head(x))
     head.set_state(head_state)
     compile_for(model, num_classes, p.finetune_lr)
+    t_train = time.perf_counter()
     run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
                     transform=input_transform, progress=progress,
                     seconds_before=float(phase1["fit_seconds"]))
@@ -79,9 +82,12 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
             extra["checkpoint_error"] = str(exc)
     trainable = trainable_count(plain)
     compile_for(plain, num_classes, p.finetune_lr)
+    t_probe = time.perf_counter()
     costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
                                                 epochs=1, batch_size=p.batch_size, transform=transform),
-                        validation_batches(val, batch_size=p.batch_size, transform=transform))
+                        validation=StepCosts.from_attrs(phase1, "phase1"))
+    extra.update(build_seconds=t_cache - t0, cache_seconds=t_train - t_cache,
+                 train_seconds=t_probe - t_train, probe_seconds=time.perf_counter() - t_probe)
     shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
     phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
     phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
@@ -105,7 +111,3 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         losses=[*phase1["losses"], *run.history["loss"]],
         extra=extra,
     )
-
-
-def phase2_costs(attrs: dict) -> StepCosts:
-    return StepCosts.from_attrs(attrs, "phase2")

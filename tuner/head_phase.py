@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from tuner import activations
-from tuner.accounting import StepCosts, probe_steps
+from tuner.accounting import probe_steps
 from tuner.backbones import build_backbone, get_backbone_spec
 from tuner.batches import Arrays, image_transform, training_batches, validation_batches
 from tuner.cut import BackboneCuts
@@ -84,7 +84,3 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
         **costs.as_attrs("phase1"),
     }
     return HeadPhase(state, metrics)
-
-
-def phase1_costs(metrics: dict) -> StepCosts:
-    return StepCosts.from_attrs(metrics, "phase1")
