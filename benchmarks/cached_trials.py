@@ -136,9 +136,9 @@ def main() -> None:
 
 
 def report(rows, size, depths) -> None:
-    print(f"\n| px | depth | plain fit_seconds median [range] | cached protocol_seconds median [range] "
-          f"| protocol error vs plain median | plain took | cached took | ratio | val acc plain / cached "
-          f"| spread plain / cached |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| px | depth | plain fit_seconds median [range] | cached protocol_seconds median [range] "
+          "| protocol error vs plain median | plain took | cached took | ratio | val acc plain / cached "
+          "| spread plain / cached |\n|---|---|---|---|---|---|---|---|---|---|")
     for depth in depths:
         sel = lambda mode, key: [r[key] for r in rows  # noqa: E731
                                  if r["size"] == size and r["depth"] == depth and r["mode"] == mode]

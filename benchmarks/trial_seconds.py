@@ -20,6 +20,7 @@ import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 
 from tuner.backbones import get_backbone_spec  # noqa: E402
+from tuner.batches import dataset_arrays  # noqa: E402
 from tuner.data import load_datasets, resolve_data_spec  # noqa: E402
 from tuner.hypermodel import DepthHyperModel  # noqa: E402
 from tuner.protocol import Protocol  # noqa: E402
@@ -46,7 +47,8 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         data = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(n_train, n_val))
         data = dataclasses.replace(data, num_classes=args.classes)
-        ds = load_datasets(data, preprocess=spec.preprocess, image_size=size, batch_size=32, seed=0)
+        ds = load_datasets(data, image_size=size, seed=0)
+        train, val = dataset_arrays(ds.train_images), dataset_arrays(ds.val_images)
         protocol = Protocol(backbone=spec.name, weights=None, image_size=size,
                             head_epochs=head, finetune_epochs=fine)
         hm = DepthHyperModel(protocol=protocol, num_classes=args.classes, space=DepthSpace(0, 154))
@@ -56,7 +58,7 @@ def main() -> None:
             hp.values["depth"] = depth
             keras.backend.clear_session()
             model = hm.build(hp)
-            m = hm.fit(hp, model, train=ds.train, validation=ds.val)
+            m = hm.fit(hp, model, train=train, validation=val)
             per_k = 1000 * m.steady_seconds / (head + fine) / n_train
             print(f"| {size} | {depth} | {m.fit_seconds:.1f} | {m.first_epoch_seconds:.1f} | "
                   f"{m.steady_seconds:.1f} | {per_k:.1f} | {m.val_accuracy:.3f} |", flush=True)

@@ -137,4 +137,4 @@ def test_checkpoints_from_trial_processes(tmp_path):
     _, study = _search(tmp_path, 1, isolate=True, checkpoint_dir=str(keep), trial_mode="cached")
     [done] = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert os.listdir(keep) == [f"trial_{done.number}.weights.h5"]
-    assert done.user_attrs["peak_rss_mib"] > 0
+    assert done.user_attrs["process_peak_rss_mib"] > 0

@@ -5,6 +5,10 @@ state), trains the top k layers (plus the few frozen layers between the
 cache point and the cut, run live) on the activations at the cache point,
 with the plain run's phase-2 batches, and then probes the real plain model
 at this depth for the step costs that make ``protocol_seconds``.
+
+Caching is valid because the protocol feeds every epoch the same inputs (no
+augmentation) and the backbone runs in inference mode; a protocol that
+randomises inputs per epoch must run plain.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from tuner.backbones import build_backbone, get_backbone_spec, layers_with_weigh
 from tuner.batches import Arrays, image_transform, training_batches
 from tuner.cut import IMAGES, BackboneCuts
 from tuner.hypermodel import Head, InferenceMode, Progress, compile_for, plain_model, run_phase, trainable_count
-from tuner.metrics import TrialMetrics
+from tuner.metrics import TrialMetrics, steady_seconds
 from tuner.prefix_cache import PrefixCache
 from tuner.protocol import Protocol, host_name
 
@@ -58,6 +62,25 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
 
     set_depth(backbone, depth)
     head = Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed)
+    # The plain model at this depth, sharing every layer with the trial's model.
+    plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
+    trainable = trainable_count(plain)
+    extra: dict = {}
+    images_cut = point is not None and point.layer == IMAGES
+    t_probe = time.perf_counter()
+    if not images_cut:
+        # Probed before training, as a plain phase 2 would meet this process:
+        # kernels for these layers' gradients not yet run. The probe's steps
+        # move the weights: they are put back before the trial trains.
+        saved = [w.numpy() for w in plain.trainable_weights]
+        compile_for(plain, num_classes, p.finetune_lr)
+        costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
+                                                    epochs=1, batch_size=p.batch_size, transform=transform),
+                            validation=StepCosts.from_attrs(phase1, "phase1"))
+        for w, value in zip(plain.trainable_weights, saved):
+            w.assign(value)
+        extra.update(costs.as_attrs("phase2"))
+
     inputs = keras.Input(shape=x_train.x.shape[1:])
     if point is None:  # depth 0: the head alone, on the pooled features
         x = inputs
@@ -71,27 +94,19 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
                     transform=input_transform, progress=progress,
                     seconds_before=float(phase1["fit_seconds"]))
-
-    # The plain model at this depth, sharing the trained layers.
-    plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
-    extra = {}
+    extra.update(build_seconds=t_cache - t0, cache_seconds=t_probe - t_cache,
+                 probe_seconds=t_train - t_probe, train_seconds=time.perf_counter() - t_train)
     if checkpoint:
         try:
             plain.save_weights(checkpoint)
         except OSError as exc:
             extra["checkpoint_error"] = str(exc)
-    trainable = trainable_count(plain)
-    compile_for(plain, num_classes, p.finetune_lr)
-    t_probe = time.perf_counter()
-    costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
-                                                epochs=1, batch_size=p.batch_size, transform=transform),
-                        validation=StepCosts.from_attrs(phase1, "phase1"))
-    extra.update(build_seconds=t_cache - t0, cache_seconds=t_train - t_cache,
-                 train_seconds=t_probe - t_train, probe_seconds=time.perf_counter() - t_probe)
-    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
-    phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
-    phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
-    extra.update(costs.as_attrs("phase2"))
+    if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
+        phase2, phase2_steady = run.seconds, steady_seconds([run.epoch_seconds])
+    else:
+        shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
+        phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
+        phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
     extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
     _, trained = split_at_depth(backbone, depth)
     return TrialMetrics(

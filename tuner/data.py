@@ -1,9 +1,9 @@
 """Where the images come from: TFDS by name or preset, a local folder, or fake.
 
-All three end in the same pipeline (resize, backbone preprocessing,
-batching, prefetch). Images are resized once and cached as uint8 before
-the search starts, so every trial pays the same per-epoch input cost and
-the first trial is not charged for decoding the dataset.
+All three end as resized uint8 images, read once and cached before the
+search starts, so every trial pays the same per-epoch input cost and the
+first trial is not charged for decoding the dataset (batching and the
+backbone's preprocessing: ``tuner.batches``).
 """
 
 from __future__ import annotations
@@ -250,13 +250,13 @@ def _to_uint8(image, label, image_size: int):
 
 @dataclass
 class Datasets:
-    train: tf.data.Dataset
-    val: tf.data.Dataset
+    """Resized uint8 (image, label) pairs, cached in memory: what every trial trains on."""
+
+    train_images: tf.data.Dataset
+    val_images: tf.data.Dataset
     num_classes: int
     train_examples: int
     val_examples: int
-    train_images: tf.data.Dataset  # resized uint8, before batching: what a trial process loads
-    val_images: tf.data.Dataset
 
 
 def load_images(
@@ -277,47 +277,18 @@ def load_images(
             val.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache())
 
 
-def batches(images: tf.data.Dataset, *, preprocess, batch_size: int, seed: int,
-            shuffle: bool, size: int) -> tf.data.Dataset:
-    """The per-epoch pipeline a trial trains on: shuffle, batch, preprocess, prefetch."""
-    if shuffle:
-        images = images.shuffle(min(size, 10_000), seed=seed, reshuffle_each_iteration=True)
-    ds = images.batch(batch_size).map(
-        lambda x, y: (preprocess(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def datasets_from_images(
-    train_images: tf.data.Dataset, val_images: tf.data.Dataset, *, name: str,
-    num_classes: int, preprocess, batch_size: int, seed: int,
+def load_datasets(
+    spec: DataSpec, *, image_size: int, seed: int, data_dir: str | None = None,
 ) -> Datasets:
-    n_train, n_val = _warm_up(train_images), _warm_up(val_images)
+    """The images of both splits, read once and counted; empty slices are refused."""
+    train, val = load_images(spec, image_size=image_size, seed=seed, data_dir=data_dir)
+    n_train, n_val = _warm_up(train), _warm_up(val)
     if n_train == 0 or n_val == 0:
         raise UsageError(
-            f"the {'training' if n_train == 0 else 'validation'} slice of {name!r} "
+            f"the {'training' if n_train == 0 else 'validation'} slice of {spec.name!r} "
             "is empty: widen --train-split/--val-split"
         )
-    common = dict(preprocess=preprocess, batch_size=batch_size, seed=seed)
-    return Datasets(
-        batches(train_images, shuffle=True, size=n_train, **common),
-        batches(val_images, shuffle=False, size=n_val, **common),
-        num_classes, n_train, n_val, train_images, val_images,
-    )
-
-
-def load_datasets(
-    spec: DataSpec,
-    *,
-    preprocess,
-    image_size: int,
-    batch_size: int,
-    seed: int,
-    data_dir: str | None = None,
-) -> Datasets:
-    """Batched, preprocessed train and validation datasets over cached images."""
-    train, val = load_images(spec, image_size=image_size, seed=seed, data_dir=data_dir)
-    return datasets_from_images(train, val, name=spec.name, num_classes=spec.num_classes,
-                                preprocess=preprocess, batch_size=batch_size, seed=seed)
+    return Datasets(train, val, spec.num_classes, n_train, n_val)
 
 
 def save_images(datasets: Datasets, directory: str) -> None:

@@ -46,7 +46,8 @@ class TrialMetrics:
     # in plain mode, accounted from measured step costs in cached mode. The
     # objectives' denominator.
     protocol_seconds: float = math.nan
-    # What the trial really cost the tool (its process's wall clock for it).
+    # What the trial really cost the tool: its process's wall clock for it,
+    # plus its share of the shared head phase (``shared_seconds``).
     search_seconds: float = math.nan
     trial_mode: str = "plain"
     losses: list[float] = field(default_factory=list)  # training loss per epoch, both phases

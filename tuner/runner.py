@@ -71,8 +71,14 @@ class DepthTuner(kt.Tuner):
                    "checkpoint": self._checkpoint_path(ot.number)}
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
-        if "peak_rss_mib" in result:  # the trial process's peak so far
-            metrics.extra["peak_rss_mib"] = result["peak_rss_mib"]
+        head = self.base_request.get("phase1")
+        if head and self.oracle.total_trials:  # this trial's share of the shared head phase
+            share = float(head["search_seconds"]) / self.oracle.total_trials
+            metrics.extra["shared_seconds"] = share
+            metrics.search_seconds += share
+        for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far
+            if key in result:
+                metrics.extra[f"process_{key}"] = result[key]
         if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
                               f"{metrics.extra['checkpoint_error']}")

@@ -108,10 +108,8 @@ def run_search(
     keras.backend.clear_session()  # that was only a check that the weights fit
     label = " (FAKE generated images)" if config.data.source == "fake" else ""
     reporter.say(f"loading data {config.data.name}{label}")
-    datasets = load_datasets(
-        config.data, preprocess=spec.preprocess, image_size=config.protocol.image_size,
-        batch_size=config.protocol.batch_size, seed=config.protocol.seed, data_dir=data_dir,
-    )
+    datasets = load_datasets(config.data, image_size=config.protocol.image_size,
+                             seed=config.protocol.seed, data_dir=data_dir)
     reporter.say(f"data: {datasets.train_examples} training, {datasets.val_examples} validation images, "
                  f"{datasets.num_classes} classes")
 
