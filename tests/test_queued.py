@@ -85,7 +85,7 @@ def test_live_compare_gives_each_strategy_the_same_seconds(tmp_path, monkeypatch
     assert list(table["strategy"]) == ["narrowing", "random"]
     for row in table.itertuples():
         study = _study(f"sqlite:///studies/{row.study}.db", row.study)
-        seconds = [t.user_attrs["fit_seconds"] for t in study.trials
+        seconds = [t.user_attrs["protocol_seconds"] for t in study.trials
                    if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
         assert sum(seconds) == pytest.approx(row.seconds)
         assert sum(seconds[:-1]) < 10 <= sum(seconds)  # stopped by the budget, not before

@@ -52,7 +52,7 @@ def test_three_complete_trials_with_consistent_efficiency(searched):
     for t in trained:
         assert set(METRIC_FIELDS) <= set(t.user_attrs)
         assert t.value == pytest.approx(OBJECTIVES["efficiency"](t.user_attrs))
-        assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["fit_seconds"])
+        assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["protocol_seconds"])
         assert len(t.user_attrs["epoch_seconds"]) == 2
     stored = json.loads(study.user_attrs["config"])
     assert stored == json.loads(json.dumps(config.as_config()))
@@ -95,7 +95,7 @@ def test_show_formats(searched):
     out = io.StringIO()
     print_study(study="flowers", storage=storage, fmt="csv", out=out)
     lines = out.getvalue().strip().splitlines()
-    assert lines[0].startswith("number,depth,state,val_accuracy,fit_seconds") and len(lines) == 4
+    assert lines[0].startswith("number,depth,state,mode,val_accuracy,protocol_seconds,search_seconds") and len(lines) == 4
     out = io.StringIO()
     print_study(study="flowers", storage=storage, fmt="json", out=out)
     data = json.loads(out.getvalue())

@@ -65,7 +65,7 @@ def _check_finished(storage, study, total):
     assert len(measured) == total, [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
     for t in measured:
         assert set(METRIC_FIELDS) <= set(t.user_attrs)
-        assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["fit_seconds"])
+        assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["protocol_seconds"])
     sigs = [SIG[t.user_attrs["depth"]] for t in measured]
     assert len(set(sigs)) == len(sigs), "the same weights were trained twice"
     return trials, measured
