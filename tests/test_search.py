@@ -53,7 +53,10 @@ def test_three_complete_trials_with_consistent_efficiency(searched):
         assert set(METRIC_FIELDS) <= set(t.user_attrs)
         assert t.value == pytest.approx(OBJECTIVES["efficiency"](t.user_attrs))
         assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["protocol_seconds"])
-        assert len(t.user_attrs["epoch_seconds"]) == 2
+        assert t.user_attrs["trial_mode"] == "cached"  # the default
+        assert len(t.user_attrs["epoch_seconds"]) == 1  # phase 2 ran; phase 1 is the study's
+        assert len(t.user_attrs["losses"]) == 2  # ... yet both phases' losses are on the trial
+        assert t.user_attrs["protocol_seconds"] > t.user_attrs["fit_seconds"]
     stored = json.loads(study.user_attrs["config"])
     assert stored == json.loads(json.dumps(config.as_config()))
     assert stored["data"]["source"] == "tfds" and stored["data"]["train_split"] == "train[:80%]"
