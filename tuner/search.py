@@ -22,7 +22,7 @@ from tuner.config import QUEUED_STRATEGIES, SearchConfig
 from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
 from tuner.data import load_datasets, save_images
-from tuner.errors import UsageError
+from tuner.errors import TrialError, UsageError
 from tuner.head_store import default_artifacts_dir, ensure_head_phase
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OptunaOracle
@@ -143,15 +143,20 @@ def run_search(
                                       for a in _xy(dataset_arrays(ds)))),
         )
         serve = trials_process.request if trials_process else _in_process
-        if config.trial_mode == "cached":
-            base = _with_head_phase(base, study=study, serve=serve, workdir=workdir, reporter=reporter,
-                                    artifacts_dir=artifacts_dir or default_artifacts_dir(storage, study_name))
-        tuner = DepthTuner(
-            oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
-            directory=os.path.join(workdir, "keras-tuner"), project_name=study_name,
-            checkpoint_dir=checkpoint_dir, base_request=base, serve=serve,
-        )
         try:
+            if config.trial_mode == "cached":
+                try:
+                    base = _with_head_phase(
+                        base, study=study, serve=serve, workdir=workdir, reporter=reporter,
+                        artifacts_dir=artifacts_dir or default_artifacts_dir(storage, study_name))
+                except TrialError as exc:
+                    raise SearchStopped(f"the shared head phase failed ({exc}); fix the cause, "
+                                        "or pass --trial-mode plain") from None
+            tuner = DepthTuner(
+                oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
+                directory=os.path.join(workdir, "keras-tuner"), project_name=study_name,
+                checkpoint_dir=checkpoint_dir, base_request=base, serve=serve,
+            )
             tuner.search(verbose=0)
         except KeyboardInterrupt:
             oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
@@ -186,7 +191,6 @@ def _xy(arrays):
 
 def _in_process(request: dict, *, progress=None) -> dict:
     """``--in-process``: serve the request in this process (memory grows per trial)."""
-    from tuner.errors import TrialError
     from tuner.trial_work import handle
 
     def emit(event, **fields):
