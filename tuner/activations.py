@@ -7,7 +7,6 @@ cap, so later trials find them ready instead of repeating that pass.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import keras
@@ -40,9 +39,8 @@ class CacheKeys:
         return cache_key(fields)
 
 
-def point_bytes(point: CachePoint | None, examples: int, pooled_size: int) -> int:
-    elements = pooled_size if point is None else point.elements
-    return 4 * elements * examples
+def point_bytes(point: CachePoint, examples: int) -> int:
+    return 4 * point.elements * examples
 
 
 def compute(cuts: BackboneCuts, points: list[CachePoint | None], train: Arrays, val: Arrays, *,
@@ -105,7 +103,7 @@ def head_phase_points(cuts: BackboneCuts, *, low: int, high: int, examples: int,
     chosen, used = [], 0
     wanted = {cuts.cache_point_for(d) for d in range(max(low, 1), high + 1)}
     for p in sorted((p for p in wanted if p is not None and p.layer != IMAGES), key=lambda p: p.depth):
-        size = point_bytes(p, examples, 0)
+        size = point_bytes(p, examples)
         if used + size > cap_bytes:
             break
         chosen.append(p)
@@ -114,7 +112,7 @@ def head_phase_points(cuts: BackboneCuts, *, low: int, high: int, examples: int,
 
 
 def fits(point: CachePoint, examples: int, cache: PrefixCache) -> bool:
-    return cache.fits(point_bytes(point, examples, 0)) and math.isfinite(cache.cap_bytes)
+    return cache.fits(point_bytes(point, examples))
 
 
 def sha256_of(*arrays: np.ndarray) -> str:

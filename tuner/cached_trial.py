@@ -59,7 +59,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         if point is not None and not activations.fits(point, len(train) + len(val), cache):
             raise CacheTooSmall(
                 f"the activations at depth {depth}'s cut ({point.layer}, "
-                f"{activations.point_bytes(point, len(train) + len(val), 0) / 2**30:.2f} GiB) "
+                f"{activations.point_bytes(point, len(train) + len(val)) / 2**30:.2f} GiB) "
                 f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
         entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
                                                    transform=transform, batch_size=p.batch_size)
@@ -67,7 +67,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         input_transform = None
 
     set_depth(backbone, depth)
-    head = Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed)
+    head = Head.for_protocol(p, num_classes)
     # The plain model at this depth, sharing every layer with the trial's model.
     plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
     trainable = trainable_count(plain)

@@ -52,7 +52,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     pass_seconds = time.perf_counter() - t_pass
     pooled = filled[None]
 
-    head = Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed)
+    head = Head.for_protocol(p, num_classes)
     features = keras.Input(shape=pooled.train.shape[1:])
     head_model = keras.Model(features, head(features))
     compile_for(head_model, num_classes, p.head_lr)
@@ -61,8 +61,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     state = head.get_state()
 
     # Price the plain phase 1 on a throw-away head: same graph, same step cost.
-    probe = plain_model(backbone, Head(num_classes=num_classes, dropout=p.dropout, seed=p.seed),
-                        p.image_size, "probe")
+    probe = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size, "probe")
     compile_for(probe, num_classes, p.head_lr)
     costs = probe_steps(probe, training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
                                                 batch_size=p.batch_size, transform=transform),

@@ -78,6 +78,10 @@ class Head:
         self.dense = keras.layers.Dense(
             units, activation=act, kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
 
+    @classmethod
+    def for_protocol(cls, protocol: Protocol, num_classes: int) -> "Head":
+        return cls(num_classes=num_classes, dropout=protocol.dropout, seed=protocol.seed)
+
     def __call__(self, features):
         return self.dense(self.dropout(features))
 
@@ -148,15 +152,12 @@ class DepthHyperModel(kt.HyperModel):
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         hp.Int("depth", self.space.low, self.space.high)
 
-    def new_head(self) -> Head:
-        return Head(num_classes=self.num_classes, dropout=self.protocol.dropout, seed=self.protocol.seed)
-
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         p = self.protocol
         keras.utils.set_random_seed(p.seed)  # random weights (--weights none) alike in every trial
         backbone = build_backbone(self.spec, image_size=p.image_size, weights=p.weights)
         backbone.trainable = False
-        model = plain_model(backbone, self.new_head(), p.image_size, f"{self.spec.name}_depth_tuner")
+        model = plain_model(backbone, Head.for_protocol(p, self.num_classes), p.image_size, f"{self.spec.name}_depth_tuner")
         compile_for(model, self.num_classes, p.head_lr)
         return model
 

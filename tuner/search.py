@@ -139,8 +139,7 @@ def run_search(
             protocol=config.protocol, num_classes=datasets.num_classes, space=config.space,
             images_dir=images_dir, mode=config.trial_mode, cache_dir=cache.root,
             cache_bytes=cache.cap_bytes,
-            images_sha256=sha256_of(*(a for ds in (datasets.train_images, datasets.val_images)
-                                      for a in _xy(dataset_arrays(ds)))),
+            images_sha256=_images_sha256(datasets),
         )
         serve = trials_process.request if trials_process else _in_process
         try:
@@ -185,8 +184,10 @@ class SearchStopped(Exception):
     """The failure policy ended the search; the study is intact and resumable."""
 
 
-def _xy(arrays):
-    return arrays.x, arrays.y
+def _images_sha256(datasets) -> str:
+    """Content hash of the images and labels: part of every cache key."""
+    train, val = dataset_arrays(datasets.train_images), dataset_arrays(datasets.val_images)
+    return sha256_of(train.x, train.y, val.x, val.y)
 
 
 def _in_process(request: dict, *, progress=None) -> dict:

@@ -26,7 +26,6 @@ from dataclasses import asdict
 from typing import Any
 
 from tuner.errors import TrialError
-from tuner.metrics import TrialMetrics
 from tuner.protocol import Protocol
 from tuner.space import DepthSpace
 
@@ -100,10 +99,6 @@ class TrialProcess:
         if result["event"] == "error":
             raise TrialError(result["message"])
         return result
-
-    def run_trial(self, request: dict[str, Any], *, progress=None) -> TrialMetrics:
-        result = self.request(request, progress=progress)
-        return TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
 
     def _check_memory(self, rss: float) -> None:
         if self._first_rss is None:

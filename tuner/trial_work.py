@@ -6,7 +6,6 @@ are loaded once per process and kept for the next request.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -32,8 +31,7 @@ def images(directory: str) -> tuple[Arrays, Arrays]:
 
 
 def _cache(request: dict[str, Any]) -> tuple[PrefixCache, CacheKeys]:
-    cap = request["cache_bytes"]
-    return (PrefixCache(request["cache_dir"], math.inf if cap is None else cap),
+    return (PrefixCache(request["cache_dir"], request["cache_bytes"]),
             CacheKeys(request["images_sha256"], Protocol(**request["protocol"])))
 
 
