@@ -64,6 +64,10 @@ def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
     return path
 
 
+# Where a cached trial's own seconds go (absent from plain rows).
+PARTS = ("build_seconds", "cache_seconds", "probe_seconds", "train_seconds")
+
+
 def summary(xs):
     return statistics.median(xs), min(xs), max(xs)
 
@@ -122,7 +126,8 @@ def main() -> None:
                                "search_seconds": m["search_seconds"],
                                "peak_rss_mib": result.get("peak_rss_mib"),
                                "cache_mib": cache.size_bytes() / 2**20,
-                               "head_search_seconds": head["search_seconds"]}
+                               "head_search_seconds": head["search_seconds"],
+                               **{k: result["extra"].get(k) for k in PARTS}}
                         rows.append(row)
                         print(f"  rep {rep} depth {depth:3d} {mode:6s}: acc {m['val_accuracy']:.4f} "
                               f"protocol {m['protocol_seconds']:6.1f} s, took {m['search_seconds']:6.1f} s",

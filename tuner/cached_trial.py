@@ -74,7 +74,12 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     extra: dict = {}
     images_cut = point is not None and point.layer == IMAGES
     t_probe = time.perf_counter()
-    if not images_cut:
+    if depth == 0:
+        # Nothing of the backbone trains: the plain phase 2 runs phase 1's
+        # graph again (only the learning rate differs), already priced.
+        costs = StepCosts.from_attrs(phase1, "phase1")
+        extra.update(costs.as_attrs("phase2"))
+    elif not images_cut:
         # Probed before training, as a plain phase 2 would meet this process:
         # kernels for these layers' gradients not yet run. The probe's steps
         # move the weights: they are put back before the trial trains.

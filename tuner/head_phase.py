@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from tuner import activations
-from tuner.accounting import probe_steps
+from tuner.accounting import PROBE_STEPS, probe_steps
 from tuner.backbones import build_backbone, get_backbone_spec
 from tuner.batches import Arrays, image_transform, training_batches, validation_batches
 from tuner.cut import BackboneCuts
@@ -25,6 +25,8 @@ from tuner.hypermodel import Head, compile_for, plain_model, run_phase
 from tuner.prefix_cache import PrefixCache
 from tuner.protocol import Protocol
 from tuner.space import DepthSpace
+
+HEAD_PROBE_STEPS = 4 * PROBE_STEPS
 
 
 @dataclass
@@ -63,9 +65,12 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     # Price the plain phase 1 on a throw-away head: same graph, same step cost.
     probe = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size, "probe")
     compile_for(probe, num_classes, p.head_lr)
+    # Every trial's protocol seconds include this phase (twice at depth 0):
+    # a longer probe than a trial's, paid once per study.
     costs = probe_steps(probe, training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
                                                 batch_size=p.batch_size, transform=transform),
-                        validation_batches(val, batch_size=p.batch_size, transform=transform))
+                        validation_batches(val, batch_size=p.batch_size, transform=transform).repeat(),
+                        steps=HEAD_PROBE_STEPS)
     seconds = costs.phase_seconds(epochs=p.head_epochs, train_examples=len(train),
                                   val_examples=len(val), batch_size=p.batch_size)
     metrics = {
