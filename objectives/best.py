@@ -125,13 +125,14 @@ class Answer:
             "best_interval": [float(v) for v in self.best_interval],
             "within_noise": list(self.within_noise),
             "noise": self.noise.as_dict(),
-            "depths": [
-                {"depth": int(d), **{k: (bool(v) if k == "eligible" else
-                                         int(v) if k == "repeats" else float(v))
-                                     for k, v in r.items()}}
-                for d, r in self.depths.iterrows()
-            ],
+            "depths": [{"depth": int(d), **{k: _plain(v) for k, v in r.items()}}
+                       for d, r in zip(self.depths.index, self.depths.to_dict("records"))],
         }
+
+
+def _plain(v):
+    """numpy scalars as JSON-friendly Python values."""
+    return v.item() if hasattr(v, "item") else v
 
 
 def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None = None) -> Answer:

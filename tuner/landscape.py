@@ -132,7 +132,11 @@ class Landscape:
 
     @property
     def best_depth(self) -> int:
-        return best_depth(self.table, self.objective_spec)
+        """Best measured depth by the objective (interpolated depths are never the answer:
+        extrapolated accuracy can run past every measured one)."""
+        t = self.table
+        measured = t[t["repeats"] > 0]
+        return best_depth(measured if not measured.empty else t, self.objective_spec)
 
     @property
     def best_value(self) -> float:
