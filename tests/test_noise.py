@@ -59,14 +59,33 @@ def test_noise_is_pooled_over_repeated_depths_weighted_by_degrees_of_freedom():
     cv5 = np.std([200.0, 180.0, 220.0], ddof=1) / 200.0
     assert noise.accuracy_sd == pytest.approx(math.sqrt(acc_var))
     assert noise.seconds_cv == pytest.approx(math.sqrt((cv0**2 + 2 * cv5**2) / 3))
-    assert noise.degrees_of_freedom == 3 and noise.repeated_depths == 2 and not noise.is_default
-    assert "2 repeated depths, 3 df" in noise.describe()
+    assert noise.accuracy_df == 3 and noise.seconds_df == 3 and not noise.is_default
+    assert "accuracy sd 0.026 (from repeats, 3 df)" in noise.describe()
+
+
+def test_repeats_under_one_seed_estimate_seconds_only():
+    """Same seed, same training: such repeats say nothing about accuracy noise."""
+    rows = [(0, 0.70, 100.0), (0, 0.70, 120.0), (5, 0.90, 200.0), (5, 0.90, 180.0)]
+    same = pool([{**r, "seed": 0} for r in _records(rows)])
+    assert same["seeds"].tolist() == [1, 1] and same["repeats"].tolist() == [2, 2]
+    noise = estimate_noise(same)
+    assert noise.accuracy_sd == DEFAULT_ACCURACY_SD and noise.accuracy_df == 0
+    assert noise.seconds_df == 2 and noise.seconds_cv > 0
+    assert "default, no depth read under two seeds yet" in noise.describe()
+    # a depth mean over one seed keeps the full accuracy sd, however many readings
+    se_acc, _ = standard_errors(same, noise)
+    np.testing.assert_allclose(se_acc, [DEFAULT_ACCURACY_SD] * 2)
+    # new seeds: accuracy noise from the study itself
+    rows2 = [{**r, "seed": i % 2} for i, r in enumerate(_records(
+        [(0, 0.70, 100.0), (0, 0.72, 120.0)]))]
+    noise2 = estimate_noise(pool(rows2))
+    assert noise2.accuracy_df == 1 and noise2.accuracy_sd == pytest.approx(np.std([0.7, 0.72], ddof=1))
 
 
 def test_standard_errors_shrink_with_repeats():
     t = pool(_records([(0, 0.7, 100.0), (5, 0.9, 200.0), (5, 0.9, 200.0), (5, 0.9, 200.0),
                        (5, 0.9, 200.0)]))
-    noise = NoiseModel(accuracy_sd=0.02, seconds_cv=0.1, degrees_of_freedom=3)
+    noise = NoiseModel(accuracy_sd=0.02, seconds_cv=0.1, accuracy_df=3, seconds_df=3)
     se_acc, se_sec = standard_errors(t, noise)
     np.testing.assert_allclose(se_acc, [0.02, 0.01])
     np.testing.assert_allclose(se_sec, [10.0, 10.0])  # 0.1 * 200 / sqrt(4)
@@ -74,7 +93,7 @@ def test_standard_errors_shrink_with_repeats():
 
 def test_efficiency_interval_is_the_delta_method():
     t = pool(_records([(0, 0.8, 100.0), (5, 0.9, 100.0), (5, 0.9, 100.0)]))
-    noise = NoiseModel(accuracy_sd=0.02, seconds_cv=0.1, degrees_of_freedom=5)
+    noise = NoiseModel(accuracy_sd=0.02, seconds_cv=0.1, accuracy_df=5, seconds_df=5)
     ans = answer(t, OBJECTIVES["efficiency"], noise)
     assert ans.best_depth == 5
     v = 0.9 / 100.0
@@ -91,7 +110,7 @@ def test_within_noise_is_a_z_test_of_the_difference():
     # threshold 1.96 * 0.01414 = 0.0277
     t = pool(_records([(0, 0.90, 100.0), (3, 0.88, 100.0), (10, 0.86, 100.0),
                        (20, 0.80, 100.0)]))
-    noise = NoiseModel(accuracy_sd=0.01, seconds_cv=0.1, degrees_of_freedom=4)
+    noise = NoiseModel(accuracy_sd=0.01, seconds_cv=0.1, accuracy_df=4, seconds_df=4)
     ans = answer(t, OBJECTIVES["accuracy"], noise)
     assert ans.best_depth == 0
     assert ans.within_noise == [3]  # 0.02 apart: within; 0.04 and 0.10: not
@@ -104,7 +123,7 @@ def test_within_noise_is_a_z_test_of_the_difference():
 def test_answer_estimates_noise_from_the_table_itself():
     t = pool(_records([(0, 0.70, 100.0), (0, 0.72, 120.0), (5, 0.90, 100.0)]))
     ans = answer(t, OBJECTIVES["efficiency"])
-    assert not ans.noise.is_default and ans.noise.degrees_of_freedom == 1
+    assert not ans.noise.is_default and ans.noise.accuracy_df == 1 and ans.noise.seconds_df == 1
     fields = ans.as_dict()
     assert fields["best_depth"] == 5 and fields["within_noise"] == ans.within_noise
     assert fields["best_interval"][0] < fields["best_value"] < fields["best_interval"][1]
@@ -114,7 +133,7 @@ def test_answer_estimates_noise_from_the_table_itself():
 def test_ties_go_to_the_shallower_depth_and_unmeasured_depths_are_not_answers():
     t = pool(_records([(10, 0.9, 100.0), (4, 0.9, 100.0)]))
     assert best_depth(t, OBJECTIVES["efficiency"]) == 4
-    t.loc[2] = [0.99, 50.0, np.nan, np.nan, 0]  # interpolated: no reading
+    t.loc[2] = [0.99, 50.0, np.nan, np.nan, 0, 0]  # interpolated: no reading
     assert answer(t, OBJECTIVES["efficiency"]).best_depth == 4
 
 

@@ -107,7 +107,8 @@ def test_show_json_gives_the_answer_on_a_study_with_repeats(tmp_path):
     assert data["best_value"] == pytest.approx(0.91 / 120.0)  # depth 5 pooled: mean acc / mean s
     assert isinstance(data["within_noise"], list) and 5 not in data["within_noise"]
     noise = data["noise"]
-    assert noise["default"] is False and noise["degrees_of_freedom"] == 1
+    # depth 5's two readings share the study's seed: seconds from them, accuracy the default
+    assert noise["default"] is False and noise["seconds_df"] == 1 and noise["accuracy_df"] == 0
     by_depth = {d["depth"]: d for d in data["depths"]}
     assert by_depth[5]["repeats"] == 2 and by_depth[0]["repeats"] == 1
     for d in data["within_noise"]:
@@ -122,7 +123,7 @@ def test_show_line_under_the_table(tmp_path):
     last = _show(storage, "table").strip().splitlines()[-1]
     assert last.startswith("best depth: 5, efficiency ")
     assert "± " in last and "(95 %; 2 readings" in last and "within noise of it:" in last
-    assert "from 1 repeated depth, 1 df" in last
+    assert "seconds 12 % (from repeats, 1 df)" in last
 
 
 def test_compare_ranks_a_study_landscape_by_its_objective(tmp_path, capsys):

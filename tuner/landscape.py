@@ -192,6 +192,8 @@ class Landscape:
         reps = t["repeats"].reindex(grid, fill_value=0).to_numpy()
         table = pd.DataFrame(cols, index=pd.Index(grid, name="depth"))
         table["repeats"] = reps.astype(int)
+        if "seeds" in t.columns:
+            table["seeds"] = t["seeds"].reindex(grid, fill_value=0).astype(int).to_numpy()
         return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective)
 
 
@@ -213,8 +215,9 @@ def from_records(
     records: Iterable[Mapping[str, float]], *, name: str, thesis: ThesisTable | None = None,
     objective: str = DEFAULT_OBJECTIVE,
 ) -> Landscape:
-    """Pool ``{depth, val_accuracy, fit_seconds}`` records: mean, std, repeats per depth."""
-    df = pd.DataFrame(list(records), columns=["depth", "val_accuracy", "fit_seconds"])
+    """Pool ``{depth, val_accuracy, fit_seconds[, seed]}`` records: mean, std, repeats per depth."""
+    records = list(records)
+    df = pd.DataFrame(records, columns=["depth", "val_accuracy", "fit_seconds"])
     if df.empty:
         raise UsageError(f"landscape {name!r} has no depth with metrics")
     df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
@@ -224,7 +227,7 @@ def from_records(
             f"landscape {name!r}: depth {int(bad['depth'].iloc[0])} has a non-finite accuracy "
             "or non-positive seconds: fix or drop that row"
         )
-    return Landscape(name=name, table=pool(df.to_dict("records")), thesis=thesis,
+    return Landscape(name=name, table=pool(records), thesis=thesis,
                      objective=objective)
 
 
@@ -290,10 +293,13 @@ def study_objective(study: optuna.Study) -> str:
 def study_records(study: optuna.Study) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
 
-    ``fit_seconds`` holds the seconds the study's objective counts.
+    ``fit_seconds`` holds the seconds the study's objective counts; ``seed`` is
+    the trial's own (user attr ``seed``) if it stored one, else the study's:
+    repeats under one seed show timing noise only (``tuner.noise``).
     """
     space = recorded_space(study)
     objective = get_objective(study_objective(study))
+    study_seed = recorded_config(study).get("protocol", {}).get("seed", 0)
     records = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = trial.user_attrs
@@ -309,7 +315,8 @@ def study_records(study: optuna.Study) -> list[dict[str, float]]:
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
             continue
         records.append(
-            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec}
+            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec,
+             "seed": attrs.get("seed", study_seed)}
         )
     return records
 
