@@ -153,3 +153,23 @@ def test_bad_objective_flag_is_one_line_and_exit_2(value, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--objective" in err and "objective" in err
+
+
+def test_search_with_cheapest_within_runs_resumes_and_shows(tmp_path, capsys, monkeypatch):
+    """A real (tiny) search records the objective, resumes with it and answers by its rule."""
+    from conftest import FAST
+
+    monkeypatch.chdir(tmp_path)
+    base = ["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "32,16",
+            "--study", "cw", "--storage", f"sqlite:///{tmp_path / 'cw.db'}", "--in-process",
+            "--quiet", "--min-depth", "0", "--max-depth", "10", *FAST]
+    assert main([*base, "--objective", "cheapest-within:0.010", "--trials", "1"]) == 0
+    assert main([*base, "--objective", "cheapest-within:0.01", "--trials", "2"]) == 0  # resumes
+    out = capsys.readouterr().out
+    assert "objective cheapest-within:0.01" in out
+    assert out.strip().splitlines()[-1].startswith("best depth: ")
+    assert "best accuracy" in out
+    data = json.loads(_show(f"sqlite:///{tmp_path / 'cw.db'}", "json", name="cw"))
+    assert data["objective"] == "cheapest-within:0.01" and len(data["trials"]) == 2
+    assert data["best_depth"] in {t["depth"] for t in data["trials"]}
+    assert main([*base, "--objective", "accuracy", "--trials", "3"]) == 2  # another objective
