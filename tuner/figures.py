@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 DEPTH_LABEL = "unfreeze depth k (top backbone layers trained)"
-EFF_LABEL = "efficiency (val_accuracy / s)"
 SIZE = (7.0, 4.2)
 
 

@@ -41,7 +41,7 @@ from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
 from objectives.best import Answer, answer, best_depth
 from tuner.errors import UsageError
 from tuner.noise import POOLED_COLUMNS, pool
-from tuner.study import recorded_config, load_stored_study, recorded_space, trial_depth
+from tuner.study import load_stored_study, recorded_config, recorded_space, trial_depth
 
 __all__ = [
     "Landscape",
