@@ -40,6 +40,7 @@ import pandas as pd
 from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
 from objectives.best import Answer, answer, best_depth
 from tuner.errors import UsageError
+from tuner.metrics import protocol_seconds
 from tuner.noise import POOLED_COLUMNS, pool
 from tuner.study import load_stored_study, recorded_config, recorded_space, trial_depth
 
@@ -293,7 +294,8 @@ def study_objective(study: optuna.Study) -> str:
 def study_records(study: optuna.Study) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
 
-    ``fit_seconds`` holds the seconds the study's objective counts; ``seed`` is
+    ``fit_seconds`` holds the seconds the study's objective counts (what the
+    training cost is ``protocol_seconds``, whatever the objective); ``seed`` is
     the trial's own (user attr ``seed``) if it stored one, else the study's:
     repeats under one seed show timing noise only (``tuner.noise``).
     """
@@ -316,7 +318,7 @@ def study_records(study: optuna.Study) -> list[dict[str, float]]:
             continue
         records.append(
             {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec,
-             "seed": attrs.get("seed", study_seed)}
+             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get("seed", study_seed)}
         )
     return records
 

@@ -62,7 +62,7 @@ def study_curve(records, *, objective: str):
 
     rows, cum, done = [], 0.0, []
     for r in sorted(records, key=lambda r: r["number"]):
-        cum += r["fit_seconds"]
+        cum += r["protocol_seconds"]
         done.append(r)
         best = from_records(done, name="so far", objective=objective).best_value
         rows.append({"seconds": cum, "median": best, "p05": best, "p95": best})
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     others = ", ".join(str(d) for d in answer.within_noise) or "none"
     summary = (
         f"Study `{args.study}`: {len(records)} trainings over {len(frame)} depths, "
-        f"{sum(r['fit_seconds'] for r in records):.0f} s of training. Best depth "
+        f"{sum(r['protocol_seconds'] for r in records):.0f} s of training. Best depth "
         f"{answer.best_depth} ({land.objective} {answer.best_value:.6g} ± "
         f"{answer.half_width:.2g}, 95 %); within noise of it: {others} "
         f"[{answer.noise.describe()}]."
