@@ -54,6 +54,21 @@ class Objective:
     label: str = "value"
     eligible: Callable[[np.ndarray], np.ndarray] | None = None
     trial_formula: Formula | None = None
+    # What the Optuna study itself optimises, when not the one value above:
+    # metric names (as the trial reports them) and their directions.
+    study_metrics: tuple[str, ...] = ()
+    study_directions: tuple[str, ...] = ("maximize",)
+    value_name: str = ""
+
+    @property
+    def is_multi(self) -> bool:
+        """A multi-objective study (a Pareto front rather than one value per trial)."""
+        return len(self.study_directions) > 1
+
+    @property
+    def shown_as(self) -> str:
+        """What a depth's value is called in one-line answers."""
+        return self.value_name or self.name
 
     def seconds(self, metrics: Metrics) -> float:
         """The seconds this objective counts for one trial."""
@@ -63,6 +78,13 @@ class Objective:
         """The value one trial is told to the study with (maximised)."""
         f = self.trial_formula or self.formula
         return float(f(float(metrics["val_accuracy"]), self.seconds(metrics)))  # type: ignore[arg-type]
+
+    def study_values(self, metrics: Metrics) -> list[float]:
+        """What the Optuna study is told for one trial (one value, or one per direction)."""
+        if not self.study_metrics:
+            return [self(metrics)]
+        return [float(self.seconds(metrics)) if k == "protocol_seconds" else float(metrics[k])  # type: ignore[arg-type]
+                for k in self.study_metrics]
 
     def values(self, accuracy: Any, seconds: Any) -> np.ndarray:
         """The ranking formula on (arrays of) accuracies and seconds."""
@@ -95,6 +117,14 @@ OBJECTIVES: dict[str, Objective] = {
             "steady-efficiency", _efficiency,
             "val_accuracy / steady_seconds (first-epoch tracing overhead removed)",
             seconds_of=_steady_seconds, label="steady efficiency (val_accuracy / steady s)",
+        ),
+        Objective(
+            "pareto", _efficiency,
+            "a two-objective study: maximise val_accuracy, minimise protocol_seconds; "
+            "the Pareto front is the answer, its most efficient depth the one best depth",
+            label="efficiency (val_accuracy / s)", value_name="efficiency",
+            study_metrics=("val_accuracy", "protocol_seconds"),
+            study_directions=("maximize", "minimize"),
         ),
     )
 }

@@ -32,7 +32,7 @@ import pandas as pd
 from objectives import Objective
 from tuner.noise import Z95, NoiseModel, estimate_noise, standard_errors
 
-__all__ = ["Answer", "best_depth", "depth_values", "answer"]
+__all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front"]
 
 
 def _order(values: np.ndarray, depths: np.ndarray, objective: Objective) -> np.ndarray:
@@ -55,6 +55,20 @@ def best_depth(table: pd.DataFrame, objective: Objective) -> int:
     ok = _eligible(table, objective)
     order = _order(np.where(ok, values, np.nan), depths, objective)
     return int(depths[order[0]])
+
+
+def pareto_front(table: pd.DataFrame) -> list[int]:
+    """Depths no other depth beats on both mean accuracy (higher) and mean seconds (lower),
+    cheapest first (ties in seconds: the more accurate, then the shallower)."""
+    acc = table["val_accuracy"].to_numpy(dtype=float)
+    sec = table["fit_seconds"].to_numpy(dtype=float)
+    depths = table.index.to_numpy(dtype=int)
+    front, best_acc = [], -np.inf
+    for i in np.lexsort((depths, -acc, sec)):
+        if acc[i] > best_acc:
+            front.append(int(depths[i]))
+            best_acc = acc[i]
+    return front
 
 
 def _value_sd(objective: Objective, acc: np.ndarray, sec: np.ndarray,
@@ -95,6 +109,8 @@ class Answer:
     within_noise: list[int]
     noise: NoiseModel
     depths: pd.DataFrame = field(repr=False)
+    front: list[int] = field(default_factory=list)
+    """The accuracy/seconds Pareto front of the measured depths, cheapest first."""
 
     @property
     def half_width(self) -> float:
@@ -111,9 +127,15 @@ class Answer:
             top = self.depths["val_accuracy"].idxmax()
             facts.append(f"best accuracy {self.depths.loc[top, 'val_accuracy']:.4f} at depth {top}")
         others = ", ".join(str(d) for d in self.within_noise) or "none"
-        return (f"best depth: {self.best_depth}, {self.objective.name} {self.best_value:.4g} "
+        front = ""
+        if self.objective.is_multi:
+            d = self.depths
+            front = "; Pareto front: " + ", ".join(
+                f"{k} ({d.loc[k, 'val_accuracy']:.4f}, {d.loc[k, 'seconds']:.1f} s)"
+                for k in self.front)
+        return (f"best depth: {self.best_depth}, {self.objective.shown_as} {self.best_value:.4g} "
                 f"± {self.half_width:.2g}{unit} (95 %; {', '.join(facts)}); "
-                f"within noise of it: {others} [{self.noise.describe()}]")
+                f"within noise of it: {others}{front} [{self.noise.describe()}]")
 
     def as_dict(self) -> dict[str, object]:
         """The json fields of ``show``: best_depth, best_value, best_interval, within_noise, ..."""
@@ -124,6 +146,7 @@ class Answer:
             "best_sd": self.best_sd,
             "best_interval": [float(v) for v in self.best_interval],
             "within_noise": list(self.within_noise),
+            "pareto_front": list(self.front),
             "noise": self.noise.as_dict(),
             "depths": [{"depth": int(d), **{k: _plain(v) for k, v in r.items()}}
                        for d, r in zip(self.depths.index, self.depths.to_dict("records"))],
@@ -155,5 +178,5 @@ def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None =
         objective=objective, best_depth=best, best_value=float(b["value"]), best_sd=float(b["sd"]),
         best_interval=(float(b["low"]), float(b["high"])),
         within_noise=[int(d) for d in vals.index[close.to_numpy(dtype=bool)]],
-        noise=noise, depths=vals,
+        noise=noise, depths=vals, front=pareto_front(table),
     )

@@ -32,7 +32,8 @@ MEASURED = {
     20: [(0.93, 160.0, 150.0)],
     60: [(0.95, 260.0, 250.0)],
 }
-EXPECTED = {"efficiency": 5, "accuracy": 60, "steady-efficiency": 0, "cheapest-within:0.02": 20}
+EXPECTED = {"efficiency": 5, "accuracy": 60, "steady-efficiency": 0, "cheapest-within:0.02": 20,
+            "pareto": 5}  # pareto: the most efficient depth of the front
 
 
 def _attrs(depth: int, acc: float, sec: float, steady: float) -> dict:
@@ -47,17 +48,18 @@ def _attrs(depth: int, acc: float, sec: float, steady: float) -> dict:
 
 def _study(tmp_path, objective: str, name: str = "s") -> str:
     storage = f"sqlite:///{tmp_path / (name + '.db')}"
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    obj = get_objective(objective)
+    study = optuna.create_study(study_name=name, storage=storage,
+                                directions=list(obj.study_directions))
     study.set_user_attr("config", {"space": {"low": 0, "high": 154, "scale": "log"},
                                    "objective": objective, "sampler": "tpe"})
     dists = DepthSpace(0, 154, "log").distributions()
-    obj = get_objective(objective)
     for depth, runs in MEASURED.items():
         for acc, sec, steady in runs:
             attrs = _attrs(depth, acc, sec, steady)
             study.add_trial(optuna.trial.create_trial(
-                params={"depth_plus_one": depth + 1}, distributions=dists, value=obj(attrs),
-                user_attrs=attrs))
+                params={"depth_plus_one": depth + 1}, distributions=dists,
+                values=obj.study_values(attrs), user_attrs=attrs))
     return storage
 
 
@@ -71,7 +73,8 @@ def _show(storage: str, fmt: str, name: str = "s") -> str:
 def test_every_command_names_the_same_best_depth(tmp_path, capsys, objective, best):
     storage = _study(tmp_path, objective)
     text = _show(storage, "table")
-    assert f"best depth: {best}, {objective} " in text
+    shown = get_objective(objective).shown_as
+    assert f"best depth: {best}, {shown} " in text
     data = json.loads(_show(storage, "json"))
     assert data["best_depth"] == best and data["best"]["depth"] == best
 
@@ -79,7 +82,7 @@ def test_every_command_names_the_same_best_depth(tmp_path, capsys, objective, be
     report_cli.add_arguments(p)
     assert report_cli.run(p.parse_args(["--study", "s", "--storage", storage,
                                         "--output", str(tmp_path / "report")])) == 0
-    assert f"Best depth {best} ({objective} " in capsys.readouterr().out
+    assert f"Best depth {best} ({shown} " in capsys.readouterr().out
     assert f"| **{best}** |" in (tmp_path / "report" / "table.md").read_text()
 
     table = live_table({"tpe": "s"}, storage_for=lambda name: storage)
@@ -124,6 +127,17 @@ def test_show_line_under_the_table(tmp_path):
     assert last.startswith("best depth: 5, efficiency ")
     assert "± " in last and "(95 %; 2 readings" in last and "within noise of it:" in last
     assert "seconds 12 % (from repeats, 1 df)" in last
+
+
+def test_pareto_study_lists_its_front(tmp_path):
+    storage = _study(tmp_path, "pareto")
+    # cheapest first; depth 5's pooled (0.91, 120 s) is beaten by none
+    line = _show(storage, "table").strip().splitlines()[-1]
+    assert "Pareto front: 0 (0.7000, 100.0 s), 5 (0.9100, 120.0 s), 20 (0.9300, 160.0 s), " \
+           "60 (0.9500, 260.0 s)" in line
+    data = json.loads(_show(storage, "json"))
+    assert data["pareto_front"] == [0, 5, 20, 60] and data["best_depth"] == 5
+    assert all(t["value"] is not None for t in data["trials"])  # efficiency, for the table
 
 
 def test_compare_ranks_a_study_landscape_by_its_objective(tmp_path, capsys):
@@ -173,3 +187,26 @@ def test_search_with_cheapest_within_runs_resumes_and_shows(tmp_path, capsys, mo
     assert data["objective"] == "cheapest-within:0.01" and len(data["trials"]) == 2
     assert data["best_depth"] in {t["depth"] for t in data["trials"]}
     assert main([*base, "--objective", "accuracy", "--trials", "3"]) == 2  # another objective
+
+
+def test_search_with_pareto_runs_resumes_and_shows_its_front(tmp_path, capsys, monkeypatch):
+    """A two-objective Optuna study: each trial told (val_accuracy, protocol_seconds)."""
+    from conftest import FAST
+
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'p.db'}"
+    base = ["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "32,16",
+            "--study", "p", "--storage", storage, "--in-process", "--quiet",
+            "--max-depth", "10", "--objective", "pareto", *FAST]
+    assert main([*base, "--trials", "1"]) == 0
+    assert main([*base, "--trials", "2"]) == 0  # resumes
+    assert "Pareto front: " in capsys.readouterr().out
+    study = optuna.load_study(study_name="p", storage=storage)
+    assert len(study.directions) == 2
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+            and "reused_from" not in t.user_attrs]
+    assert len(done) == 2
+    for t in done:
+        assert t.values == [t.user_attrs["val_accuracy"], t.user_attrs["protocol_seconds"]]
+    data = json.loads(_show(storage, "json", name="p"))
+    assert data["pareto_front"] and set(data["pareto_front"]) <= {t["depth"] for t in data["trials"]}

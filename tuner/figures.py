@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from objectives.best import pareto_front as front_depths  # noqa: E402
 from tuner.landscape import Landscape  # noqa: E402
 from tuner.noise import Z95  # noqa: E402
 
@@ -110,14 +111,10 @@ def efficiency_figure(land: Landscape) -> Figure:
 
 
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows no other row beats on both time (lower) and accuracy (higher), by time."""
-    df = frame.sort_values(["time_s", "val_accuracy"], ascending=[True, False])
-    keep, best_acc = [], -np.inf
-    for i, acc in zip(df.index, df["val_accuracy"]):
-        if acc > best_acc:
-            keep.append(i)
-            best_acc = acc
-    return df.loc[keep]
+    """Rows no other row beats on both time (lower) and accuracy (higher), by time
+    (``objectives.best.pareto_front`` decides)."""
+    table = frame.set_index("depth").rename(columns={"time_s": "fit_seconds"})
+    return frame.set_index("depth", drop=False).loc[front_depths(table)]
 
 
 def pareto_figure(land: Landscape) -> Figure:

@@ -7,7 +7,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from objectives import OBJECTIVES
+from objectives import OBJECTIVES, get_objective
 from objectives.best import Answer
 from tuner.landscape import from_records, study_objective, study_records
 from tuner.metrics import protocol_seconds
@@ -24,6 +24,8 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     were answered from an equivalent, already measured depth.
     """
     space = recorded_space(study)
+    # A multi-objective (pareto) study has no one value per trial: show its ranking value.
+    multi = get_objective(study_objective(study)) if len(study.directions) > 1 else None
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -58,7 +60,9 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             "fit_seconds": a.get("fit_seconds"),
             "steady_seconds": a.get("steady_seconds"),
             "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
-            "value": t.value,
+            "value": (t.values[0] if t.values and multi is None else
+                      multi.values(acc, sec).item() if multi is not None and acc is not None and sec
+                      else None),
             "trainable_params": a.get("trainable_params"),
             "trained": acc is not None and not reused,
             "note": note,

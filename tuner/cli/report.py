@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     summary = (
         f"Study `{args.study}`: {len(records)} trainings over {len(frame)} depths, "
         f"{sum(r['protocol_seconds'] for r in records):.0f} s of training. Best depth "
-        f"{answer.best_depth} ({land.objective} {answer.best_value:.6g} ± "
+        f"{answer.best_depth} ({land.objective_spec.shown_as} {answer.best_value:.6g} ± "
         f"{answer.half_width:.2g}, 95 %); within noise of it: {others} "
         f"[{answer.noise.describe()}]."
     )
