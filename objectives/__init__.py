@@ -43,7 +43,9 @@ class Objective:
     depths ``eligible`` allows given every depth's mean accuracy (all when
     None). ``trial_formula`` is what the Optuna study is told and maximises
     when that is not ``formula`` itself (a rule over all depths, like
-    cheapest-within, has no per-trial value of its own).
+    cheapest-within, has no per-trial value of its own). A multi-objective
+    study (pareto) is told ``study_metrics`` instead, one per
+    ``study_directions``.
     """
 
     name: str
@@ -75,7 +77,8 @@ class Objective:
         return float(self.seconds_of(metrics))
 
     def __call__(self, metrics: Metrics) -> float:
-        """The value one trial is told to the study with (maximised)."""
+        """A trial's one value: what a one-objective study is told (maximised), and
+        Keras Tuner's score in every study."""
         f = self.trial_formula or self.formula
         return float(f(float(metrics["val_accuracy"]), self.seconds(metrics)))  # type: ignore[arg-type]
 
