@@ -29,7 +29,9 @@ class SearchConfig:
     trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
-        get_objective(self.objective)
+        if get_objective(self.objective).is_multi and self.sampler in ("narrowing", "thesis-grids"):
+            raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
+                             f"(or accuracy) with it, not {self.objective!r}")
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
         if self.sampler not in SAMPLERS and self.sampler not in QUEUED_STRATEGIES:

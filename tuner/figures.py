@@ -1,8 +1,9 @@
 """Figures of a landscape and of a comparison (matplotlib, Agg backend, PNG + SVG).
 
 * ``accuracy_figure`` / ``efficiency_figure``: the thesis' plots against
-  depth, with error bars where a depth was repeated and the best depth
-  annotated.
+  depth (the second plots the landscape's objective, efficiency for the
+  thesis tables), every depth with its 95 % interval from the noise model
+  (``objectives.best``) and the best depth by the objective annotated.
 * ``pareto_figure``: accuracy against seconds, the accuracy/time Pareto
   front marked (no other depth is both faster and more accurate), and the
   line of the best efficiency through the origin.
@@ -26,7 +27,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from objectives.best import pareto_front as front_depths  # noqa: E402
 from tuner.landscape import Landscape  # noqa: E402
+from tuner.noise import Z95  # noqa: E402
 
 __all__ = [
     "accuracy_figure",
@@ -39,12 +42,23 @@ __all__ = [
 ]
 
 DEPTH_LABEL = "unfreeze depth k (top backbone layers trained)"
-EFF_LABEL = "efficiency (val_accuracy / s)"
 SIZE = (7.0, 4.2)
 
 
 def _measured(land: Landscape) -> pd.DataFrame:
     return land.frame().query("repeats > 0")
+
+
+def _intervals(land: Landscape) -> pd.DataFrame:
+    """Per measured depth: 95 % half-widths of mean accuracy and of the objective's value.
+
+    From the landscape's noise model (``objectives.best.answer``): every depth
+    gets a bar, a depth measured once from the pooled or default noise.
+    """
+    ans = land.answer()
+    d = ans.depths
+    acc_sd = ans.noise.accuracy_sd / np.sqrt(d["repeats"].clip(lower=1))
+    return pd.DataFrame({"val_accuracy": Z95 * acc_sd, "value": Z95 * d["sd"]}, index=d.index)
 
 
 def _annotate_best(ax, x: float, y: float, text: str) -> None:
@@ -63,16 +77,16 @@ def _annotate_best(ax, x: float, y: float, text: str) -> None:
     )
 
 
-def _depth_plot(land: Landscape, column: str, std: str | None, ylabel: str, title: str) -> Figure:
+def _depth_plot(land: Landscape, column: str, ylabel: str, title: str) -> Figure:
     df = _measured(land)
     fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
-    yerr = df[std] if std is not None and df["repeats"].max() > 1 else None
+    yerr = _intervals(land).loc[df["depth"], column].to_numpy()
     ax.errorbar(df["depth"], df[column], yerr=yerr, marker="o", ms=4, lw=1.2, capsize=3,
-                label=f"{land.name} (mean" + (" ± sd)" if yerr is not None else ")"))
+                label=f"{land.name} (mean, 95 % interval)")
     best = land.best_depth
     row = df.set_index("depth").loc[best]
     ax.plot([best], [row[column]], marker="*", ms=14, color="C3", ls="none",
-            label=f"best efficiency: depth {best}")
+            label=f"best by {land.objective}: depth {best}")
     _annotate_best(ax, best, row[column], f"depth {best}: {row[column]:.4g}")
     ax.set_xlabel(DEPTH_LABEL)
     ax.set_ylabel(ylabel)
@@ -83,25 +97,24 @@ def _depth_plot(land: Landscape, column: str, std: str | None, ylabel: str, titl
 
 
 def accuracy_figure(land: Landscape) -> Figure:
-    return _depth_plot(land, "val_accuracy", "val_accuracy_std", "validation accuracy",
+    return _depth_plot(land, "val_accuracy", "validation accuracy",
                        f"Accuracy vs depth: {land.name}")
 
 
 def efficiency_figure(land: Landscape) -> Figure:
-    fig = _depth_plot(land, "efficiency", None, EFF_LABEL, f"Efficiency vs depth: {land.name}")
-    fig.axes[0].ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
+    """The objective's value against depth (efficiency for thesis tables), the best depth starred."""
+    spec = land.objective_spec
+    fig = _depth_plot(land, "value", spec.label, f"{spec.name.capitalize()} vs depth: {land.name}")
+    if spec.name.endswith("efficiency"):
+        fig.axes[0].ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))
     return fig
 
 
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows no other row beats on both time (lower) and accuracy (higher), by time."""
-    df = frame.sort_values(["time_s", "val_accuracy"], ascending=[True, False])
-    keep, best_acc = [], -np.inf
-    for i, acc in zip(df.index, df["val_accuracy"]):
-        if acc > best_acc:
-            keep.append(i)
-            best_acc = acc
-    return df.loc[keep]
+    """Rows no other row beats on both time (lower) and accuracy (higher), by time
+    (``objectives.best.pareto_front`` decides)."""
+    table = frame.set_index("depth").rename(columns={"time_s": "fit_seconds"})
+    return frame.set_index("depth", drop=False).loc[front_depths(table)]
 
 
 def pareto_figure(land: Landscape) -> Figure:
@@ -120,7 +133,8 @@ def pareto_figure(land: Landscape) -> Figure:
     t = np.linspace(0.9 * df["time_s"].min(), 1.05 * df["time_s"].max(), 10)
     ax.plot(t, land.best_efficiency * t, ls="--", color="C3", lw=1,
             label=f"efficiency of depth {best} ({land.best_efficiency:.3g} /s)")
-    ax.plot([row["time_s"]], [row["val_accuracy"]], marker="*", ms=14, color="C3", ls="none")
+    ax.plot([row["time_s"]], [row["val_accuracy"]], marker="*", ms=14, color="C3", ls="none",
+            label=f"best by {land.objective}: depth {best}")
     lo, hi = df["val_accuracy"].min(), df["val_accuracy"].max()
     pad = 0.15 * (hi - lo + 1e-3)
     ax.set_ylim(lo - pad, min(1.0 + pad / 3, hi + pad))  # the efficiency line must not set it
@@ -163,7 +177,7 @@ def anytime_figure(
                 label="median over seeds" if banded else label)
         if best_efficiency is not None:
             ax.axhline(best_efficiency, color="k", ls="--", lw=1,
-                       label=f"best depth ({best_efficiency:.3g} /s)")
+                       label=f"best depth ({best_efficiency:.3g})")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))

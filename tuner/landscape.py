@@ -12,11 +12,17 @@ measurement) and the number of repeats. It comes from
 * a stored Optuna study: COMPLETE trials only, trials reusing another trial's
   measurement (user attr ``reused_from``) skipped, depth from user attr
   ``depth`` (fallback: the study's depth parameter), metrics from the user
-  attrs ``val_accuracy`` and ``fit_seconds``; repeats are averaged.
+  attrs ``val_accuracy`` and the seconds its objective counts
+  (``protocol_seconds``, falling back to ``fit_seconds`` for old studies;
+  ``steady_seconds`` for steady-efficiency); repeats are pooled
+  (``tuner.noise.pool``).
 
-The best depth is computed here (highest mean efficiency, ties to the
-shallower depth), never copied from the thesis' text (its Table 5.5 names a
-depth that is not the best of its own Table 5.3).
+A landscape ranks its depths by its objective (a study's recorded one;
+``efficiency`` for thesis tables and CSV files) through
+``objectives.best.best_depth``, the one ranking every command uses (ties to
+the shallower depth), never copied from the thesis' text (its Table 5.5
+names a depth that is not the best of its own Table 5.3). ``answer()`` adds
+each depth's uncertainty (``objectives.best.answer``).
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
+from objectives.best import Answer, answer, best_depth
 from tuner.errors import UsageError
 from tuner.metrics import protocol_seconds
-from tuner.study import load_stored_study, recorded_space, trial_depth
+from tuner.noise import POOLED_COLUMNS, pool
+from tuner.study import load_stored_study, recorded_config, recorded_space, trial_depth
 
 __all__ = [
     "Landscape",
@@ -46,7 +55,7 @@ __all__ = [
     "load_landscape",
 ]
 
-COLUMNS = ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_seconds_std", "repeats")
+COLUMNS = POOLED_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -83,12 +92,14 @@ class Landscape:
 
     ``table`` columns: ``val_accuracy``, ``fit_seconds`` (means),
     ``val_accuracy_std``, ``fit_seconds_std`` (NaN when unknown), ``repeats``
-    (0 for a depth that was interpolated, not measured).
+    (0 for a depth that was interpolated, not measured). ``fit_seconds`` are
+    the seconds ``objective`` counts. ``objective`` names what "best" means.
     """
 
     name: str
     table: pd.DataFrame
     thesis: ThesisTable | None = None
+    objective: str = DEFAULT_OBJECTIVE
 
     def __post_init__(self) -> None:
         if self.table.empty:
@@ -103,17 +114,43 @@ class Landscape:
         return [int(d) for d in self.table.index[self.table["repeats"] > 0]]
 
     @property
+    def objective_spec(self) -> Objective:
+        return get_objective(self.objective)
+
+    @property
+    def values(self) -> pd.Series:
+        """The objective's value of every depth (its formula on the depth's means)."""
+        t = self.table
+        return pd.Series(self.objective_spec.values(t["val_accuracy"], t["fit_seconds"]),
+                         index=t.index, name=self.objective)
+
+    @property
     def efficiency(self) -> pd.Series:
-        return self.table["val_accuracy"] / self.table["fit_seconds"]
+        """The thesis' column, val_accuracy / seconds, whatever the objective."""
+        t = self.table
+        return pd.Series(get_objective("efficiency").values(t["val_accuracy"], t["fit_seconds"]),
+                         index=t.index, name="efficiency")
 
     @property
     def best_depth(self) -> int:
-        eff = self.efficiency
-        return int(eff.index[np.flatnonzero(eff.to_numpy() == eff.max())[0]])
+        """Best measured depth by the objective (interpolated depths are never the answer:
+        extrapolated accuracy can run past every measured one)."""
+        t = self.table
+        measured = t[t["repeats"] > 0]
+        return best_depth(measured if not measured.empty else t, self.objective_spec)
+
+    @property
+    def best_value(self) -> float:
+        return float(self.values.loc[self.best_depth])
 
     @property
     def best_efficiency(self) -> float:
-        return float(self.efficiency.max())
+        """Efficiency of the best depth (by the objective)."""
+        return float(self.efficiency.loc[self.best_depth])
+
+    def answer(self) -> Answer:
+        """Best depth with its 95 % interval and the depths within noise (measured depths only)."""
+        return answer(self.table, self.objective_spec)
 
     def frame(self) -> pd.DataFrame:
         """The thesis' columns (``depth, val_accuracy, time_s, efficiency``) plus spread."""
@@ -124,6 +161,7 @@ class Landscape:
                 "val_accuracy": t["val_accuracy"].to_numpy(),
                 "time_s": t["fit_seconds"].to_numpy(),
                 "efficiency": self.efficiency.to_numpy(),
+                "value": self.values.to_numpy(),
                 "val_accuracy_std": t["val_accuracy_std"].to_numpy(),
                 "time_s_std": t["fit_seconds_std"].to_numpy(),
                 "repeats": t["repeats"].astype(int).to_numpy(),
@@ -155,7 +193,9 @@ class Landscape:
         reps = t["repeats"].reindex(grid, fill_value=0).to_numpy()
         table = pd.DataFrame(cols, index=pd.Index(grid, name="depth"))
         table["repeats"] = reps.astype(int)
-        return Landscape(name=self.name, table=table, thesis=self.thesis)
+        if "seeds" in t.columns:
+            table["seeds"] = t["seeds"].reindex(grid, fill_value=0).astype(int).to_numpy()
+        return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective)
 
 
 def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -173,10 +213,12 @@ def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
 
 
 def from_records(
-    records: Iterable[Mapping[str, float]], *, name: str, thesis: ThesisTable | None = None
+    records: Iterable[Mapping[str, float]], *, name: str, thesis: ThesisTable | None = None,
+    objective: str = DEFAULT_OBJECTIVE,
 ) -> Landscape:
-    """Aggregate ``{depth, val_accuracy, fit_seconds}`` records: mean, std, repeats per depth."""
-    df = pd.DataFrame(list(records), columns=["depth", "val_accuracy", "fit_seconds"])
+    """Pool ``{depth, val_accuracy, fit_seconds[, seed]}`` records: mean, std, repeats per depth."""
+    records = list(records)
+    df = pd.DataFrame(records, columns=["depth", "val_accuracy", "fit_seconds"])
     if df.empty:
         raise UsageError(f"landscape {name!r} has no depth with metrics")
     df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
@@ -186,16 +228,8 @@ def from_records(
             f"landscape {name!r}: depth {int(bad['depth'].iloc[0])} has a non-finite accuracy "
             "or non-positive seconds: fix or drop that row"
         )
-    g = df.groupby("depth").agg(
-        val_accuracy=("val_accuracy", "mean"),
-        fit_seconds=("fit_seconds", "mean"),
-        val_accuracy_std=("val_accuracy", "std"),
-        fit_seconds_std=("fit_seconds", "std"),
-        repeats=("val_accuracy", "size"),
-    )
-    g.index = g.index.astype(int)
-    g.index.name = "depth"
-    return Landscape(name=name, table=g.sort_index()[list(COLUMNS)], thesis=thesis)
+    return Landscape(name=name, table=pool(records), thesis=thesis,
+                     objective=objective)
 
 
 def from_thesis(name: str) -> Landscape:
@@ -250,9 +284,24 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
     return Landscape(name=label, table=table.sort_index())
 
 
+def study_objective(study: optuna.Study) -> str:
+    """The objective a study was searched with (efficiency for studies that recorded none)."""
+    name = recorded_config(study).get("objective") or DEFAULT_OBJECTIVE
+    get_objective(name)  # an unknown name is a usage error here, not later
+    return name
+
+
 def study_records(study: optuna.Study) -> list[dict[str, float]]:
-    """One record per trained COMPLETE trial (reused measurements skipped), in trial order."""
+    """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
+
+    ``fit_seconds`` holds the seconds the study's objective counts (what the
+    training cost is ``protocol_seconds``, whatever the objective); ``seed`` is
+    the trial's own (user attr ``seed``) if it stored one, else the study's:
+    repeats under one seed show timing noise only (``tuner.noise``).
+    """
     space = recorded_space(study)
+    objective = get_objective(study_objective(study))
+    study_seed = recorded_config(study).get("protocol", {}).get("seed", 0)
     records = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = trial.user_attrs
@@ -261,11 +310,15 @@ def study_records(study: optuna.Study) -> list[dict[str, float]]:
         depth = trial_depth(trial, space)
         if "val_accuracy" not in attrs or "fit_seconds" not in attrs:
             continue
-        acc, sec = float(attrs["val_accuracy"]), protocol_seconds(attrs)
+        try:
+            acc, sec = float(attrs["val_accuracy"]), objective.seconds(attrs)
+        except (KeyError, TypeError, ValueError):
+            continue
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
             continue
         records.append(
-            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec}
+            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec,
+             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get("seed", study_seed)}
         )
     return records
 
@@ -278,7 +331,8 @@ def from_study(study: optuna.Study) -> Landscape:
             f"study {study.study_name!r} has no COMPLETE trial with val_accuracy and "
             "fit_seconds: run `depth-tuner search` first"
         )
-    return from_records(records, name=f"study:{study.study_name}")
+    return from_records(records, name=f"study:{study.study_name}",
+                        objective=study_objective(study))
 
 
 def load_landscape(spec: str, *, storage: str | None = None) -> Landscape:

@@ -76,6 +76,7 @@ class OptunaOracle(kt.Oracle):
         reporter: Reporter,
         refill: Callable[[optuna.Study], list[tuple[int, dict]]] | None = None,
         seconds_budget: float | None = None,
+        study_metrics: tuple[str, ...] = (),
     ):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
@@ -94,6 +95,9 @@ class OptunaOracle(kt.Oracle):
         self.refill = refill
         # Stop once the measured trials' protocol_seconds reach this (live comparisons).
         self.seconds_budget = seconds_budget
+        # A multi-objective study (``--objective pareto``) is told these
+        # metrics of the trial, one per direction, instead of the one value.
+        self.study_metrics = study_metrics
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -138,7 +142,7 @@ class OptunaOracle(kt.Oracle):
             if sig in measured_sigs and not again:
                 source = measured_sigs[sig]
                 ot.set_user_attr("reused_from", source.number)
-                self.study.tell(ot, source.value)
+                self.study.tell(ot, source.values)
                 self._repeats += 1
                 if self._repeats >= MAX_REPEATS and self.refill is None:
                     self._repeats = 0
@@ -176,11 +180,12 @@ class OptunaOracle(kt.Oracle):
 
     def _finish(self, ot: optuna.Trial, trial: kt_trial.Trial) -> None:
         self._heartbeats.pop(trial.trial_id).stop()
-        value = None
-        if trial.status == kt_trial.TrialStatus.COMPLETED and trial.metrics.exists(OBJECTIVE_NAME):
-            value = trial.metrics.get_last_value(OBJECTIVE_NAME)
-        if value is not None and math.isfinite(value):
-            self.study.tell(ot, value)
+        values = None
+        names = self.study_metrics or (OBJECTIVE_NAME,)
+        if trial.status == kt_trial.TrialStatus.COMPLETED and all(map(trial.metrics.exists, names)):
+            values = [trial.metrics.get_last_value(n) for n in names]
+        if values is not None and all(v is not None and math.isfinite(v) for v in values):
+            self.study.tell(ot, values if self.study_metrics else values[0])
             return
         reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
         reason = reason or "the objective is not a finite number"

@@ -28,8 +28,10 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   0.002-0.013 in accuracy and 5-13 % in time. ``noise_scale`` multiplies
   both (0 replays the mean landscape).
 * **Answer.** A strategy's final choice is its best *observed* depth (ties:
-  shallower). It is judged on the landscape's *mean* efficiency: relative
-  regret ``1 - eff(choice) / eff(best)``.
+  shallower). It is judged on the landscape's *mean* value by its objective
+  (``Landscape.objective``: efficiency for thesis tables and CSV files, the
+  study's own for ``study:NAME``): relative regret ``1 - v(choice) / v(best)``.
+  Columns named ``efficiency`` hold that value.
 """
 
 from __future__ import annotations
@@ -155,7 +157,10 @@ def _noise_arrays(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.DataFrame:
-    """One noisy realisation of ``land`` (indexed by depth), reproducible from ``seed``."""
+    """One noisy realisation of ``land`` (indexed by depth), reproducible from ``seed``.
+
+    Column ``efficiency`` holds the landscape objective's value (efficiency by default).
+    """
     sd, cv = _noise_arrays(land)
     rng = np.random.default_rng(seed)
     z_acc = rng.standard_normal(len(land.table))
@@ -163,8 +168,9 @@ def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.Da
     sd, cv = sd * noise_scale, cv * noise_scale
     acc = np.clip(land.table["val_accuracy"].to_numpy() + sd * z_acc, 0.0, 1.0)
     sec = land.table["fit_seconds"].to_numpy() * np.exp(cv * z_sec - cv**2 / 2)
+    value = land.objective_spec.values(acc, sec)
     return pd.DataFrame(
-        {"val_accuracy": acc, "fit_seconds": sec, "efficiency": acc / sec}, index=land.table.index
+        {"val_accuracy": acc, "fit_seconds": sec, "efficiency": value}, index=land.table.index
     )
 
 
@@ -202,7 +208,10 @@ def replay(
     if landscape.depths != list(range(low, high + 1)):
         raise ValueError(f"replay needs every depth {low}..{high}: pass landscape.interpolated()")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    truth = landscape.efficiency
+    if landscape.objective_spec.eligible is not None:
+        raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
+                         "replay a landscape of an efficiency or accuracy study")
+    truth = landscape.values
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
     strat = _make_strategy(strategy, land=landscape, seed=seed, low=low, high=high)
     max_asks = max_asks if max_asks is not None else 5 * budget
@@ -283,6 +292,9 @@ def compare(
         raise UsageError(f"--seeds and --budget must be >= 1; got {seeds} and {budget}")
     if noise_scale < 0:
         raise UsageError(f"--noise-scale must be >= 0; got {noise_scale}")
+    if landscape.objective_spec.eligible is not None:
+        raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
+                         "replay a landscape of an efficiency or accuracy study")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     land = landscape.interpolated(low=low, high=high)
     jobs = [
@@ -326,7 +338,7 @@ def summarise(
     when the best depth was trained in fewer than half of them; ``p_found``
     is that fraction. Regret is relative (0 = the best depth's efficiency).
     """
-    best, best_eff = landscape.best_depth, landscape.best_efficiency
+    best, best_eff = landscape.best_depth, landscape.best_value
     out = []
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)

@@ -119,7 +119,7 @@ def run_search(
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
         max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
-        seconds_budget=seconds_budget,
+        seconds_budget=seconds_budget, study_metrics=objective.study_metrics,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)

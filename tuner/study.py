@@ -181,10 +181,13 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
 ) -> optuna.Study:
     """Create the study, or load it if its recorded configuration matches."""
+    from objectives import get_objective
+
     stored = check_resumable(storage, name, config)
+    directions = get_objective(config.get("objective") or "efficiency").study_directions
     study = optuna.create_study(
         study_name=name, storage=storage, sampler=sampler,
-        direction="maximize", load_if_exists=True,
+        directions=list(directions), load_if_exists=True,
     )
     if not stored:
         study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))

@@ -7,7 +7,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from objectives import OBJECTIVES
+from objectives import OBJECTIVES, get_objective
+from objectives.best import Answer
+from tuner.landscape import from_records, study_objective, study_records
 from tuner.metrics import protocol_seconds
 from tuner.study import recorded_space, trial_depth
 
@@ -22,6 +24,8 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     were answered from an equivalent, already measured depth.
     """
     space = recorded_space(study)
+    # A multi-objective (pareto) study has no one value per trial: show its ranking value.
+    multi = get_objective(study_objective(study)) if len(study.directions) > 1 else None
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -56,7 +60,9 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             "fit_seconds": a.get("fit_seconds"),
             "steady_seconds": a.get("steady_seconds"),
             "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
-            "value": t.value,
+            "value": (t.values[0] if t.values and multi is None else
+                      multi.values(acc, sec).item() if multi is not None and acc is not None and sec
+                      else None),
             "trainable_params": a.get("trainable_params"),
             "trained": acc is not None and not reused,
             "note": note,
@@ -64,9 +70,26 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def best_trial_row(frame: pd.DataFrame) -> pd.Series | None:
-    """The measured trial with the highest objective value."""
+def study_answer(study: optuna.Study) -> Answer | None:
+    """The study's best depth by its recorded objective, pooled per depth, with its uncertainty.
+
+    The same ranking ``report``, ``compare`` and ``live-compare`` use
+    (``objectives.best``); None before any measured trial.
+    """
+    records = study_records(study)
+    if not records:
+        return None
+    return from_records(records, name=study.study_name, objective=study_objective(study)).answer()
+
+
+def best_trial_row(frame: pd.DataFrame, *, depth: int | None = None) -> pd.Series | None:
+    """The measured trial with the highest stored value (at ``depth``, if given).
+
+    Which depth is best is ``study_answer``'s decision; this picks a trial of it.
+    """
     done = frame[(frame["state"] == "COMPLETE") & frame["value"].notna() & frame["trained"]]
+    if depth is not None:
+        done = done[done["depth"] == depth]
     if done.empty:
         return None
     return done.loc[done["value"].idxmax()]

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     full = result.landscape
     print(
         f"landscape {land.name}: best depth {full.best_depth} "
-        f"(efficiency {full.best_efficiency:.6g}), {len(land.measured_depths)} measured depths, "
+        f"({land.objective} {full.best_value:.6g}), {len(land.measured_depths)} measured depths, "
         f"depths {args.min_depth}..{args.max_depth} interpolated; "
         f"{args.seeds} seeds, budget {args.budget}, noise x{args.noise_scale:g}"
     )
@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         result.runs.to_csv(out / "runs.csv", index=False)
         title = f"{land.name}: {args.seeds} seeds, budget {args.budget}"
         paths = save(
-            anytime_figure(result.curves, best_efficiency=full.best_efficiency, title=title),
+            anytime_figure(result.curves, best_efficiency=full.best_value, title=title,
+                           ylabel=f"mean {land.objective_spec.label} of current choice"),
             out_dir=out,
             stem="anytime",
         )

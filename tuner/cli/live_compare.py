@@ -3,8 +3,9 @@
 Each strategy trains into its own stored study (DATASET-live-STRATEGY), until
 its measured trials have used --budget-seconds of training (the trial that
 crosses the budget finishes). The table compares what each found: trials,
-seconds used, the best depth by the objective and its value, and the gap to
-the best any strategy found. Rerunning resumes every study.
+seconds used, the best depth by the objective (ranked like ``show``, pooled per
+depth) with its value and 95 % interval, and the gap to the best any
+strategy found. Rerunning resumes every study.
 """
 
 from __future__ import annotations
@@ -33,21 +34,28 @@ def live_table(studies: dict[str, str], *, storage_for) -> "object":
     import pandas as pd
 
     from tuner.study import load_stored_study
-    from tuner.summary import best_trial_row, trials_frame
+    from tuner.summary import study_answer, trials_frame
 
     rows = []
+    direction = "maximize"
     for strategy, name in studies.items():
-        frame = trials_frame(load_stored_study(name, storage=storage_for(name)))
-        best = best_trial_row(frame)
+        study = load_stored_study(name, storage=storage_for(name))
+        frame = trials_frame(study)
+        answer = study_answer(study)
+        if answer is not None:
+            direction = answer.objective.direction
         rows.append({
             "strategy": strategy, "study": name, "trials": len(frame),
             "seconds": float(frame["protocol_seconds"].sum()),
-            "best_depth": None if best is None else int(best["depth"]),
-            "best_value": None if best is None else float(best["value"]),
+            "best_depth": None if answer is None else answer.best_depth,
+            "best_value": None if answer is None else answer.best_value,
+            "best_low": None if answer is None else answer.best_interval[0],
+            "best_high": None if answer is None else answer.best_interval[1],
         })
     table = pd.DataFrame(rows)
-    top = table["best_value"].max()
-    table["gap_to_best_found"] = 1 - table["best_value"] / top
+    values = table["best_value"].astype(float)
+    top = values.max() if direction == "maximize" else values.min()
+    table["gap_to_best_found"] = (1 - values / top).abs()
     return table
 
 

@@ -1,9 +1,11 @@
 """Tables and figures of a stored study, like the thesis' tables and plots.
 
 Writes table.md and table.csv (one row per trained depth: mean accuracy,
-time and efficiency, with spread and repeats), the figures accuracy vs
-depth, efficiency vs depth, the accuracy/time Pareto front and the study's
-best-so-far efficiency against cumulative training seconds (PNG + SVG).
+time and efficiency, with spread and repeats, and the study objective's
+value with its 95 % interval), the figures accuracy vs depth, objective vs
+depth (both with 95 % error bars), the accuracy/time Pareto front and the
+study's best-so-far value against cumulative training seconds (PNG + SVG).
+"Best" is the study's objective, ranked like ``show`` (``objectives.best``).
 """
 
 from __future__ import annotations
@@ -21,35 +23,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default out/STUDY)")
 
 
-def markdown_table(frame, *, best_depth: int) -> str:
-    """The thesis' table layout; spread shown as ± sd where a depth was repeated."""
+def markdown_table(frame, *, answer) -> str:
+    """The thesis' layout plus the objective's value ± its 95 % half-width; spread as ± sd
+    where a depth was repeated; the best depth in bold, depths within noise of it marked ≈."""
     repeated = bool((frame["repeats"] > 1).any())
-    head = ["depth", "val_accuracy", "time (s)", "efficiency (1/s)"] + (["n"] if repeated else [])
+    name = answer.objective.name
+    head = (["depth", "val_accuracy", "time (s)", "efficiency (1/s)"] + (["n"] if repeated else [])
+            + [f"{name} (± 95 %)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    values = answer.depths
     for r in frame.itertuples(index=False):
         def pm(mean: float, sd: float, fmt: str) -> str:
             return format(mean, fmt) + ("" if math.isnan(sd) else f" ± {format(sd, fmt)}")
 
+        v = values.loc[r.depth]
+        mark = " ≈" if r.depth in answer.within_noise else ""
         cells = [
             str(r.depth),
             pm(r.val_accuracy, r.val_accuracy_std, ".3f"),
             pm(r.time_s, r.time_s_std, ".1f"),
             f"{r.efficiency:.6f}",
-        ] + ([str(r.repeats)] if repeated else [])
-        if r.depth == best_depth:
+        ] + ([str(r.repeats)] if repeated else []) + [
+            f"{v['value']:.4g} ± {(v['high'] - v['low']) / 2:.2g}{mark}"]
+        if r.depth == answer.best_depth:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def study_curve(records):
-    """Best-so-far observed efficiency against cumulative seconds, in trial order."""
+def study_curve(records, *, objective: str):
+    """The study's best depth's value after each trial, in trial order, against cumulative seconds.
+
+    Each point ranks the trials so far exactly as ``show`` would (pooled per depth).
+    """
     import pandas as pd
 
-    rows, cum, best = [], 0.0, -math.inf
+    from tuner.landscape import from_records
+
+    rows, cum, done = [], 0.0, []
     for r in sorted(records, key=lambda r: r["number"]):
-        cum += r["fit_seconds"]
-        best = max(best, r["val_accuracy"] / r["fit_seconds"])
+        cum += r["protocol_seconds"]
+        done.append(r)
+        best = from_records(done, name="so far", objective=objective).best_value
         rows.append({"seconds": cum, "median": best, "p05": best, "p95": best})
     return pd.DataFrame(rows)
 
@@ -63,23 +78,27 @@ def run(args: argparse.Namespace) -> int:
     land = from_study(study)  # refuses a study without measured trials
     records = study_records(study)
     frame = land.frame()
-    md = markdown_table(frame, best_depth=land.best_depth)
+    answer = land.answer()
+    md = markdown_table(frame, answer=answer)
     out = args.output if args.output is not None else Path("out") / args.study
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "table.csv", index=False)
+    others = ", ".join(str(d) for d in answer.within_noise) or "none"
     summary = (
         f"Study `{args.study}`: {len(records)} trainings over {len(frame)} depths, "
-        f"{sum(r['fit_seconds'] for r in records):.0f} s of training. Best depth "
-        f"{land.best_depth} (efficiency {land.best_efficiency:.6g} /s)."
+        f"{sum(r['protocol_seconds'] for r in records):.0f} s of training. Best depth "
+        f"{answer.best_depth} ({land.objective_spec.shown_as} {answer.best_value:.6g} ± "
+        f"{answer.half_width:.2g}, 95 %); within noise of it: {others} "
+        f"[{answer.noise.describe()}]."
     )
     (out / "table.md").write_text(f"{summary}\n\n{md}\n", encoding="utf-8")
     paths = []
     for stem, fig in landscape_figures(land).items():
         paths += save(fig, out_dir=out, stem=stem)
-    curve = study_curve(records).assign(strategy=args.study)
+    curve = study_curve(records, objective=land.objective).assign(strategy=args.study)
     fig = anytime_figure(
         curve, best_efficiency=None, title=f"study:{args.study}, in trial order",
-        ylabel="best efficiency so far (val_accuracy / s)",
+        ylabel=f"best depth's {land.objective_spec.label} so far",
     )
     paths += save(fig, out_dir=out, stem="anytime")
     print(summary)

@@ -28,6 +28,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _objective_name(text: str) -> str:
+    """A known objective, normalised (cheapest-within:0.010 -> cheapest-within:0.01)."""
+    from objectives import get_objective
+    from tuner.errors import UsageError
+
+    try:
+        return get_objective(text).name
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _fake_examples(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)[,:/](\d+)", text)
     if not m or int(m[1]) < 1 or int(m[2]) < 1:
@@ -41,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep)."""
-    from objectives import DEFAULT_OBJECTIVE, OBJECTIVES
+    from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
     from studies.presets import PRESETS
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
@@ -81,7 +92,8 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
         s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS))
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
                        help="how the sampler sees the depth (default log: shallow depths get more of the budget)")
-    s.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES))
+    s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
+                   help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (default %(default)s)")
     s.add_argument("--min-depth", type=_positive_int, default=0)
     s.add_argument("--max-depth", type=_positive_int, default=None, help="default: every backbone layer")
     s.add_argument("--study", help="study name (default: derived from --dataset)")

@@ -17,20 +17,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
+    """Table (or csv/json) of the trials; the answer (best depth ± interval, within noise) under it."""
     from tuner.study import load_stored_study, recorded_config
-    from tuner.summary import best_trial_row, trials_frame
+    from tuner.summary import best_trial_row, study_answer, trials_frame
 
     out = out or sys.stdout
     s = load_stored_study(study, storage=storage)
     frame = trials_frame(s, include_all=include_all)
-    best = best_trial_row(frame)
+    answer = study_answer(s)
+    best = None if answer is None else best_trial_row(frame, depth=answer.best_depth)
     config = recorded_config(s)
     if fmt == "csv":
         frame.to_csv(out, index=False)
         return
     if fmt == "json":
+        fields = answer.as_dict() if answer is not None else {
+            "objective": config.get("objective"), "best_depth": None, "best_value": None,
+            "best_interval": None, "within_noise": [],
+        }
         json.dump({
-            "study": study, "config": config,
+            "study": study, "config": config, **fields,
             "best": None if best is None else {k: _plain(v) for k, v in best.items()},
             "trials": json.loads(frame.to_json(orient="records")),
         }, out, indent=2)
@@ -45,10 +51,8 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         return
     shown = frame.drop(columns=["fit_seconds", "steady_seconds", "trainable_params", "trained"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
-    if best is not None:
-        print(f"best depth: {int(best['depth'])} ({config.get('objective')} {best['value']:.6g}, "
-              f"val_accuracy {best['val_accuracy']:.4f}, {best['protocol_seconds']:.1f} s in the plain protocol, trial #{int(best['number'])})",
-              file=out)
+    if answer is not None:
+        print(answer.line(), file=out)
 
 
 def _plain(v):

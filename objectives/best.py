@@ -1,0 +1,182 @@
+"""The best depth: one ranking for every command, with the value's uncertainty.
+
+``best_depth`` is the one function that ranks depths by an objective (``show``,
+``report``, ``compare``, ``live-compare`` and landscapes all call it);
+``answer`` adds the uncertainty: "best depth k, value v ± u; depths a, b, c
+are within noise of it".
+
+Method (README.md, "What best means"):
+
+* each depth's value is the objective's formula on its pooled means
+  (mean accuracy, mean seconds);
+* its sd comes from the standard errors of those means under the study's
+  noise model (``tuner.noise``), propagated through the formula to first
+  order (delta method, numerical derivatives, so any formula works);
+* the interval is normal, ``value ± 1.96 sd`` (about 95 %);
+* another depth is **within noise** of the best when the two values differ
+  by less than ``1.96 * sqrt(sd_best² + sd_other²)``: the difference is not
+  significant in a two-sided 5 % z-test. (Overlapping 95 % intervals would
+  be a much looser test, at about 0.6 % for equal sds.)
+
+Ties in value go to the shallower depth (cheaper to train). Noise between
+depths is taken as independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from objectives import Objective
+from tuner.noise import Z95, NoiseModel, estimate_noise, standard_errors
+
+__all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front"]
+
+
+def _order(values: np.ndarray, depths: np.ndarray, objective: Objective) -> np.ndarray:
+    """Positions from best to worst; ties to the shallower depth."""
+    key = -values if objective.direction == "maximize" else values
+    key = np.where(np.isnan(key), np.inf, key)
+    return np.lexsort((depths, key))
+
+
+def _eligible(table: pd.DataFrame, objective: Objective) -> np.ndarray:
+    if objective.eligible is None:
+        return np.ones(len(table), dtype=bool)
+    return np.asarray(objective.eligible(table["val_accuracy"].to_numpy(dtype=float)), dtype=bool)
+
+
+def best_depth(table: pd.DataFrame, objective: Objective) -> int:
+    """The best depth of a per-depth table (index depth; mean ``val_accuracy``, ``fit_seconds``)."""
+    values = objective.values(table["val_accuracy"], table["fit_seconds"])
+    depths = table.index.to_numpy(dtype=int)
+    ok = _eligible(table, objective)
+    order = _order(np.where(ok, values, np.nan), depths, objective)
+    return int(depths[order[0]])
+
+
+def pareto_front(table: pd.DataFrame) -> list[int]:
+    """Depths no other depth beats on both mean accuracy (higher) and mean seconds (lower),
+    cheapest first (ties in seconds: the more accurate, then the shallower)."""
+    acc = table["val_accuracy"].to_numpy(dtype=float)
+    sec = table["fit_seconds"].to_numpy(dtype=float)
+    depths = table.index.to_numpy(dtype=int)
+    front, best_acc = [], -np.inf
+    for i in np.lexsort((depths, -acc, sec)):
+        if acc[i] > best_acc:
+            front.append(int(depths[i]))
+            best_acc = acc[i]
+    return front
+
+
+def _value_sd(objective: Objective, acc: np.ndarray, sec: np.ndarray,
+              se_acc: np.ndarray, se_sec: np.ndarray) -> np.ndarray:
+    """First-order sd of formula(acc, sec), numerical partial derivatives."""
+    ha = np.maximum(1e-6, 1e-6 * np.abs(acc))
+    hs = np.maximum(1e-9, 1e-6 * np.abs(sec))
+    f = objective.values
+    d_acc = (f(acc + ha, sec) - f(acc - ha, sec)) / (2 * ha)
+    d_sec = (f(acc, sec + hs) - f(acc, sec - hs)) / (2 * hs)
+    return np.sqrt((d_acc * se_acc) ** 2 + (d_sec * se_sec) ** 2)
+
+
+def depth_values(table: pd.DataFrame, objective: Objective, noise: NoiseModel) -> pd.DataFrame:
+    """Per depth: the objective's ``value``, its ``sd``, the 95 % interval ``low``/``high``."""
+    acc = table["val_accuracy"].to_numpy(dtype=float)
+    sec = table["fit_seconds"].to_numpy(dtype=float)
+    se_acc, se_sec = standard_errors(table, noise)
+    value = objective.values(acc, sec)
+    sd = _value_sd(objective, acc, sec, se_acc, se_sec)
+    return pd.DataFrame(
+        {"val_accuracy": acc, "seconds": sec, "repeats": table["repeats"].to_numpy(dtype=int),
+         "value": value, "sd": sd, "low": value - Z95 * sd, "high": value + Z95 * sd,
+         "eligible": _eligible(table, objective)},
+        index=table.index,
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The best depth by an objective, its value with a 95 % interval, and the depths within noise."""
+
+    objective: Objective
+    best_depth: int
+    best_value: float
+    best_sd: float
+    best_interval: tuple[float, float]
+    within_noise: list[int]
+    noise: NoiseModel
+    depths: pd.DataFrame = field(repr=False)
+    front: list[int] = field(default_factory=list)
+    """The accuracy/seconds Pareto front of the measured depths, cheapest first."""
+
+    @property
+    def half_width(self) -> float:
+        return (self.best_interval[1] - self.best_interval[0]) / 2
+
+    def line(self) -> str:
+        """One readable line: best depth, value ± 95 % half-width, the depths within noise."""
+        row = self.depths.loc[self.best_depth]
+        n = int(row["repeats"])
+        unit = " s" if self.objective.eligible is not None else ""
+        facts = [f"{n} reading{'s' if n != 1 else ''}",
+                 f"mean val_accuracy {row['val_accuracy']:.4f}", f"{row['seconds']:.1f} s"]
+        if self.objective.eligible is not None:
+            top = self.depths["val_accuracy"].idxmax()
+            facts.append(f"best accuracy {self.depths.loc[top, 'val_accuracy']:.4f} at depth {top}")
+        others = ", ".join(str(d) for d in self.within_noise) or "none"
+        front = ""
+        if self.objective.is_multi:
+            d = self.depths
+            front = "; Pareto front: " + ", ".join(
+                f"{k} ({d.loc[k, 'val_accuracy']:.4f}, {d.loc[k, 'seconds']:.1f} s)"
+                for k in self.front)
+        return (f"best depth: {self.best_depth}, {self.objective.shown_as} {self.best_value:.4g} "
+                f"± {self.half_width:.2g}{unit} (95 %; {', '.join(facts)}); "
+                f"within noise of it: {others}{front} [{self.noise.describe()}]")
+
+    def as_dict(self) -> dict[str, object]:
+        """The json fields of ``show``: best_depth, best_value, best_interval, within_noise, ..."""
+        return {
+            "objective": self.objective.name,
+            "best_depth": self.best_depth,
+            "best_value": self.best_value,
+            "best_sd": self.best_sd,
+            "best_interval": [float(v) for v in self.best_interval],
+            "within_noise": list(self.within_noise),
+            "pareto_front": list(self.front),
+            "noise": self.noise.as_dict(),
+            "depths": [{"depth": int(d), **{k: _plain(v) for k, v in r.items()}}
+                       for d, r in zip(self.depths.index, self.depths.to_dict("records"))],
+        }
+
+
+def _plain(v):
+    """numpy scalars as JSON-friendly Python values."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None = None) -> Answer:
+    """Rank the measured depths of a pooled table (``tuner.noise.pool``) and say how sure that is.
+
+    ``noise`` defaults to the model estimated from the table's own repeats.
+    Depths with no reading (``repeats == 0``, interpolated) are left out.
+    """
+    table = table[table["repeats"] > 0]
+    if table.empty:
+        raise ValueError("no measured depth to rank")
+    noise = noise if noise is not None else estimate_noise(table)
+    vals = depth_values(table, objective, noise)
+    best = best_depth(table, objective)
+    b = vals.loc[best]
+    limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
+    close = vals["eligible"] & ((vals["value"] - b["value"]).abs() < limit) & (vals.index != best)
+    vals = vals.assign(within_noise=close.to_numpy(dtype=bool))
+    return Answer(
+        objective=objective, best_depth=best, best_value=float(b["value"]), best_sd=float(b["sd"]),
+        best_interval=(float(b["low"]), float(b["high"])),
+        within_noise=[int(d) for d in vals.index[close.to_numpy(dtype=bool)]],
+        noise=noise, depths=vals, front=pareto_front(table),
+    )
