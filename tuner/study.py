@@ -24,14 +24,33 @@ from tuner.protocol import host_name
 from tuner.space import DepthSpace
 
 CONFIG_ATTR = "config"
+# Folder of the default storage (``FOLDER/STUDY.db``): ``studies`` in the
+# current folder, or this environment variable's folder from anywhere.
+STUDIES_ENV = "DEPTH_TUNER_STUDIES"
 # A worker writes a heartbeat this often; another host's RUNNING trial is
 # taken as dead when its heartbeat is older than the grace period.
 HEARTBEAT_SECONDS = 20.0
 GRACE_SECONDS = 120.0
 
 
+def studies_dir() -> str:
+    """Where default storages live: $DEPTH_TUNER_STUDIES, else ./studies."""
+    return os.path.expanduser(os.environ.get(STUDIES_ENV) or "studies")
+
+
 def default_storage(study_name: str) -> str:
-    return f"sqlite:///studies/{study_name}.db"
+    """``sqlite:///FOLDER/STUDY.db`` in ``studies_dir()`` (an absolute folder gives four slashes)."""
+    return f"sqlite:///{os.path.join(studies_dir(), study_name + '.db')}"
+
+
+def storage_file(url: str) -> str | None:
+    """The file behind a SQLite or journal storage URL, None for a server (or in-memory) storage."""
+    if url.startswith("journal:") or url.endswith(".log"):
+        return url.removeprefix("journal:")
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -40,16 +59,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     SQLite locks under several writers; a journal file (``journal:PATH`` or
     ``PATH.log``) is Optuna's answer for several workers on one machine.
     """
+    path = storage_file(url)
     try:
-        if url.startswith("journal:") or url.endswith(".log"):
-            path = url.removeprefix("journal:")
+        if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if url.startswith("journal:") or url.endswith(".log"):
             backend = optuna.storages.journal.JournalFileBackend(path)
             return optuna.storages.JournalStorage(backend)
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and not path.startswith("/"):
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        if path is not None:
             if os.path.exists(path) and not _looks_like_sqlite(path):
                 raise UsageError(
                     f"{path} is not an SQLite database (damaged or another file): "
@@ -143,10 +160,10 @@ def load_stored_study(name: str, *, storage: str | None) -> optuna.Study:
     creates an empty study file.
     """
     url = storage or default_storage(name)
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix) or (prefix == "journal:" and url.endswith(".log")):
-            if not os.path.isfile(url.removeprefix(prefix)):
-                raise UsageError(f"no study storage at {url}: pass --storage URL or run `search` first")
+    path = storage_file(url)
+    if path is not None and not os.path.isfile(path):
+        hint = "" if storage else f" or set {STUDIES_ENV} to the folder that holds it"
+        raise UsageError(f"no study storage at {url}: pass --storage URL{hint}, or run `search` first")
     store = open_storage(url)
     try:
         return optuna.load_study(study_name=name, storage=store)
