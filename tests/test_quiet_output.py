@@ -166,26 +166,27 @@ def test_failure_before_the_first_trial_takes_back_the_new_study(tmp_path, monke
 def test_taking_back_never_touches_what_existed(tmp_path):
     shared = f"sqlite:///{tmp_path}/shared.db"
     _stored_study(shared, "old")
+    store = open_storage(shared)
     # A new study in an existing storage: the study goes, the file and the old study stay.
     fresh = FreshStudy(storage=shared, study_name="new", artifacts_dir=str(tmp_path / "new-artifacts"))
-    store = open_storage(shared)
-    fresh.opened(store)
     optuna.create_study(study_name="new", storage=store)
+    fresh.opened(store, created_study=True)
     (tmp_path / "new-artifacts").mkdir()
     assert fresh.take_back()
     assert [s.study_name for s in optuna.get_all_study_summaries(store)] == ["old"]
     assert os.path.exists(tmp_path / "shared.db") and not os.path.exists(tmp_path / "new-artifacts")
-    # A study that existed before this run is never removed, even without trials.
+    # A study this run did not create is never removed, even without trials.
     optuna.create_study(study_name="empty", storage=store)
     fresh = FreshStudy(storage=shared, study_name="empty", artifacts_dir=str(tmp_path / "a"))
-    fresh.opened(store)
+    fresh.opened(store, created_study=False)
     assert not fresh.take_back()
+    assert len(optuna.get_all_study_summaries(store)) == 2
     # A new study that already has a trial (another worker's) stays.
     url = f"sqlite:///{tmp_path}/new/dir/n.db"
     fresh = FreshStudy(storage=url, study_name="n", artifacts_dir=str(tmp_path / "new/dir/n-artifacts"))
     store = open_storage(url)
-    fresh.opened(store)
     optuna.create_study(study_name="n", storage=store).ask()
+    fresh.opened(store, created_study=True)
     assert not fresh.take_back() and os.path.exists(tmp_path / "new/dir/n.db")
     # Without it, the file and the folders this run made go too.
     optuna.delete_study(study_name="n", storage=store)

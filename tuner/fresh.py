@@ -43,27 +43,25 @@ class FreshStudy:
         self.storage_paths = _new_paths(path) if path else []
         self.artifact_paths = _new_paths(artifacts_dir)
 
-    def opened(self, store: optuna.storages.BaseStorage) -> None:
-        """Call with the storage before the study is created (or loaded)."""
+    def opened(self, store: optuna.storages.BaseStorage, *, created_study: bool) -> None:
+        """Call once the storage is open: whether this run created the study in it."""
         self.store = store
-        names = {s.study_name for s in optuna.get_all_study_summaries(store)}
-        self.created_study = self.study_name not in names
+        self.created_study = created_study
 
     def take_back(self) -> bool:
         """Remove what this run created, if the study has no trial yet; True if it did."""
-        others: list = []
-        if self.store is not None:
-            if not self.created_study:
-                return False  # a study from before this run: nothing here is ours
+        if self.store is not None and self.created_study:
             study = optuna.load_study(study_name=self.study_name, storage=self.store)
             if study.get_trials(deepcopy=False):
                 return False
             optuna.delete_study(study_name=self.study_name, storage=self.store)
-            others = optuna.get_all_study_summaries(self.store)
-        if self.artifact_paths:  # this run's folder: only the deleted study's head phase is in it
+        elif not self.storage_paths:
+            return False  # neither the study nor its storage is this run's
+        if self.created_study and self.artifact_paths:  # only the deleted study's head phase is in it
             shutil.rmtree(self.artifact_paths[-1], ignore_errors=True)
             _remove(self.artifact_paths[:-1])
-        if not others:
+        others = optuna.get_all_study_summaries(self.store) if self.store is not None else []
+        if not others:  # a worker starting with this one may have put its study in the new file
             _remove(self.storage_paths)
         return True
 

@@ -43,9 +43,13 @@ def quiet_tensorflow(*, verbose: bool | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)
-    if "tensorflow" in sys.modules or any(isinstance(f, _QuietImport) for f in sys.meta_path):
+    if "tensorflow" in sys.modules:
         return
-    sys.meta_path.insert(0, _QuietImport(verbose))
+    hooks = [f for f in sys.meta_path if isinstance(f, _QuietImport)]
+    for hook in hooks:  # installed by an earlier call in this process
+        hook.verbose = verbose
+    if not hooks:
+        sys.meta_path.insert(0, _QuietImport(verbose))
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):

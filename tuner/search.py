@@ -37,7 +37,8 @@ from tuner.queued import Refill
 from tuner.runner import DepthTuner
 from tuner.samplers import make_sampler
 from tuner.fresh import FreshStudy
-from tuner.study import check_resumable, measured_trials, open_storage, open_study, storage_file
+from tuner.study import (check_resumable, create_or_load_study, measured_trials, open_storage,
+                         storage_file)
 from tuner.trial_process import TrialProcess, make_request
 
 WORKDIR_PREFIX = "depth-tuner-"
@@ -125,8 +126,10 @@ def run_search(
     fresh = FreshStudy(storage=storage, study_name=study_name, artifacts_dir=artifacts_dir)
     try:
         store = store or open_storage(storage)
-        fresh.opened(store)
-        study = open_study(name=study_name, storage=store, config=wanted, sampler=sampler)
+        fresh.opened(store, created_study=False)  # until the study is there: the file, if new
+        study, created = create_or_load_study(name=study_name, storage=store, config=wanted,
+                                              sampler=sampler)
+        fresh.opened(store, created_study=created)
         outcome = _search(
             study, config=config, storage=storage, trials=trials, reporter=reporter,
             datasets=datasets, signatures=signatures, objective=objective,

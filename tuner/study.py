@@ -198,15 +198,33 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
 ) -> optuna.Study:
     """Create the study, or load it if its recorded configuration matches."""
+    return create_or_load_study(name=name, storage=storage, config=config, sampler=sampler)[0]
+
+
+def create_or_load_study(
+    *,
+    name: str,
+    storage: optuna.storages.BaseStorage,
+    config: dict[str, Any],
+    sampler: optuna.samplers.BaseSampler,
+) -> tuple[optuna.Study, bool]:
+    """``open_study``, also saying whether this call created the study.
+
+    Of several workers starting together exactly one creates it (Optuna
+    refuses a duplicate name), so only that one may take it back.
+    """
     stored = check_resumable(storage, name, config)
-    study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler,
-        direction="maximize", load_if_exists=True,
-    )
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                    direction="maximize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        created = False
     if not stored:
         study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
         study.set_user_attr("tool_version", __version__)
-    return study
+    return study, created
 
 
 def trial_depth(trial: FrozenTrial, space: DepthSpace) -> int:
