@@ -85,17 +85,22 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, empty_class_folder, 
     assert not (tmp_path / "studies").exists()
 
 
-def test_changed_configuration_and_bad_storages_are_one_line(tmp_path):
+@pytest.mark.parametrize("case", ["changed-configuration", "not-sqlite", "unreachable"])
+def test_changed_configuration_and_bad_storages_are_one_line(tmp_path, case):
     url = f"sqlite:///{tmp_path}/s.db"
     _stored_study(url, "s")
     before = (tmp_path / "s.db").read_bytes()
     (tmp_path / "broken.db").write_bytes(b"not sqlite" * 20)
-    for storage, needle in ((url, "another configuration"), (f"sqlite:///{tmp_path}/broken.db", "not an SQLite"),
-                            ("postgresql://nobody@127.0.0.1:9/none", "cannot open storage")):
-        result = _cli(["search", "--dataset", "tf_flowers", "--fake-data", *FAST, "--study", "s",
-                       "--storage", storage], cwd=tmp_path)
-        _one_error_line(result, needle)
+    storage, needle = {
+        "changed-configuration": (url, "another configuration"),
+        "not-sqlite": (f"sqlite:///{tmp_path}/broken.db", "not an SQLite"),
+        "unreachable": ("postgresql://nobody@127.0.0.1:9/none", "cannot open storage"),
+    }[case]
+    result = _cli(["search", "--dataset", "tf_flowers", "--fake-data", *FAST, "--study", "s",
+                   "--storage", storage], cwd=tmp_path)
+    _one_error_line(result, needle)
     assert (tmp_path / "s.db").read_bytes() == before
+    assert (tmp_path / "broken.db").read_bytes() == b"not sqlite" * 20
 
 
 def test_verbose_keeps_tensorflow_lines_before_the_one_error(tmp_path):
