@@ -11,6 +11,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # A closed local port: the "is the network there?" probe fails at once, so no
 # test can start a real download even on a connected machine.
 os.environ["DEPTH_TUNER_NETWORK_PROBE"] = "127.0.0.1:9"
+# Default storages go to each test's own folder, never a user's study folder.
+os.environ.pop("DEPTH_TUNER_STUDIES", None)
 
 import optuna  # noqa: E402
 import pytest  # noqa: E402

@@ -16,12 +16,12 @@ from conftest import FAST
 
 def _fails(capsys, args, *needles):
     assert main(args) == 2
-    err = capsys.readouterr().err.strip()
+    captured = capsys.readouterr()
+    err = captured.err.strip()
     assert "Traceback" not in err
-    # Progress lines may come first (loading data); the error is one line.
-    errors = [line for line in err.splitlines() if ": error: " in line]
-    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
-    err = errors[0]
+    # Exactly one line: nothing (not even progress) comes before it.
+    assert len(err.splitlines()) == 1 and ": error: " in err, err
+    assert captured.out == ""
     for needle in needles:
         assert needle in err, err
     return err
@@ -144,4 +144,5 @@ def test_local_folder_search_runs(tmp_path, image_folder, capsys, monkeypatch):
                  "--trials", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "study images" in out and "best depth:" in out
+    assert "Using" not in out  # Keras' file counts are not results
     assert (tmp_path / "studies" / "images.db").exists()

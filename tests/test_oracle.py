@@ -139,3 +139,23 @@ def test_a_live_workers_trial_is_left_alone_and_counted_in_flight():
         assert oracle.populate_space("t0")["status"] == "IDLE"  # the last trial runs elsewhere
     finally:
         oracle_module.IDLE_POLL_SECONDS = saved
+
+
+def test_dashboard_shows_the_plain_depth_and_old_studies_resume():
+    # A log-scale study as older versions stored it: only depth_plus_one.
+    space = DepthSpace(0, 154, "log")
+    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", space=space, seed=0))
+    for depth in (0, 11, 29, 60):
+        _measure(study, space, depth, 1.0 / (1 + abs(depth - 11)))
+    assert "depth" not in study.trials[0].params
+    oracle = _oracle(study, space, total=5)
+    response = oracle.populate_space("t0")
+    try:
+        new = study.trials[-1]
+        depth = response["values"]["depth"]
+        # What optuna-dashboard plots (parameters) and lists (user attributes) is the depth itself.
+        assert new.params["depth"] == new.user_attrs["depth"] == depth
+        assert new.params["depth_plus_one"] == depth + 1  # what the sampler sees, as before
+        assert study.trials_dataframe()["params_depth"].iloc[-1] == depth
+    finally:
+        oracle.abandon_running("test over")

@@ -8,6 +8,8 @@ backbone's preprocessing: ``tuner.batches``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 from dataclasses import asdict, dataclass
@@ -221,11 +223,14 @@ def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, t
 
 
 def _load_folder(spec: DataSpec, image_size: int, seed: int):
-    train, val = tf.keras.utils.image_dataset_from_directory(
-        spec.name, validation_split=spec.val_fraction, subset="both", seed=seed,
-        image_size=(image_size, image_size), batch_size=None, label_mode="int",
-        shuffle=True, verbose=False,
-    )
+    # Keras prints "Using N files for training." to stdout even with
+    # verbose=False; stdout carries only results, and the counts are reported.
+    with contextlib.redirect_stdout(io.StringIO()):
+        train, val = tf.keras.utils.image_dataset_from_directory(
+            spec.name, validation_split=spec.val_fraction, subset="both", seed=seed,
+            image_size=(image_size, image_size), batch_size=None, label_mode="int",
+            shuffle=True, verbose=False,
+        )
     return train, val
 
 

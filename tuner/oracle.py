@@ -137,7 +137,7 @@ class OptunaOracle(kt.Oracle):
             ot = self.study.ask(self.space.distributions())
             depth = self.space.depth_of(ot.params)
             sig = self._sig(depth)
-            ot.set_user_attr("depth", depth)
+            self.space.record(ot, depth)
             again = bool(ot.user_attrs.get("measure_again"))  # a sweep's repeat
             if sig in measured_sigs and not again:
                 source = measured_sigs[sig]

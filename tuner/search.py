@@ -1,11 +1,15 @@
 """One pass of a depth search: check everything, open the study, run the trials.
 
-Every check that can fail on user input runs before the study is created or
-touched, so bad input never damages a stored study.
+Every check that can fail on user input (flags, an existing study's
+configuration, the weights, the data) runs before a new storage file or
+study is created, so bad input never damages a stored study nor leaves an
+empty one behind; what still fails before the first trial (the shared head
+phase, Ctrl-C) is taken back (``tuner.fresh``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -32,7 +36,9 @@ from tuner.progress import Reporter
 from tuner.queued import Refill
 from tuner.runner import DepthTuner
 from tuner.samplers import make_sampler
-from tuner.study import check_resumable, measured_trials, open_storage, open_study
+from tuner.fresh import FreshStudy
+from tuner.study import (check_resumable, create_or_load_study, measured_trials, open_storage,
+                         storage_file)
 from tuner.trial_process import TrialProcess, make_request
 
 WORKDIR_PREFIX = "depth-tuner-"
@@ -91,9 +97,13 @@ def run_search(
     sampler = make_sampler("random" if config.sampler in QUEUED_STRATEGIES else config.sampler,
                            space=config.space, seed=config.protocol.seed)
 
-    store = open_storage(storage)
+    # An existing storage is read now, so that a study with another
+    # configuration is refused before any slow work; a new storage file is
+    # created only once the weights and the data have loaded.
+    path = storage_file(storage)
+    store = open_storage(storage) if path is None or os.path.exists(path) else None
     wanted = config.as_config()
-    stored = check_resumable(store, study_name, wanted)
+    stored = check_resumable(store, study_name, wanted) if store is not None else None
     if stored is not None and trials is not None:
         done = len(measured_trials(optuna.load_study(study_name=study_name, storage=store)))
         if trials < done:
@@ -106,15 +116,44 @@ def run_search(
 
     build_backbone(spec, image_size=config.protocol.image_size, weights=config.protocol.weights)
     keras.backend.clear_session()  # that was only a check that the weights fit
-    label = " (FAKE generated images)" if config.data.source == "fake" else ""
-    reporter.say(f"loading data {config.data.name}{label}")
     datasets = load_datasets(config.data, image_size=config.protocol.image_size,
                              seed=config.protocol.seed, data_dir=data_dir)
-    reporter.say(f"data: {datasets.train_examples} training, {datasets.val_examples} validation images, "
-                 f"{datasets.num_classes} classes")
+    label = " (FAKE generated images)" if config.data.source == "fake" else ""
+    reporter.say(f"data {config.data.name}{label}: {datasets.train_examples} training, "
+                 f"{datasets.val_examples} validation images, {datasets.num_classes} classes")
 
-    study = open_study(name=study_name, storage=store, config=wanted, sampler=sampler)
-    if stored is None:
+    artifacts_dir = artifacts_dir or default_artifacts_dir(storage, study_name)
+    fresh = FreshStudy(storage=storage, study_name=study_name, artifacts_dir=artifacts_dir)
+    try:
+        store = store or open_storage(storage)
+        fresh.opened(store, created_study=False)  # until the study is there: the file, if new
+        study, created = create_or_load_study(name=study_name, storage=store, config=wanted,
+                                              sampler=sampler)
+        fresh.opened(store, created_study=created)
+        outcome = _search(
+            study, config=config, storage=storage, trials=trials, reporter=reporter,
+            datasets=datasets, signatures=signatures, objective=objective,
+            max_consecutive_failures=max_consecutive_failures, checkpoint_dir=checkpoint_dir,
+            isolate=isolate, refill=refill, seconds_budget=seconds_budget, cache_dir=cache_dir,
+            cache_gib=cache_gib, artifacts_dir=artifacts_dir, new=stored is None,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            fresh.take_back()
+        raise
+    if outcome.interrupted and fresh.take_back():
+        reporter.say(f"nothing was measured: study {study_name!r} removed again")
+    return outcome
+
+
+def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: int | None,
+            reporter: Reporter, datasets, signatures, objective, max_consecutive_failures: int,
+            checkpoint_dir: str | None, isolate: bool, refill: Refill | None,
+            seconds_budget: float | None, cache_dir: str | None, cache_gib: float,
+            artifacts_dir: str, new: bool) -> SearchOutcome:
+    """The trials themselves, in an opened study (``run_search`` has checked the input)."""
+    study_name = study.study_name
+    if new:
         reporter.say(f"new study {study_name!r} in {storage}")
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
@@ -147,7 +186,7 @@ def run_search(
                 try:
                     base = _with_head_phase(
                         base, study=study, serve=serve, workdir=workdir, reporter=reporter,
-                        artifacts_dir=artifacts_dir or default_artifacts_dir(storage, study_name))
+                        artifacts_dir=artifacts_dir)
                 except TrialError as exc:
                     raise SearchStopped(f"the shared head phase failed ({exc}); fix the cause, "
                                         "or pass --trial-mode plain") from None

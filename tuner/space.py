@@ -6,13 +6,16 @@ spreads suggestions evenly over 0..154 spends most of its budget deep down,
 so the parameterisation is a choice of its own: ``linear`` suggests the
 depth itself, ``log`` suggests ``depth + 1`` on a log scale (so 0 stays
 reachable). Either way the stored Optuna parameter maps to exactly one
-integer depth.
+integer depth, and every trial also carries a parameter (and a user
+attribute) named ``depth`` with the depth itself (``record``), which is what
+optuna-dashboard plots.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import optuna
 from optuna.distributions import BaseDistribution, IntDistribution
 
 from tuner.errors import UsageError
@@ -55,6 +58,18 @@ class DepthSpace:
         if self.scale == "linear":
             return int(params["depth"])
         return int(params["depth_plus_one"]) - 1
+
+    def record(self, trial: optuna.Trial, depth: int) -> None:
+        """Put the plain depth on an asked trial, as a user attribute and a parameter.
+
+        On the log scale the sampler's parameter is ``depth_plus_one`` (kept
+        so that older studies resume); the extra ``depth`` parameter has a
+        one-value distribution, so Optuna records it without asking any
+        sampler and no sampler's search space changes.
+        """
+        trial.set_user_attr("depth", depth)
+        if self.param_name != "depth":
+            trial.suggest_int("depth", depth, depth)
 
     def depths(self) -> range:
         return range(self.low, self.high + 1)

@@ -24,14 +24,33 @@ from tuner.protocol import host_name
 from tuner.space import DepthSpace
 
 CONFIG_ATTR = "config"
+# Folder of the default storage (``FOLDER/STUDY.db``): ``studies`` in the
+# current folder, or this environment variable's folder from anywhere.
+STUDIES_ENV = "DEPTH_TUNER_STUDIES"
 # A worker writes a heartbeat this often; another host's RUNNING trial is
 # taken as dead when its heartbeat is older than the grace period.
 HEARTBEAT_SECONDS = 20.0
 GRACE_SECONDS = 120.0
 
 
+def studies_dir() -> str:
+    """Where default storages live: $DEPTH_TUNER_STUDIES, else ./studies."""
+    return os.path.expanduser(os.environ.get(STUDIES_ENV) or "studies")
+
+
 def default_storage(study_name: str) -> str:
-    return f"sqlite:///studies/{study_name}.db"
+    """``sqlite:///FOLDER/STUDY.db`` in ``studies_dir()`` (an absolute folder gives four slashes)."""
+    return f"sqlite:///{os.path.join(studies_dir(), study_name + '.db')}"
+
+
+def storage_file(url: str) -> str | None:
+    """The file behind a SQLite or journal storage URL, None for a server (or in-memory) storage."""
+    if url.startswith("journal:") or url.endswith(".log"):
+        return url.removeprefix("journal:")
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -40,16 +59,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     SQLite locks under several writers; a journal file (``journal:PATH`` or
     ``PATH.log``) is Optuna's answer for several workers on one machine.
     """
+    path = storage_file(url)
     try:
-        if url.startswith("journal:") or url.endswith(".log"):
-            path = url.removeprefix("journal:")
+        if path is not None:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if url.startswith("journal:") or url.endswith(".log"):
             backend = optuna.storages.journal.JournalFileBackend(path)
             return optuna.storages.JournalStorage(backend)
-        if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path and not path.startswith("/"):
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        if path is not None:
             if os.path.exists(path) and not _looks_like_sqlite(path):
                 raise UsageError(
                     f"{path} is not an SQLite database (damaged or another file): "
@@ -143,10 +160,10 @@ def load_stored_study(name: str, *, storage: str | None) -> optuna.Study:
     creates an empty study file.
     """
     url = storage or default_storage(name)
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix) or (prefix == "journal:" and url.endswith(".log")):
-            if not os.path.isfile(url.removeprefix(prefix)):
-                raise UsageError(f"no study storage at {url}: pass --storage URL or run `search` first")
+    path = storage_file(url)
+    if path is not None and not os.path.isfile(path):
+        hint = "" if storage else f" or set {STUDIES_ENV} to the folder that holds it"
+        raise UsageError(f"no study storage at {url}: pass --storage URL{hint}, or run `search` first")
     store = open_storage(url)
     try:
         return optuna.load_study(study_name=name, storage=store)
@@ -181,18 +198,36 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
 ) -> optuna.Study:
     """Create the study, or load it if its recorded configuration matches."""
+    return create_or_load_study(name=name, storage=storage, config=config, sampler=sampler)[0]
+
+
+def create_or_load_study(
+    *,
+    name: str,
+    storage: optuna.storages.BaseStorage,
+    config: dict[str, Any],
+    sampler: optuna.samplers.BaseSampler,
+) -> tuple[optuna.Study, bool]:
+    """``open_study``, also saying whether this call created the study.
+
+    Of several workers starting together exactly one creates it (Optuna
+    refuses a duplicate name), so only that one may take it back.
+    """
     from objectives import get_objective
 
     stored = check_resumable(storage, name, config)
     directions = get_objective(config.get("objective") or "efficiency").study_directions
-    study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler,
-        directions=list(directions), load_if_exists=True,
-    )
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                    directions=list(directions))
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        created = False
     if not stored:
         study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
         study.set_user_attr("tool_version", __version__)
-    return study
+    return study, created
 
 
 def trial_depth(trial: FrozenTrial, space: DepthSpace) -> int:

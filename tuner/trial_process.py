@@ -27,6 +27,7 @@ from typing import Any
 
 from tuner.errors import TrialError
 from tuner.protocol import Protocol
+from tuner.quiet import quiet_tensorflow
 from tuner.space import DepthSpace
 
 CHILD_COMMAND = [sys.executable, "-m", "tuner.trial_process"]
@@ -52,10 +53,9 @@ class TrialProcess:
         self._first_rss: float | None = None
 
     def _start(self) -> None:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
         self._err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(CHILD_COMMAND + [str(os.getpid())], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=self._err, text=True)
         self.started += 1
         self._first_rss = None
 
@@ -136,6 +136,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def main() -> None:
+    quiet_tensorflow()  # before trial_work imports it; verbose if the worker is
     _die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides what a Ctrl-C means
     out = os.fdopen(os.dup(1), "w", buffering=1)

@@ -12,6 +12,13 @@ from pathlib import Path
 
 from tuner.errors import UsageError
 
+EPILOG = """examples:
+  depth-tuner compare --landscape thesis:5.1                         # narrowing, tpe, random on Table 5.1
+  depth-tuner compare --landscape thesis:5.2 --strategies narrowing,tpe,tpe:linear,gp --seeds 20
+  depth-tuner compare --landscape study:tf_flowers-sweep --output out/cmp   # a measured landscape
+  depth-tuner compare --landscape my_landscape.csv --noise-scale 0           # depth,val_accuracy,time_s
+"""
+
 TABLE_COLUMNS = {
     "strategy": "strategy",
     "trials_to_best": "trials to best",
@@ -30,19 +37,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landscape", required=True,
                    help="thesis:5.1 .. thesis:5.4, study:NAME (with --storage) or a CSV with "
                    "columns depth,val_accuracy,time_s")
-    p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME "
-                   "(default sqlite:///studies/NAME.db)")
+    p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME (default: "
+                   "sqlite:///studies/NAME.db, in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
     p.add_argument("--strategies", default="narrowing,tpe,random",
                    help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "
-                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear "
-                   "(default: %(default)s)")
+                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear")
     p.add_argument("--scale", default="log", choices=["linear", "log"],
-                   help="depth scale for samplers named without one (default: %(default)s)")
+                   help="depth scale for samplers named without one")
     p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
     p.add_argument("--budget", type=int, default=13,
-                   help="trainings per replay (default 13, the thesis' count)")
-    p.add_argument("--min-depth", type=int, default=0)
-    p.add_argument("--max-depth", type=int, default=154)
+                   help="trainings per replay (13: the thesis' count)")
+    p.add_argument("--min-depth", type=int, default=0, help="shallowest depth a strategy may pick")
+    p.add_argument("--max-depth", type=int, default=154, help="deepest depth a strategy may pick")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="multiplies the landscape's spread; 0 replays the mean landscape")
     p.add_argument("--thesis-grids", action="store_true",
@@ -51,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
-                   help="folder for comparison.csv, runs.csv and the figures (PNG + SVG)")
+                   help="folder for comparison.csv, runs.csv and the figures (PNG + SVG) (default: print only)")
 
 
 def format_table(table) -> str:

@@ -15,18 +15,24 @@ import os
 
 LIVE_STRATEGIES = ("narrowing", "tpe", "gp", "random")
 
+EPILOG = """examples:
+  depth-tuner live-compare --dataset tf_flowers --strategies narrowing,tpe --budget-seconds 3600
+  depth-tuner live-compare --dataset tf_flowers --strategies narrowing,tpe,random --budget-seconds 3600 --output out/live
+  depth-tuner show --study tf_flowers-live-tpe             # one strategy's stored trials
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
     add_run_arguments(p, sampler=False)
     p.add_argument("--strategies", default="narrowing,tpe",
-                   help=f"comma-separated, from {', '.join(LIVE_STRATEGIES)} (default narrowing,tpe)")
+                   help=f"comma-separated, from {', '.join(LIVE_STRATEGIES)}")
     p.add_argument("--budget-seconds", type=float, required=True,
                    help="training seconds (sum of protocol_seconds) each strategy may spend")
     p.add_argument("--depth-scale", default="log", choices=["linear", "log"],
-                   help="how the samplers see the depth (default log)")
-    p.add_argument("--output", help="also write comparison.csv to this folder")
+                   help="how the samplers see the depth")
+    p.add_argument("--output", help="also write comparison.csv to this folder (default: print only)")
 
 
 def live_table(studies: dict[str, str], *, storage_for) -> "object":
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--budget-seconds must be positive")
     if args.study or args.storage:
         raise UsageError("live-compare names one study per strategy (DATASET-live-STRATEGY) "
-                         "under studies/: drop --study/--storage")
+                         "in the default storage folder (./studies or $DEPTH_TUNER_STUDIES): drop --study/--storage")
     base = default_study_name(args.dataset)
     studies = {}
     for strategy in strategies:

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import argparse
 
+EPILOG = """examples:
+  depth-tuner narrow --dataset tf_flowers                  # stages 0,10,30,60,100 / steps of 5 / best +-2
+  depth-tuner narrow --dataset tf_flowers --thesis-grids   # the thesis' exact 13 depths
+  depth-tuner narrow --dataset tf_flowers --fake-data --weights none --image-size 32   # offline smoke run
+  depth-tuner show --study tf_flowers-narrowing            # the stored result
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments

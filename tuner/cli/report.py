@@ -14,11 +14,17 @@ import argparse
 import math
 from pathlib import Path
 
+EPILOG = """examples:
+  depth-tuner report --study tf_flowers                   # writes out/tf_flowers/table.md, table.csv, figures
+  depth-tuner report --study tf_flowers-sweep --output out/sweep
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tuner.cli.search import STORAGE_HELP
+
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", help="Optuna storage URL or PATH.log "
-                   "(default sqlite:///studies/STUDY.db)")
+    p.add_argument("--storage", help=STORAGE_HELP)
     p.add_argument("--output", type=Path, help="folder for the table and figures "
                    "(default out/STUDY)")
 

@@ -50,8 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_arguments(p, sampler=True)
 
 
+STORAGE_HELP = ("Optuna storage URL, or PATH.log for a journal file (default: sqlite:///studies/STUDY.db, "
+                "in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
+
+
 def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
-    """Options of every command that trains (search, narrow, sweep)."""
+    """Options of every command that trains (search, narrow, sweep, live-compare)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
     from studies.presets import PRESETS
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
@@ -59,59 +63,62 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
     from tuner.space import SCALES
 
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = EPILOG
     d = p.add_argument_group("data")
     d.add_argument("--dataset", required=True,
                    help=f"TFDS name, a thesis preset ({', '.join(PRESETS)}), or a folder of class sub-folders")
-    d.add_argument("--train-split", help="TFDS slice for training (preset's or train[:80%%])")
-    d.add_argument("--val-split", help="TFDS slice for validation (preset's or train[80%%:])")
-    d.add_argument("--val-fraction", type=float, default=0.2, help="validation share of a folder (default 0.2)")
-    d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk")
+    d.add_argument("--train-split", help="TFDS slice for training (default: the preset's, else train[:80%%])")
+    d.add_argument("--val-split", help="TFDS slice for validation (default: the preset's, else train[80%%:])")
+    d.add_argument("--val-fraction", type=float, default=0.2, help="validation share of a folder")
+    d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk "
+                   "(default: TFDS's own, ~/tensorflow_datasets)")
     d.add_argument("--fake-data", action="store_true",
                    help="generated images with the dataset's class count (offline smoke runs; recorded as fake)")
     d.add_argument("--fake-examples", type=_fake_examples, default=(96, 32), metavar="TRAIN,VAL",
-                   help="how many fake images (default 96,32)")
+                   help="how many fake images (default: 96,32)")
 
     m = p.add_argument_group("model and protocol")
-    m.add_argument("--backbone", default="MobileNetV2", help="MobileNetV2 (default), EfficientNetB0, ResNet50, MobileNetV3Small")
-    m.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a .weights.h5/.h5 file")
-    m.add_argument("--image-size", type=_positive_int, default=224, help="square input size in pixels (default 224)")
-    m.add_argument("--batch-size", type=_positive_int, default=32)
-    m.add_argument("--head-epochs", type=_positive_int, default=3, help="phase 1, head only (default 3)")
-    m.add_argument("--finetune-epochs", type=_positive_int, default=3, help="phase 2, top k layers too (default 3)")
-    m.add_argument("--head-lr", type=float, default=DEFAULT_HEAD_LR)
-    m.add_argument("--finetune-lr", type=float, default=DEFAULT_FINETUNE_LR)
-    m.add_argument("--dropout", type=float, default=0.2)
-    m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler (default 0)")
+    m.add_argument("--backbone", default="MobileNetV2",
+                   help="MobileNetV2, EfficientNetB0, ResNet50 or MobileNetV3Small")
+    m.add_argument("--weights", default="imagenet", help="imagenet, none, or a .weights.h5/.h5 file")
+    m.add_argument("--image-size", type=_positive_int, default=224, help="square input size in pixels")
+    m.add_argument("--batch-size", type=_positive_int, default=32, help="images per training step")
+    m.add_argument("--head-epochs", type=_positive_int, default=3, help="phase 1: the head alone")
+    m.add_argument("--finetune-epochs", type=_positive_int, default=3, help="phase 2: the top k layers too")
+    m.add_argument("--head-lr", type=float, default=DEFAULT_HEAD_LR, help="Adam learning rate of phase 1")
+    m.add_argument("--finetune-lr", type=float, default=DEFAULT_FINETUNE_LR,
+                   help="Adam learning rate of phase 2 (lower: the backbone's weights are pretrained)")
+    m.add_argument("--dropout", type=float, default=0.2, help="dropout rate before the head's dense layer")
+    m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler")
 
     s = p.add_argument_group("search and study")
     if sampler:
         s.add_argument("--trials", type=_positive_int, default=13,
-                       help="total measured trials the study should have (default 13, as the thesis)")
-        s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS))
+                       help="total measured trials the study should have (13: the thesis' count)")
+        s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS),
+                       help="Optuna sampler that picks the next depth")
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
-                       help="how the sampler sees the depth (default log: shallow depths get more of the budget)")
+                       help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
-                   help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (default %(default)s)")
-    s.add_argument("--min-depth", type=_positive_int, default=0)
-    s.add_argument("--max-depth", type=_positive_int, default=None, help="default: every backbone layer")
+                   help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (README: What best means)")
+    s.add_argument("--min-depth", type=_positive_int, default=0, help="shallowest depth to try (0 = head only)")
+    s.add_argument("--max-depth", type=_positive_int, default=None,
+                   help="deepest depth to try (default: every backbone layer)")
     s.add_argument("--study", help="study name (default: derived from --dataset)")
-    s.add_argument("--storage", help="Optuna storage URL or journal file PATH.log (default sqlite:///studies/STUDY.db)")
+    s.add_argument("--storage", help=STORAGE_HELP)
     s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
-                   help="stop after this many failed trials in a row (0 = never; default 3)")
-    s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR")
+                   help="stop after this many failed trials in a row (0 = never)")
+    s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR (default: off)")
     c = p.add_argument_group("trial cost")
     c.add_argument("--trial-mode", default="cached", choices=["cached", "plain"],
-                   help="cached (default): phase 1 once per study, phase 2 on cached activations of "
+                   help="cached: phase 1 once per study, phase 2 on cached activations of "
                    "the frozen part, priced as the plain protocol; plain: every trial runs the protocol as written")
     c.add_argument("--cache-dir", metavar="DIR",
-                   help="where cached activations live (default ~/.cache/depth-tuner/prefix)")
+                   help="where cached activations live (default: ~/.cache/depth-tuner/prefix)")
     c.add_argument("--cache-size", type=float, default=DEFAULT_CACHE_GIB, metavar="GIB",
-                   help=f"cap on the cache on disk, and on what one trial loads (default {DEFAULT_CACHE_GIB:g} GiB); "
+                   help="cap in GiB on the cache on disk, and on what one trial loads; "
                    "a depth whose activations do not fit runs plain")
     c.add_argument("--artifacts-dir", metavar="DIR",
-                   help="where the shared head phase is kept (default beside the study file; "
+                   help="where the shared head phase is kept (default: beside the study file; "
                    "with several machines, a folder they share)")
     s.add_argument("--in-process", action="store_true",
                    help="train in this process instead of one process per trial (faster start, "

@@ -6,11 +6,21 @@ import argparse
 import json
 import sys
 
+EPILOG = """examples:
+  depth-tuner show --study tf_flowers                     # table of trials, best depth
+  depth-tuner show --study tf_flowers --all               # also failed and repeated suggestions
+  depth-tuner show --study tf_flowers --format csv > trials.csv
+  DEPTH_TUNER_STUDIES=~/depth-studies depth-tuner show --study tf_flowers   # from any folder
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tuner.cli.search import STORAGE_HELP
+
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", help="Optuna storage URL or PATH.log (default sqlite:///studies/STUDY.db)")
-    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument("--storage", help=STORAGE_HELP)
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"],
+                   help="table for reading, csv or json for scripts")
     p.add_argument("--all", action="store_true",
                    help="also failed, running and repeated (not retrained) suggestions")
 

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import argparse
 
+EPILOG = """examples:
+  depth-tuner sweep --dataset tf_flowers --depths 0-40 --repeats 3   # a measured landscape
+  depth-tuner sweep --dataset tf_flowers --depths 0,5,10-30:2        # lists, ranges, ranges with a step
+  depth-tuner compare --landscape study:tf_flowers-sweep            # replay strategies on it
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import _positive_int, add_run_arguments
 
     add_run_arguments(p, sampler=False)
-    p.add_argument("--depths", required=True, help="ranges and lists: 0-154, 0,5,10, 0-100:10")
+    p.add_argument("--depths", required=True, help="depths to train: ranges and lists, e.g. 0-154, 0,5,10, 0-100:10")
     p.add_argument("--repeats", type=_positive_int, default=1,
-                   help="measurements per depth (default 1; repeats show the timing noise)")
+                   help="measurements per depth (repeats show the timing noise)")
 
 
 def run(args: argparse.Namespace) -> int:
