@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from objectives import get_objective
+from tuner.backbones import get_backbone_spec, n_layers
 from tuner.data import DataSpec
 from tuner.protocol import Protocol
 from tuner.samplers import SAMPLERS
@@ -25,11 +26,18 @@ class SearchConfig:
     protocol: Protocol = field(default_factory=Protocol)
     objective: str = "efficiency"
     sampler: str = "tpe"
-    space: DepthSpace = field(default_factory=lambda: DepthSpace(0, 154))
+    space: DepthSpace | None = None  # None: every layer of the protocol's backbone
     trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
         get_objective(self.objective)
+        spec = get_backbone_spec(self.protocol.backbone)
+        n = n_layers(spec.name)
+        if self.space is None:
+            object.__setattr__(self, "space", DepthSpace(0, n))
+        elif self.space.high > n:
+            raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {spec.name}: "
+                             f"use at most {n}")
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
         if self.sampler not in SAMPLERS and self.sampler not in QUEUED_STRATEGIES:
