@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def _readme_api_example() -> str:
     """The first ```python block of the README's "Python API" section."""
     section = README.read_text().split("## Python API", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_readme_example_runs_resumes_and_compares(tmp_path, monkeypatch):
