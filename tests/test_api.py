@@ -51,6 +51,7 @@ def _cli_error(capsys, args: list[str]) -> str:
     (dict(max_depth=200), ["--max-depth", "200"], "exceeds the 154 layers of MobileNetV2"),
     (dict(backbone="ResNet50", max_depth=180), ["--backbone", "ResNet50", "--max-depth", "180"],
      "exceeds the 175 layers of ResNet50"),
+    (dict(image_size=16), ["--image-size", "16"], "too small for MobileNetV2"),
     (dict(fake_examples=(0, 3)), None, "--fake-examples"),
 ])
 def test_bad_options_raise_the_clis_message(tmp_path, monkeypatch, capsys, kwargs, flags, needle):

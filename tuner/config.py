@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from objectives import get_objective
-from tuner.backbones import get_backbone_spec, n_layers
+from tuner.backbones import check_image_size, get_backbone_spec, n_layers
 from tuner.data import DataSpec
 from tuner.protocol import Protocol
 from tuner.samplers import SAMPLERS
@@ -32,6 +32,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         get_objective(self.objective)
         spec = get_backbone_spec(self.protocol.backbone)
+        check_image_size(spec, self.protocol.image_size)
         n = n_layers(spec.name)
         if self.space is None:
             object.__setattr__(self, "space", DepthSpace(0, n))
