@@ -1,6 +1,27 @@
 """depth-tuner: how many top backbone layers to unfreeze, measured and searched.
 
 Flow: data -> hypermodel -> trial metrics -> objective -> study -> report.
+
+The Python API (``tuner.DepthSearch``, ``tuner.compare``) is imported on
+first use, so ``import tuner`` does not start TensorFlow.
 """
 
+from tuner.errors import DepthTunerError, TrialError, UsageError
+
 __version__ = "0.1.0"
+
+__all__ = ["DepthSearch", "compare", "UsageError", "TrialError", "DepthTunerError", "__version__"]
+
+_LAZY = {"DepthSearch": "tuner.api", "compare": "tuner.api"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from objectives import get_objective
+from tuner.backbones import check_image_size, get_backbone_spec, n_layers
 from tuner.data import DataSpec
 from tuner.protocol import Protocol
 from tuner.samplers import SAMPLERS
@@ -25,10 +26,19 @@ class SearchConfig:
     protocol: Protocol = field(default_factory=Protocol)
     objective: str = "efficiency"
     sampler: str = "tpe"
-    space: DepthSpace = field(default_factory=lambda: DepthSpace(0, 154))
+    space: DepthSpace | None = None  # None: every layer of the protocol's backbone
     trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
+        get_objective(self.objective)
+        spec = get_backbone_spec(self.protocol.backbone)
+        check_image_size(spec, self.protocol.image_size)
+        n = n_layers(spec.name)
+        if self.space is None:
+            object.__setattr__(self, "space", DepthSpace(0, n))
+        elif self.space.high > n:
+            raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {spec.name}: "
+                             f"use at most {n}")
         if get_objective(self.objective).is_multi and self.sampler in ("narrowing", "thesis-grids"):
             raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
                              f"(or accuracy) with it, not {self.objective!r}")

@@ -78,25 +78,15 @@ def format_table(table) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuner.api import comparison
     from tuner.figures import anytime_figure, efficiency_figure, save
     from tuner.landscape import load_landscape
-    from tuner.replay import compare, parse_strategies
-    from tuner.space import DepthSpace
 
-    DepthSpace(args.min_depth, args.max_depth)  # validates the range
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1; got {args.workers}")
-    land = load_landscape(args.landscape, storage=args.storage)
-    specs = parse_strategies(args.strategies, scale=args.scale, thesis_grids=args.thesis_grids)
-    result = compare(
-        landscape=land,
-        strategies=specs,
-        seeds=args.seeds,
-        budget=args.budget,
-        low=args.min_depth,
-        high=args.max_depth,
-        noise_scale=args.noise_scale,
-        workers=args.workers,
+    land = load_landscape(args.landscape, storage=args.storage)  # as measured, for its figure
+    result = comparison(
+        landscape=land, strategies=args.strategies, scale=args.scale, thesis_grids=args.thesis_grids,
+        seeds=args.seeds, budget=args.budget, min_depth=args.min_depth, max_depth=args.max_depth,
+        noise_scale=args.noise_scale, workers=args.workers,
     )
     full = result.landscape
     print(

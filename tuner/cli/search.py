@@ -138,46 +138,24 @@ def run(args: argparse.Namespace) -> int:
 def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
                  trials: int | None = None, refill_for=None, study_suffix: str = "",
                  seconds_budget: float | None = None, show: bool = True) -> int:
-    """Build the configuration from the options, run the study, print its table.
+    """Hand the options to the API (tuner.api.DepthSearch), run the study, print its table.
 
     ``refill_for(space, data)`` gives the depths of a queued strategy (tuner.queued).
     """
-    from tuner.backbones import get_backbone_spec, n_layers, weights_source
-    from tuner.config import SearchConfig
-    from tuner.data import resolve_data_spec
+    from tuner.api import DepthSearch
     from tuner.progress import Reporter
-    from tuner.protocol import Protocol
-    from tuner.search import SearchStopped, run_search
-    from tuner.space import DepthSpace
+    from tuner.search import SearchStopped
     from tuner.study import default_storage
 
-    spec = get_backbone_spec(args.backbone)
-    protocol = Protocol(
-        backbone=spec.name, weights=weights_source(args.weights), image_size=args.image_size,
-        batch_size=args.batch_size, head_epochs=args.head_epochs, finetune_epochs=args.finetune_epochs,
-        head_lr=args.head_lr, finetune_lr=args.finetune_lr, dropout=args.dropout, seed=args.seed,
-    )
-    high = n_layers(spec.name) if args.max_depth is None else args.max_depth
-    space = DepthSpace(args.min_depth, high, scale)
-    data = resolve_data_spec(
-        dataset=args.dataset, train_split=args.train_split, val_split=args.val_split,
-        val_fraction=args.val_fraction, fake=args.fake_data, fake_examples=args.fake_examples,
-        data_dir=args.data_dir,
-    )
-    config = SearchConfig(data=data, protocol=protocol, objective=args.objective,
-                          sampler=strategy, space=space, trial_mode=args.trial_mode)
-    refill = refill_for(space, data) if refill_for else None
+    options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}
     study = args.study or default_study_name(args.dataset) + study_suffix
     storage = args.storage or default_storage(study)
+    options.update(sampler=strategy, depth_scale=scale, study=study, storage=storage, progress=not args.quiet)
+    search = DepthSearch(**options)
     reporter = Reporter(quiet=args.quiet)
     try:
-        outcome = run_search(
-            config=config, study_name=study, storage=storage, trials=trials, reporter=reporter,
-            data_dir=args.data_dir, max_consecutive_failures=args.max_consecutive_failures,
-            checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process, refill=refill,
-            seconds_budget=seconds_budget, cache_dir=args.cache_dir, cache_gib=args.cache_size,
-            artifacts_dir=args.artifacts_dir,
-        )
+        outcome = search.run_strategy(trials=trials, refill_for=refill_for,
+                                      seconds_budget=seconds_budget, reporter=reporter)
     except SearchStopped as exc:
         reporter.say(str(exc))
         return 1

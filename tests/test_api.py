@@ -1,0 +1,114 @@
+"""The Python API: the README's example runs as written, and it checks input as the CLI does."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tuner
+from tuner.cli.main import build_parser, main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_api_example() -> str:
+    """The first ```python block of the README's "Python API" section."""
+    section = README.read_text().split("## Python API", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_readme_example_runs_resumes_and_compares(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_readme_api_example(), "README.md", "exec"), namespace)
+    search, study, table = namespace["search"], namespace["study"], namespace["table"]
+    frame = search.trials_dataframe()
+    assert len(frame) == 2 and frame.equals(search.trials_dataframe())
+    assert search.best_depth in set(frame["depth"]) and search.best_value == frame["value"].max()
+    assert study.study_name == search.study.study_name and len(study.trials) == len(search.study.trials)
+    assert (tmp_path / "demo.db").exists()
+    before = len(search.study.trials)
+    search.run(n_trials=2)  # a total: the study has it already
+    assert len(search.study.trials) == before
+    assert isinstance(table, pd.DataFrame) and list(table["strategy"]) == ["narrowing", "tpe:log"]
+
+
+def _cli_error(capsys, args: list[str]) -> str:
+    assert main(["search", "--trials", "1", "--weights", "none", "--image-size", "32", *args]) == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("kwargs, flags, needle", [
+    (dict(backbone="VGG99"), ["--backbone", "VGG99"], "unknown backbone 'VGG99'"),
+    (dict(weights="nonexistent.h5"), ["--weights", "nonexistent.h5"], "--weights 'nonexistent.h5'"),
+    (dict(dataset="cats_vs_dogs", val_split="train[5%:15%]"),
+     ["--dataset", "cats_vs_dogs", "--val-split", "train[5%:15%]"], "overlap"),
+    (dict(max_depth=200), ["--max-depth", "200"], "exceeds the 154 layers of MobileNetV2"),
+    (dict(backbone="ResNet50", max_depth=180), ["--backbone", "ResNet50", "--max-depth", "180"],
+     "exceeds the 175 layers of ResNet50"),
+    (dict(image_size=16), ["--image-size", "16"], "too small for MobileNetV2"),
+    (dict(fake_examples=(0, 3)), None, "--fake-examples"),
+])
+def test_bad_options_raise_the_clis_message(tmp_path, monkeypatch, capsys, kwargs, flags, needle):
+    monkeypatch.chdir(tmp_path)
+    options = dict(dataset="tf_flowers", fake_data=True, weights="none", image_size=32,
+                   storage=f"sqlite:///{tmp_path}/s.db")
+    options.update(kwargs)
+    if "dataset" in kwargs:
+        options["fake_data"] = False
+    search = tuner.DepthSearch(**options)  # stores, checks nothing
+    with pytest.raises(tuner.UsageError) as exc:
+        search.run(n_trials=1)
+    message = str(exc.value)
+    assert needle in message and "\n" not in message
+    assert not list(tmp_path.iterdir())  # nothing written
+    if flags is not None:
+        dataset = [] if "--dataset" in flags else ["--dataset", "tf_flowers", "--fake-data"]
+        cli = _cli_error(capsys, [*dataset, "--storage", f"sqlite:///{tmp_path}/s.db", *flags])
+        assert cli == f"depth-tuner search: error: {message}"
+
+
+def test_depth_range_follows_the_backbone():
+    from tuner.backbones import n_layers
+    from tuner.config import SearchConfig
+    from tuner.data import resolve_data_spec
+    from tuner.protocol import Protocol
+
+    resolved = tuner.DepthSearch(dataset="tf_flowers", backbone="ResNet50", weights=None).resolve()
+    assert resolved.config.space.high == n_layers("ResNet50") == 175
+    assert resolved.study_name == "tf_flowers" and resolved.storage.endswith("tf_flowers.db")
+    config = SearchConfig(data=resolve_data_spec(dataset="tf_flowers"),
+                          protocol=Protocol(backbone="ResNet50", weights=None))
+    assert config.space.high == 175  # no longer MobileNetV2's 154
+
+
+def test_options_and_defaults_are_the_clis():
+    parser = build_parser()
+    args = parser.parse_args(["search", "--dataset", "x"])
+    options = tuner.DepthSearch.option_names()
+    cli = {name for name in vars(args) if not name.startswith("_")} - {"command", "trials", "quiet"}
+    assert cli <= set(options), cli - set(options)
+    search = tuner.DepthSearch(dataset="x")
+    for name in cli - {"dataset"}:
+        assert search.get_params()[name] == getattr(args, name), name
+    assert search.progress is False  # quiet by default, unlike the CLI
+
+
+def test_import_tuner_stays_cheap():
+    code = ("import sys, tuner; tuner.DepthSearch(dataset='tf_flowers'); "
+            "print(any(m in sys.modules for m in ('tensorflow', 'keras', 'optuna')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_compare_takes_the_clis_strategy_names():
+    table = tuner.compare(landscape="thesis:5.1", strategies="narrowing,random:linear", seeds=2,
+                          budget=5, workers=1)
+    assert list(table["strategy"]) == ["narrowing", "random:linear"]
+    with pytest.raises(tuner.UsageError, match="unknown strategy 'hyperband'"):
+        tuner.compare(landscape="thesis:5.1", strategies=["hyperband"], seeds=2, workers=1)

@@ -1,0 +1,364 @@
+"""The Python API: a depth search and a strategy comparison in a few lines.
+
+``DepthSearch`` stores its options as given (scikit-learn style) and checks
+them when it runs, through the same path as ``depth-tuner search``: the CLI
+only parses flags into a ``DepthSearch``. Heavy imports (TensorFlow, Optuna)
+wait until they are needed, so ``import tuner`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import UsageError
+from tuner.prefix_cache import DEFAULT_CACHE_GIB
+from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from tuner.config import SearchConfig
+    from tuner.landscape import Landscape
+    from tuner.progress import Reporter
+    from tuner.replay import Comparison
+    from tuner.search import SearchOutcome
+
+__all__ = ["DepthSearch", "compare", "comparison"]
+
+
+@dataclass(frozen=True)
+class ResolvedSearch:
+    """A checked search: what the study records, where it lives, how it runs."""
+
+    config: SearchConfig
+    study_name: str
+    storage: str
+    options: dict[str, Any]  # the remaining keyword arguments of tuner.search.run_search
+
+
+class DepthSearch:
+    """Search the unfreeze depth of a pretrained backbone into a stored Optuna study.
+
+    Every option of ``depth-tuner search`` is a keyword argument, with the
+    CLI's default (``--trials`` is ``run(n_trials=...)``; ``study`` is the
+    study's name, kept as ``study_name``). Nothing is checked or written
+    until ``run``: bad options then raise ``UsageError`` with the CLI's
+    one-line message, before any study is touched. After ``run``, ``study``
+    is the stored ``optuna.Study`` and ``best_depth``, ``best_value`` and
+    ``trials_dataframe()`` read it.
+
+    >>> search = DepthSearch(dataset="tf_flowers", backbone="ResNet50")  # doctest: +SKIP
+    >>> search.run(n_trials=13)                                          # doctest: +SKIP
+    >>> search.best_depth, search.trials_dataframe()                     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        *,
+        train_split: str | None = None,
+        val_split: str | None = None,
+        val_fraction: float = 0.2,
+        data_dir: str | None = None,
+        fake_data: bool = False,
+        fake_examples: tuple[int, int] = (96, 32),
+        backbone: str = "MobileNetV2",
+        weights: str | os.PathLike | None = "imagenet",
+        image_size: int = 224,
+        batch_size: int = 32,
+        head_epochs: int = 3,
+        finetune_epochs: int = 3,
+        head_lr: float = DEFAULT_HEAD_LR,
+        finetune_lr: float = DEFAULT_FINETUNE_LR,
+        dropout: float = 0.2,
+        seed: int = 0,
+        sampler: str = "tpe",
+        depth_scale: str = "log",
+        objective: str = "efficiency",
+        min_depth: int = 0,
+        max_depth: int | None = None,
+        study: str | None = None,
+        storage: str | None = None,
+        max_consecutive_failures: int = 3,
+        keep_checkpoints: str | None = None,
+        trial_mode: str = "cached",
+        cache_dir: str | None = None,
+        cache_size: float = DEFAULT_CACHE_GIB,
+        artifacts_dir: str | None = None,
+        in_process: bool = False,
+        progress: bool = False,
+    ) -> None:
+        self.dataset = dataset
+        self.train_split = train_split
+        self.val_split = val_split
+        self.val_fraction = val_fraction
+        self.data_dir = data_dir
+        self.fake_data = fake_data
+        self.fake_examples = fake_examples
+        self.backbone = backbone
+        self.weights = weights
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.head_epochs = head_epochs
+        self.finetune_epochs = finetune_epochs
+        self.head_lr = head_lr
+        self.finetune_lr = finetune_lr
+        self.dropout = dropout
+        self.seed = seed
+        self.sampler = sampler
+        self.depth_scale = depth_scale
+        self.objective = objective
+        self.min_depth = min_depth
+        self.max_depth = max_depth
+        self.study_name = study  # ``study`` is the stored optuna.Study, once there is one
+        self.storage = storage
+        self.max_consecutive_failures = max_consecutive_failures
+        self.keep_checkpoints = keep_checkpoints
+        self.trial_mode = trial_mode
+        self.cache_dir = cache_dir
+        self.cache_size = cache_size
+        self.artifacts_dir = artifacts_dir
+        self.in_process = in_process
+        self.progress = progress
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The constructor's options, in order (the CLI maps its flags onto them)."""
+        return list(inspect.signature(cls.__init__).parameters)[1:]
+
+    def get_params(self) -> dict[str, Any]:
+        """The options as given to the constructor (``DepthSearch(**search.get_params())`` copies it)."""
+        return {name: getattr(self, "study_name" if name == "study" else name)
+                for name in self.option_names()}
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if name == "dataset" or value != defaults[name].default]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # -- configuration ---------------------------------------------------
+
+    def resolve(self) -> ResolvedSearch:
+        """Check every option and build the study's configuration (nothing is written).
+
+        The one place where the API and the CLI turn options into a
+        configuration; raises ``UsageError`` with the CLI's message.
+        """
+        from tuner.backbones import get_backbone_spec, n_layers, weights_source
+        from tuner.config import SearchConfig
+        from tuner.data import resolve_data_spec
+        from tuner.protocol import Protocol
+        from tuner.space import DepthSpace
+
+        spec = get_backbone_spec(self.backbone)
+        weights = "none" if self.weights is None else os.fspath(self.weights)
+        protocol = Protocol(
+            backbone=spec.name, weights=weights_source(weights), image_size=self.image_size,
+            batch_size=self.batch_size, head_epochs=self.head_epochs,
+            finetune_epochs=self.finetune_epochs, head_lr=self.head_lr,
+            finetune_lr=self.finetune_lr, dropout=self.dropout, seed=self.seed,
+        )
+        high = n_layers(spec.name) if self.max_depth is None else self.max_depth
+        space = DepthSpace(self.min_depth, high, self.depth_scale)
+        data = resolve_data_spec(
+            dataset=os.fspath(self.dataset), train_split=self.train_split, val_split=self.val_split,
+            val_fraction=self.val_fraction, fake=self.fake_data,
+            fake_examples=_fake_examples(self.fake_examples), data_dir=self.data_dir,
+        )
+        config = SearchConfig(data=data, protocol=protocol, objective=self.objective,
+                              sampler=self.sampler, space=space, trial_mode=self.trial_mode)
+        study, storage = self._location()
+        return ResolvedSearch(
+            config=config, study_name=study, storage=storage,
+            options=dict(
+                data_dir=self.data_dir, max_consecutive_failures=self.max_consecutive_failures,
+                checkpoint_dir=self.keep_checkpoints, isolate=not self.in_process,
+                cache_dir=self.cache_dir, cache_gib=self.cache_size, artifacts_dir=self.artifacts_dir,
+            ),
+        )
+
+    # -- running ---------------------------------------------------------
+
+    def run(self, n_trials: int = 13) -> optuna.Study:
+        """Create or resume the study until it has ``n_trials`` measured trials in total.
+
+        Like ``--trials``: running again with the same number does nothing,
+        a higher one adds the difference. Ctrl-C marks the running trial
+        FAIL, queues its depth and re-raises ``KeyboardInterrupt``; the
+        failure policy raises ``tuner.search.SearchStopped``.
+        """
+        from tuner.config import QUEUED_STRATEGIES
+
+        if self.sampler in QUEUED_STRATEGIES:
+            raise UsageError(f"sampler {self.sampler!r} chooses its own depths: run "
+                             f"`depth-tuner {'sweep' if self.sampler == 'sweep' else 'narrow'}`, "
+                             "or pick a sampler (tpe, gp, random, grid)")
+        outcome = self.run_strategy(trials=n_trials)
+        if outcome.interrupted:
+            raise KeyboardInterrupt(f"stopped after {outcome.measured} measured trials; run again to continue")
+        return self.study
+
+    def run_strategy(
+        self,
+        *,
+        trials: int | None,
+        refill_for: Callable | None = None,
+        seconds_budget: float | None = None,
+        reporter: Reporter | None = None,
+    ) -> SearchOutcome:
+        """What ``run`` does, with the hooks of ``narrow``, ``sweep`` and ``live-compare``.
+
+        ``refill_for(space, data)`` gives a queued strategy's depths (tuner.queued).
+        """
+        from tuner.progress import Reporter
+        from tuner.search import run_search
+
+        resolved = self.resolve()
+        refill = refill_for(resolved.config.space, resolved.config.data) if refill_for else None
+        reporter = reporter or Reporter(quiet=not self.progress)
+        with _optuna_quiet(not self.progress):
+            outcome = run_search(
+                config=resolved.config, study_name=resolved.study_name, storage=resolved.storage,
+                trials=trials, reporter=reporter, refill=refill, seconds_budget=seconds_budget,
+                **resolved.options,
+            )
+        return outcome
+
+    # -- results ---------------------------------------------------------
+
+    @property
+    def study(self) -> optuna.Study:
+        """The stored study, read from the storage (``UsageError`` if there is none yet)."""
+        from tuner.study import load_stored_study
+
+        name, storage = self._location()
+        return load_stored_study(name, storage=storage)
+
+    def trials_dataframe(self, *, include_all: bool = False) -> pd.DataFrame:
+        """One row per measured trial: the table ``depth-tuner show --format csv`` writes.
+
+        ``include_all`` adds failed trials and depths answered from an
+        equivalent one, as ``show --all``.
+        """
+        from tuner.summary import trials_frame
+
+        return trials_frame(self.study, include_all=include_all)
+
+    @property
+    def best_depth(self) -> int | None:
+        """The depth of the best measured trial by the study's objective (None before the first)."""
+        best = self._best_row()
+        return None if best is None else int(best["depth"])
+
+    @property
+    def best_value(self) -> float | None:
+        """The objective value of that trial: what ``show`` reports as the best."""
+        best = self._best_row()
+        return None if best is None else float(best["value"])
+
+    def _best_row(self) -> pd.Series | None:
+        from tuner.summary import best_trial_row
+
+        return best_trial_row(self.trials_dataframe())
+
+    def _location(self) -> tuple[str, str]:
+        """The study's name and storage URL, defaults as the CLI's."""
+        from tuner.cli.search import default_study_name
+        from tuner.study import default_storage
+
+        name = self.study_name or default_study_name(os.fspath(self.dataset))
+        return name, self.storage or default_storage(name)
+
+
+def _fake_examples(value: Sequence[int]) -> tuple[int, int]:
+    try:
+        train, val = (int(v) for v in value)
+    except (TypeError, ValueError):
+        train = val = 0
+    if train < 1 or val < 1:
+        raise UsageError(f"--fake-examples {value!r}: write TRAIN,VAL image counts, e.g. 96,32")
+    return train, val
+
+
+@contextmanager
+def _optuna_quiet(quiet: bool) -> Iterator[None]:
+    """Optuna's INFO lines (one per trial) stay out of a quiet run; the caller's level returns after."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    if quiet:
+        optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+# -- comparing strategies without training ---------------------------------
+
+
+def comparison(
+    *,
+    landscape: str | Landscape,
+    strategies: str | Sequence[str] = ("narrowing", "tpe", "random"),
+    seeds: int = 50,
+    budget: int = 13,
+    scale: str = "log",
+    min_depth: int = 0,
+    max_depth: int = 154,
+    noise_scale: float = 1.0,
+    thesis_grids: bool = False,
+    storage: str | None = None,
+    workers: int | None = None,
+) -> Comparison:
+    """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves."""
+    from tuner.landscape import Landscape, load_landscape
+    from tuner.replay import compare as replay_compare
+    from tuner.replay import parse_strategies
+    from tuner.space import DepthSpace
+
+    DepthSpace(min_depth, max_depth)  # validates the range
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise UsageError(f"--workers must be >= 1; got {workers}")
+    land = landscape if isinstance(landscape, Landscape) else load_landscape(landscape, storage=storage)
+    text = strategies if isinstance(strategies, str) else ",".join(strategies)
+    specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
+    return replay_compare(landscape=land, strategies=specs, seeds=seeds, budget=budget,
+                          low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers)
+
+
+def compare(
+    *,
+    landscape: str | Landscape,
+    strategies: str | Sequence[str] = ("narrowing", "tpe", "random"),
+    seeds: int = 50,
+    budget: int = 13,
+    scale: str = "log",
+    min_depth: int = 0,
+    max_depth: int = 154,
+    noise_scale: float = 1.0,
+    thesis_grids: bool = False,
+    storage: str | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Replay strategies on a landscape without training: one row per strategy.
+
+    The table ``depth-tuner compare`` prints (trials and seconds until the
+    best depth was first trained, regret of the final choice, P(ends on
+    best)). ``landscape`` is ``thesis:5.1``..``thesis:5.4``, ``study:NAME``
+    (with ``storage``) or a CSV path; strategies are ``narrowing``,
+    ``narrowing:thesis`` and the samplers ``tpe``, ``gp``, ``random``,
+    ``grid`` (optionally ``NAME:linear``/``NAME:log``).
+    """
+    return comparison(landscape=landscape, strategies=strategies, seeds=seeds, budget=budget,
+                      scale=scale, min_depth=min_depth, max_depth=max_depth,
+                      noise_scale=noise_scale, thesis_grids=thesis_grids, storage=storage,
+                      workers=workers).table
