@@ -91,7 +91,7 @@ def test_options_and_defaults_are_the_clis():
     parser = build_parser()
     args = parser.parse_args(["search", "--dataset", "x"])
     options = tuner.DepthSearch.option_names()
-    cli = {name for name in vars(args) if not name.startswith("_")} - {"command", "trials", "quiet"}
+    cli = {name for name in vars(args) if not name.startswith("_")} - {"command", "trials", "quiet", "verbose"}
     assert cli <= set(options), cli - set(options)
     search = tuner.DepthSearch(dataset="x")
     for name in cli - {"dataset"}:

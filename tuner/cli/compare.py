@@ -10,8 +10,6 @@ import argparse
 import os
 from pathlib import Path
 
-from tuner.errors import UsageError
-
 EPILOG = """examples:
   depth-tuner compare --landscape thesis:5.1                         # narrowing, tpe, random on Table 5.1
   depth-tuner compare --landscape thesis:5.2 --strategies narrowing,tpe,tpe:linear,gp --seeds 20
