@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.study or args.storage:
         raise UsageError("live-compare names one study per strategy (DATASET-live-STRATEGY) "
                          "under studies/: drop --study/--storage")
-    base = default_study_name(args.dataset)
+    base = default_study_name(args.dataset, fake=args.fake_data)
     studies = {}
     for strategy in strategies:
         suffix = f"-live-{strategy}"

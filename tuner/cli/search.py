@@ -13,7 +13,8 @@ import re
 EPILOG = """examples:
   depth-tuner search --dataset tf_flowers --trials 13
   depth-tuner search --dataset tf_flowers --trials 20      # resumes, adds 7
-  depth-tuner search --dataset tf_flowers --fake-data --weights none --image-size 32 --trials 3
+  depth-tuner search --dataset tf_flowers --fake-data --weights none --image-size 32 \\
+      --head-lr 1e-3 --finetune-lr 1e-4 --trials 3        # offline demo, study tf_flowers-fake
   depth-tuner search --dataset ./my_images --trials 13     # folder of class sub-folders
 """
 
@@ -43,6 +44,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVES
     from studies.presets import PRESETS
+    from tuner.data import DEFAULT_FAKE_EXAMPLES
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
     from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -58,9 +60,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     d.add_argument("--val-fraction", type=float, default=0.2, help="validation share of a folder (default 0.2)")
     d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk")
     d.add_argument("--fake-data", action="store_true",
-                   help="generated images with the dataset's class count (offline smoke runs; recorded as fake)")
-    d.add_argument("--fake-examples", type=_fake_examples, default=(96, 32), metavar="TRAIN,VAL",
-                   help="how many fake images (default 96,32)")
+                   help="generated images with the dataset's class count, learnable offline "
+                   "(demo and smoke runs; recorded as fake, default study NAME-fake)")
+    d.add_argument("--fake-examples", type=_fake_examples, default=DEFAULT_FAKE_EXAMPLES, metavar="TRAIN,VAL",
+                   help="how many fake images (default {},{})".format(*DEFAULT_FAKE_EXAMPLES))
 
     m = p.add_argument_group("model and protocol")
     m.add_argument("--backbone", default="MobileNetV2", help="MobileNetV2 (default), EfficientNetB0, ResNet50, MobileNetV3Small")
@@ -84,7 +87,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, choices=list(OBJECTIVES))
     s.add_argument("--min-depth", type=_positive_int, default=0)
     s.add_argument("--max-depth", type=_positive_int, default=None, help="default: every backbone layer")
-    s.add_argument("--study", help="study name (default: derived from --dataset)")
+    s.add_argument("--study", help="study name (default: derived from --dataset; NAME-fake with --fake-data)")
     s.add_argument("--storage", help="Optuna storage URL or journal file PATH.log (default sqlite:///studies/STUDY.db)")
     s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
                    help="stop after this many failed trials in a row (0 = never; default 3)")
@@ -107,9 +110,12 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def default_study_name(dataset: str) -> str:
+def default_study_name(dataset: str, *, fake: bool = False) -> str:
+    """The dataset's name; generated images get their own (``NAME-fake``) so that
+    an offline demo never claims the real job's study."""
     base = os.path.basename(os.path.normpath(dataset)) if os.path.isdir(dataset) else dataset
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "study"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "study"
+    return f"{name}-fake" if fake else name
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +154,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     config = SearchConfig(data=data, protocol=protocol, objective=args.objective,
                           sampler=strategy, space=space, trial_mode=args.trial_mode)
     refill = refill_for(space, data) if refill_for else None
-    study = args.study or default_study_name(args.dataset) + study_suffix
+    study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix
     storage = args.storage or default_storage(study)
     reporter = Reporter(quiet=args.quiet)
     try:
