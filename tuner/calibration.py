@@ -36,6 +36,9 @@ def needs_calibration(protocol: Protocol) -> bool:
 def calibrated_weights(protocol: Protocol, train_images: np.ndarray, directory: str) -> str:
     """Write the seed's random weights, calibrated on ``train_images`` (uint8), to a file; its path."""
     spec = get_backbone_spec(protocol.backbone)
+    # A fresh session: the file's bytes (layer names included), not only its
+    # values, are the same in every run, so the activation cache keyed on them is reused.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(protocol.seed)  # the weights every trial drew before
     backbone = build_backbone(spec, image_size=protocol.image_size, weights=None)
     sample = spec.preprocess(np.asarray(train_images[:CALIBRATION_IMAGES], dtype=np.float32))
