@@ -17,6 +17,7 @@ from conftest import FAST
 import pytest
 from tuner.errors import UsageError
 
+# --fake-data: default study names are tf_flowers-fake-STRATEGY, never the real job's.
 COMMON = ["--dataset", "tf_flowers", "--fake-data", "--fake-examples", "32,16", *FAST,
           "--in-process", "--quiet"]
 
@@ -29,7 +30,7 @@ def test_sweep_trains_each_depth_repeats_times_and_skips_equivalents(tmp_path, c
     storage = f"sqlite:///{tmp_path}/sweep.db"
     args = ["sweep", *COMMON, "--depths", "0-2", "--repeats", "2", "--storage", storage]
     assert main(args) == 0
-    trials = _study(storage, "tf_flowers-sweep").trials
+    trials = _study(storage, "tf_flowers-fake-sweep").trials
     trained = Counter(t.user_attrs["depth"] for t in trials
                       if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs)
     assert trained == {0: 2, 2: 2}  # depth 1 (a ReLU) trains the same weights as depth 0
@@ -37,21 +38,21 @@ def test_sweep_trains_each_depth_repeats_times_and_skips_equivalents(tmp_path, c
     assert twin.state == TrialState.COMPLETE and trials[twin.user_attrs["reused_from"]].user_attrs["depth"] == 0
     before = len(trials)
     assert main(args) == 0  # the same command again: nothing left to train
-    assert len(_study(storage, "tf_flowers-sweep").trials) == before
+    assert len(_study(storage, "tf_flowers-fake-sweep").trials) == before
 
 
 def test_narrow_follows_the_rule_on_what_it_measured(tmp_path):
     storage = f"sqlite:///{tmp_path}/narrow.db"
     args = ["narrow", *COMMON, "--max-depth", "6", "--storage", storage]
     assert main(args) == 0
-    study = _study(storage, "tf_flowers-narrowing")
+    study = _study(storage, "tf_flowers-fake-narrowing")
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL))
     values = completed_values(study, DepthSpace(0, 6))
     assert {0, 6} <= set(values)  # stage 1, clipped to the range
     assert next_stage(values, low=0, high=6) == []  # every stage the rule asks for is measured
     before = len(study.trials)
     assert main(args) == 0
-    assert len(_study(storage, "tf_flowers-narrowing").trials) == before
+    assert len(_study(storage, "tf_flowers-fake-narrowing").trials) == before
 
 
 def test_thesis_grids_only_for_the_thesis_datasets(tmp_path, capsys):
@@ -90,6 +91,6 @@ def test_live_compare_gives_each_strategy_the_same_seconds(tmp_path, monkeypatch
         assert sum(seconds) == pytest.approx(row.seconds)
         assert sum(seconds[:-1]) < 10 <= sum(seconds)  # stopped by the budget, not before
     assert table["gap_to_best_found"].min() == 0
-    narrowing = _study("sqlite:///studies/tf_flowers-live-narrowing.db", "tf_flowers-live-narrowing")
+    narrowing = _study("sqlite:///studies/tf_flowers-fake-live-narrowing.db", "tf_flowers-fake-live-narrowing")
     trained = {t.user_attrs["depth"] for t in narrowing.trials if t.state == TrialState.COMPLETE}
     assert trained <= {0, 10, 30, 60, 100}  # stage 1 first

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tuner.batches import Arrays
 from tuner.cut import IMAGES, BackboneCuts, CachePoint
 from tuner.prefix_cache import Entry, PrefixCache, cache_key
-from tuner.protocol import Protocol
+from tuner.protocol import RANDOM_WEIGHTS, Protocol
 
 POOLED_NAME = "pooled"
 
@@ -30,11 +30,13 @@ class CacheKeys:
 
     def key(self, point: CachePoint | None) -> str:
         p = self.protocol.as_config()
+        from_file = "weights_sha256" in p  # a file is its content, wherever it lies
         fields = {"images": self.images_sha256, "image_size": p["image_size"],
-                  "backbone": p["backbone"], "weights": p["weights"],
+                  "backbone": p["backbone"], "weights": "file" if from_file else p["weights"],
                   "weights_sha256": p.get("weights_sha256"),
-                  # random weights (--weights none) are drawn from the seed
-                  "seed": p["seed"] if p["weights"] == "none" else None,
+                  # random weights are drawn from the seed (searches pass calibrated
+                  # random weights as a file: tuner.calibration)
+                  "seed": p["seed"] if p["weights"] == RANDOM_WEIGHTS else None,
                   "point": POOLED_NAME if point is None else [point.depth, point.layer]}
         return cache_key(fields)
 

@@ -165,20 +165,25 @@ def n_layers(name: str) -> int:
     return len(depth_signatures(name)) - 1
 
 
-def calibrate_batchnorm(backbone: keras.Model, images) -> None:
+def calibrate_batchnorm(backbone: keras.Model, images, *, batch_size: int | None = None) -> None:
     """Give random weights BatchNormalization statistics that fit real activations.
 
     With ``weights=None`` every BatchNormalization layer normalises with mean
     0 and variance 1, so a frozen backbone in inference mode outputs nearly
-    the same features for every image and no depth learns anything. One
-    training-mode pass with momentum 0 sets each layer's statistics to those
-    of ``images`` (already preprocessed): features a head can learn from,
-    without a download. For tests, benchmarks and offline demos.
+    the same features for every image and no depth learns anything. Training-
+    mode passes over ``images`` (already preprocessed) set each layer's
+    statistics to the average of the batches' statistics (one batch, the
+    default: exactly those of ``images``): features a head can learn from,
+    without a download. ``batch_size`` bounds memory at large image sizes.
     """
     norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0
-    backbone(images, training=True)
-    for layer, m in zip(norms, momenta):
-        layer.momentum = m
+    step = len(images) if batch_size is None else batch_size
+    try:
+        for i, start in enumerate(range(0, len(images), step)):
+            for layer in norms:  # running mean of the batch statistics: batch i weighs 1/(i+1)
+                layer.momentum = i / (i + 1)
+            backbone(images[start:start + step], training=True)
+    finally:
+        for layer, m in zip(norms, momenta):
+            layer.momentum = m

@@ -15,15 +15,18 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from studies.presets import PRESETS
 from tuner.errors import UsageError, one_line
+from tuner.fake_data import GENERATOR as FAKE_GENERATOR
+from tuner.fake_data import fake_images  # noqa: F401  (tests and benchmarks import it from here)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_TRAIN_SPLIT = "train[:80%]"
 DEFAULT_VAL_SPLIT = "train[80%:]"
+# Enough generated images for the offline demo to learn in 3+3 epochs at 32 px.
+DEFAULT_FAKE_EXAMPLES = (480, 160)
 # Reachable when TFDS could download; probed once so that an offline machine
 # fails in seconds instead of retrying downloads for minutes. HOST:PORT in
 # DEPTH_TUNER_NETWORK_PROBE replaces it (tests point it at a closed port).
@@ -41,11 +44,14 @@ class DataSpec:
     val_fraction: float | None = None  # folder only
     num_classes: int | None = None
     fake_examples: tuple[int, int] | None = None  # (train, validation), fake only
+    fake_images: str | None = None  # which generator (tuner.fake_data.GENERATOR), fake only
 
     def as_config(self) -> dict[str, Any]:
         d = asdict(self)
         if d["fake_examples"] is not None:
             d["fake_examples"] = list(d["fake_examples"])
+        if d["fake_images"] is None:
+            del d["fake_images"]  # studies of real data record what they always did
         return d
 
 
@@ -56,7 +62,7 @@ def resolve_data_spec(
     val_split: str | None = None,
     val_fraction: float = 0.2,
     fake: bool = False,
-    fake_examples: tuple[int, int] = (96, 32),
+    fake_examples: tuple[int, int] = DEFAULT_FAKE_EXAMPLES,
     data_dir: str | None = None,
 ) -> DataSpec:
     """Turn ``--dataset`` and friends into a checked ``DataSpec``."""
@@ -72,7 +78,7 @@ def resolve_data_spec(
         path = os.path.abspath(dataset)
         if fake:
             return DataSpec("fake", path, num_classes=len(classes),
-                            fake_examples=tuple(fake_examples))
+                            fake_examples=tuple(fake_examples), fake_images=FAKE_GENERATOR)
         return DataSpec("folder", path, val_fraction=val_fraction,
                         num_classes=len(classes))
 
@@ -83,8 +89,8 @@ def resolve_data_spec(
     check_splits_disjoint(train_split, val_split)
     num_classes = preset.num_classes if preset else _tfds_num_classes(tfds_name, data_dir)
     if fake:
-        return DataSpec("fake", tfds_name, train_split, val_split,
-                        num_classes=num_classes, fake_examples=tuple(fake_examples))
+        return DataSpec("fake", tfds_name, train_split, val_split, num_classes=num_classes,
+                        fake_examples=tuple(fake_examples), fake_images=FAKE_GENERATOR)
     return DataSpec("tfds", tfds_name, train_split, val_split, num_classes=num_classes)
 
 
@@ -232,17 +238,6 @@ def _load_folder(spec: DataSpec, image_size: int, seed: int):
             shuffle=True, verbose=False,
         )
     return train, val
-
-
-def fake_images(n: int, *, num_classes: int, image_size: int, seed: int):
-    """Learnable stand-in images: each class has its own mean colour."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % num_classes
-    rng.shuffle(labels)
-    palette = rng.uniform(40, 215, size=(num_classes, 3))
-    noise = rng.normal(0, 35, size=(n, image_size, image_size, 3))
-    images = np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
-    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
 
 
 def _to_uint8(image, label, image_size: int):

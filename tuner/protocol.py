@@ -13,6 +13,9 @@ from tuner.errors import UsageError
 # 1e-4 for the head, ten times lower while fine-tuning.
 DEFAULT_HEAD_LR = 1e-4
 DEFAULT_FINETUNE_LR = 1e-5
+# How a study records --weights none: random weights, BatchNormalization
+# statistics calibrated on the training images (tuner.calibration).
+RANDOM_WEIGHTS = "none (BatchNormalization calibrated on training images)"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Protocol:
         d = asdict(self)
         if self.weights not in (None, "imagenet"):
             d["weights_sha256"] = _sha256(self.weights)
-        d["weights"] = "none" if self.weights is None else self.weights
+        d["weights"] = RANDOM_WEIGHTS if self.weights is None else self.weights
         return d
 
 

@@ -25,6 +25,7 @@ from tuner.backbones import build_backbone, check_image_size, depth_signatures, 
 from tuner.config import QUEUED_STRATEGIES, SearchConfig
 from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
+from tuner.calibration import CALIBRATION_IMAGES, calibrated_weights, needs_calibration, trial_protocol
 from tuner.data import load_datasets, save_images
 from tuner.errors import TrialError, UsageError
 from tuner.head_store import default_artifacts_dir, ensure_head_phase
@@ -175,7 +176,8 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
         images_dir = os.path.join(workdir, "images")  # beside, not inside, Keras Tuner's folder
         save_images(datasets, images_dir)
         base = make_request(
-            protocol=config.protocol, num_classes=datasets.num_classes, space=config.space,
+            protocol=_trial_protocol(config.protocol, datasets, workdir, reporter),
+            num_classes=datasets.num_classes, space=config.space,
             images_dir=images_dir, mode=config.trial_mode, cache_dir=cache.root,
             cache_bytes=cache.cap_bytes,
             images_sha256=_images_sha256(datasets),
@@ -221,6 +223,17 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
 
 class SearchStopped(Exception):
     """The failure policy ended the search; the study is intact and resumable."""
+
+
+def _trial_protocol(protocol, datasets, workdir: str, reporter: Reporter):
+    """The protocol trials run: random weights become their calibrated file (tuner.calibration)."""
+    if not needs_calibration(protocol):
+        return protocol
+    train = dataset_arrays(datasets.train_images).x
+    path = calibrated_weights(protocol, train, workdir)
+    reporter.say(f"random weights (seed {protocol.seed}): BatchNormalization calibrated on "
+                 f"{min(len(train), CALIBRATION_IMAGES)} training images")
+    return trial_protocol(protocol, path)
 
 
 def _images_sha256(datasets) -> str:

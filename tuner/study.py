@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 import warnings
 from typing import Any
@@ -36,6 +37,14 @@ GRACE_SECONDS = 120.0
 def studies_dir() -> str:
     """Where default storages live: $DEPTH_TUNER_STUDIES, else ./studies."""
     return os.path.expanduser(os.environ.get(STUDIES_ENV) or "studies")
+
+
+def default_study_name(dataset: str, *, fake: bool = False) -> str:
+    """The dataset's name; generated images get their own (``NAME-fake``) so that
+    an offline demo never claims the real job's study."""
+    base = os.path.basename(os.path.normpath(dataset)) if os.path.isdir(dataset) else dataset
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "study"
+    return f"{name}-fake" if fake else name
 
 
 def default_storage(study_name: str) -> str:

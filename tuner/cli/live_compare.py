@@ -66,7 +66,8 @@ def live_table(studies: dict[str, str], *, storage_for) -> "object":
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuner.cli.search import default_study_name, run_strategy
+    from tuner.cli.search import run_strategy
+    from tuner.study import default_study_name
     from tuner.errors import UsageError
     from tuner.queued import narrowing_refill
     from tuner.study import default_storage
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.study or args.storage:
         raise UsageError("live-compare names one study per strategy (DATASET-live-STRATEGY) "
                          "in the default storage folder (./studies or $DEPTH_TUNER_STUDIES): drop --study/--storage")
-    base = default_study_name(args.dataset)
+    base = default_study_name(args.dataset, fake=args.fake_data)
     studies = {}
     for strategy in strategies:
         suffix = f"-live-{strategy}"

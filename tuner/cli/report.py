@@ -78,7 +78,8 @@ def study_curve(records, *, objective: str):
 def run(args: argparse.Namespace) -> int:
     from tuner.figures import anytime_figure, landscape_figures, save
     from tuner.landscape import from_study, study_records
-    from tuner.study import load_stored_study
+    from tuner.provenance import provenance_note
+    from tuner.study import load_stored_study, recorded_config
 
     study = load_stored_study(args.study, storage=args.storage)
     land = from_study(study)  # refuses a study without measured trials
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         f"{answer.half_width:.2g}, 95 %); within noise of it: {others} "
         f"[{answer.noise.describe()}]."
     )
+    note = provenance_note(recorded_config(study))
+    summary += f"\n\n{note}" if note else ""
     (out / "table.md").write_text(f"{summary}\n\n{md}\n", encoding="utf-8")
     paths = []
     for stem, fig in landscape_figures(land).items():

@@ -7,13 +7,13 @@ measured trials the study should end with.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 
 EPILOG = """examples:
   depth-tuner search --dataset tf_flowers --trials 13
   depth-tuner search --dataset tf_flowers --trials 20      # resumes, adds 7
-  depth-tuner search --dataset tf_flowers --fake-data --weights none --image-size 32 --trials 3
+  depth-tuner search --dataset tf_flowers --fake-data --weights none --image-size 32 \\
+      --head-lr 1e-3 --finetune-lr 1e-4 --trials 3        # offline demo, study tf_flowers-fake
   depth-tuner search --dataset ./my_images --trials 13     # folder of class sub-folders
 """
 
@@ -58,6 +58,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep, live-compare)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
     from studies.presets import PRESETS
+    from tuner.data import DEFAULT_FAKE_EXAMPLES
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
     from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -72,9 +73,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk "
                    "(default: TFDS's own, ~/tensorflow_datasets)")
     d.add_argument("--fake-data", action="store_true",
-                   help="generated images with the dataset's class count (offline smoke runs; recorded as fake)")
-    d.add_argument("--fake-examples", type=_fake_examples, default=(96, 32), metavar="TRAIN,VAL",
-                   help="how many fake images (default: 96,32)")
+                   help="generated images with the dataset's class count, learnable offline "
+                   "(demo and smoke runs; recorded as fake, default study NAME-fake)")
+    d.add_argument("--fake-examples", type=_fake_examples, default=DEFAULT_FAKE_EXAMPLES, metavar="TRAIN,VAL",
+                   help="how many fake images (default {},{})".format(*DEFAULT_FAKE_EXAMPLES))
 
     m = p.add_argument_group("model and protocol")
     m.add_argument("--backbone", default="MobileNetV2",
@@ -103,7 +105,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     s.add_argument("--min-depth", type=_positive_int, default=0, help="shallowest depth to try (0 = head only)")
     s.add_argument("--max-depth", type=_positive_int, default=None,
                    help="deepest depth to try (default: every backbone layer)")
-    s.add_argument("--study", help="study name (default: derived from --dataset)")
+    s.add_argument("--study", help="study name (default: derived from --dataset; NAME-fake with --fake-data)")
     s.add_argument("--storage", help=STORAGE_HELP)
     s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
                    help="stop after this many failed trials in a row (0 = never)")
@@ -126,11 +128,6 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def default_study_name(dataset: str) -> str:
-    base = os.path.basename(os.path.normpath(dataset)) if os.path.isdir(dataset) else dataset
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "study"
-
-
 def run(args: argparse.Namespace) -> int:
     return run_strategy(args, strategy=args.sampler, scale=args.depth_scale, trials=args.trials)
 
@@ -145,10 +142,10 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     from tuner.api import DepthSearch
     from tuner.progress import Reporter
     from tuner.search import SearchStopped
-    from tuner.study import default_storage
+    from tuner.study import default_storage, default_study_name
 
     options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}
-    study = args.study or default_study_name(args.dataset) + study_suffix
+    study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix
     storage = args.storage or default_storage(study)
     options.update(sampler=strategy, depth_scale=scale, study=study, storage=storage, progress=not args.quiet)
     search = DepthSearch(**options)

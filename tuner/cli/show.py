@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
     """Table (or csv/json) of the trials; the answer (best depth ± interval, within noise) under it."""
+    from tuner.provenance import provenance_note
     from tuner.study import load_stored_study, recorded_config
     from tuner.summary import best_trial_row, study_answer, trials_frame
 
@@ -56,13 +57,18 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     fake = " (FAKE data)" if data.get("source") == "fake" else ""
     print(f"study {study}: {data.get('name')}{fake}, {config.get('protocol', {}).get('backbone')}, "
           f"objective {config.get('objective')}, sampler {config.get('sampler')}", file=out)
+    note = provenance_note(config)
     if frame.empty:
         print("no measured trials yet", file=out)
+        if note:
+            print(note, file=out)
         return
     shown = frame.drop(columns=["fit_seconds", "steady_seconds", "trainable_params", "trained"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if answer is not None:
         print(answer.line(), file=out)
+    if note:
+        print(note, file=out)
 
 
 def _plain(v):
