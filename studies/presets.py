@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# --fake-data's image counts (train, validation): enough for the offline demo to learn.
+DEFAULT_FAKE_EXAMPLES = (480, 160)
+
 
 @dataclass(frozen=True)
 class Preset:

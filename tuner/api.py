@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from studies.presets import DEFAULT_FAKE_EXAMPLES
 from tuner.errors import UsageError
 from tuner.prefix_cache import DEFAULT_CACHE_GIB
 from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
@@ -67,7 +68,7 @@ class DepthSearch:
         val_fraction: float = 0.2,
         data_dir: str | None = None,
         fake_data: bool = False,
-        fake_examples: tuple[int, int] = (96, 32),
+        fake_examples: tuple[int, int] = DEFAULT_FAKE_EXAMPLES,
         backbone: str = "MobileNetV2",
         weights: str | os.PathLike | None = "imagenet",
         image_size: int = 224,

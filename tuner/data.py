@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from studies.presets import PRESETS
+from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
 from tuner.errors import UsageError, one_line
 from tuner.fake_data import GENERATOR as FAKE_GENERATOR
 from tuner.fake_data import fake_images  # noqa: F401  (tests and benchmarks import it from here)
@@ -26,7 +26,6 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_TRAIN_SPLIT = "train[:80%]"
 DEFAULT_VAL_SPLIT = "train[80%:]"
 # Enough generated images for the offline demo to learn in 3+3 epochs at 32 px.
-DEFAULT_FAKE_EXAMPLES = (480, 160)
 # Reachable when TFDS could download; probed once so that an offline machine
 # fails in seconds instead of retrying downloads for minutes. HOST:PORT in
 # DEPTH_TUNER_NETWORK_PROBE replaces it (tests point it at a closed port).

@@ -57,8 +57,7 @@ STORAGE_HELP = ("Optuna storage URL, or PATH.log for a journal file (default: sq
 def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep, live-compare)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
-    from studies.presets import PRESETS
-    from tuner.data import DEFAULT_FAKE_EXAMPLES
+    from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
     from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS

@@ -58,17 +58,15 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     print(f"study {study}: {data.get('name')}{fake}, {config.get('protocol', {}).get('backbone')}, "
           f"objective {config.get('objective')}, sampler {config.get('sampler')}", file=out)
     note = provenance_note(config)
+    if note:
+        print(note, file=out)
     if frame.empty:
         print("no measured trials yet", file=out)
-        if note:
-            print(note, file=out)
         return
     shown = frame.drop(columns=["fit_seconds", "steady_seconds", "trainable_params", "trained"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if answer is not None:
         print(answer.line(), file=out)
-    if note:
-        print(note, file=out)
 
 
 def _plain(v):
