@@ -69,6 +69,8 @@ class DepthTuner(kt.Tuner):
 
         request = {**self.base_request, "kind": "trial", "depth": depth,
                    "checkpoint": self._checkpoint_path(ot.number)}
+        if ot.user_attrs.get("seed") is not None:  # a confirmation repeat trains with its own seed
+            request["trial_seed"] = int(ot.user_attrs["seed"])
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
         head = self.base_request.get("phase1")

@@ -19,6 +19,7 @@ from keras_tuner.src import config as kt_config
 from objectives import get_objective
 from tuner.backbones import build_backbone, check_image_size, depth_signatures, get_backbone_spec
 from tuner.config import QUEUED_STRATEGIES, SearchConfig
+from tuner.confirm import DEFAULT_CONFIRM
 from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
 from tuner.data import load_datasets, save_images
@@ -63,6 +64,7 @@ def run_search(
     cache_dir: str | None = None,
     cache_gib: float = DEFAULT_CACHE_GIB,
     artifacts_dir: str | None = None,
+    confirm: int | None = 0,
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials.
 
@@ -76,6 +78,7 @@ def run_search(
         raise UsageError(f"--budget-seconds {seconds_budget:g}: give a positive number of seconds")
     if trials is not None and trials < 1:
         raise UsageError(f"--trials {trials}: ask for at least 1 trial")
+    confirm = resolve_confirm(confirm, trials)
     if max_consecutive_failures < 0:
         raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
     if not cache_gib > 0:
@@ -120,6 +123,7 @@ def run_search(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
         max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
         seconds_budget=seconds_budget, study_metrics=objective.study_metrics,
+        confirm=confirm, ranking=objective, base_seed=config.protocol.seed,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
@@ -178,6 +182,20 @@ def run_search(
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured ({oracle.stop_reason})")
     return SearchOutcome(study_name, done, trials, stop_reason=oracle.stop_reason)
+
+
+def resolve_confirm(confirm: int | None, trials: int | None) -> int:
+    """``--confirm N`` checked: it must leave the sampler at least one trial of the budget.
+
+    None (not given) is ``DEFAULT_CONFIRM``, fewer when the budget is small."""
+    if confirm is None:
+        return min(DEFAULT_CONFIRM, max(0, (trials or 1) - 1)) if trials is not None else 0
+    if confirm < 0:
+        raise UsageError(f"--confirm {confirm}: give 0 (no confirmations) or more")
+    if confirm and trials is not None and confirm >= trials:
+        raise UsageError(f"--confirm {confirm} leaves no trial to explore of --trials {trials}: "
+                         f"use at most {trials - 1}")
+    return confirm
 
 
 class SearchStopped(Exception):

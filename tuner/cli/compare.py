@@ -21,6 +21,8 @@ TABLE_COLUMNS = {
     "regret_p05": "regret p05",
     "regret_p95": "regret p95",
     "p_final_best": "P(ends on best)",
+    "p_within_noise": "P(within noise)",
+    "confirmations": "confirms",
     "trainings": "trainings",
     "seconds": "seconds",
 }
@@ -34,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default sqlite:///studies/NAME.db)")
     p.add_argument("--strategies", default="narrowing,tpe,random",
                    help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "
-                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear "
+                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear, and "
+                   "confirmation repeats at the end of the budget, e.g. tpe+confirm2 "
                    "(default: %(default)s)")
     p.add_argument("--scale", default="log", choices=["linear", "log"],
                    help="depth scale for samplers named without one (default: %(default)s)")
@@ -65,6 +68,8 @@ def format_table(table) -> str:
         "regret p05": lambda v: f"{100 * v:.1f}%",
         "regret p95": lambda v: f"{100 * v:.1f}%",
         "P(ends on best)": "{:.2f}".format,
+        "P(within noise)": "{:.2f}".format,
+        "confirms": "{:.0f}".format,
         "trainings": "{:.0f}".format,
         "seconds": "{:.0f}".format,
     }

@@ -47,7 +47,13 @@ def _fake_examples(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tuner.confirm import DEFAULT_CONFIRM
+
     add_run_arguments(p, sampler=True)
+    p.add_argument("--confirm", type=_positive_int, default=None, metavar="N",
+                   help="of --trials, up to N last trials re-measure the leader or its runner-up with "
+                   f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
+                   "fewer when --trials is smaller; 0: none)")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
@@ -169,7 +175,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
             data_dir=args.data_dir, max_consecutive_failures=args.max_consecutive_failures,
             checkpoint_dir=args.keep_checkpoints, isolate=not args.in_process, refill=refill,
             seconds_budget=seconds_budget, cache_dir=args.cache_dir, cache_gib=args.cache_size,
-            artifacts_dir=args.artifacts_dir,
+            artifacts_dir=args.artifacts_dir, confirm=getattr(args, "confirm", 0),
         )
     except SearchStopped as exc:
         reporter.say(str(exc))
