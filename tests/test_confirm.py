@@ -252,4 +252,6 @@ def test_tiny_search_confirms_with_its_own_seed_and_resumes(tmp_path):
             twin = [u for u in measured if u.user_attrs["depth"] == t.user_attrs["depth"]
                     and not u.user_attrs.get(CONFIRM_ATTR)]
             assert twin and twin[0].user_attrs["losses"] != t.user_attrs["losses"]  # trained with it
-    assert sum(bool(t.user_attrs.get(CONFIRM_ATTR)) for t in measured) <= 2  # one per run at most
+    # two depths of a tiny model read once are within the default noise: the third trial
+    # confirms one; the resumed run has no confirmation left (one in all)
+    assert sum(bool(t.user_attrs.get(CONFIRM_ATTR)) for t in measured) == 1
