@@ -135,6 +135,21 @@ def test_a_resumed_oracle_counts_confirmations_from_the_study():
         oracle.abandon_running("test over")
 
 
+def test_a_depth_suggested_again_is_told_its_pooled_value():
+    study = _study()
+    _measure(study, 5, 0.90, 100.0)
+    _measure(study, 5, 0.80, 100.0, confirm=True, seed=1, measure_again=True)
+    _measure(study, 60, 0.50, 300.0)
+    study.enqueue_trial(SPACE.params_for(5))  # as if the sampler suggested depth 5 again
+    oracle = _oracle(study, total=4, confirm=0)
+    oracle.populate_space("t0")
+    try:
+        reused = [t for t in study.trials if "reused_from" in t.user_attrs]
+        assert len(reused) == 1 and reused[0].value == pytest.approx(0.85 / 100.0)
+    finally:
+        oracle.abandon_running("test over")
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
