@@ -150,6 +150,27 @@ def test_a_depth_suggested_again_is_told_its_pooled_value():
         oracle.abandon_running("test over")
 
 
+@pytest.mark.parametrize("name", ["pareto", "cheapest-within:0.01", "accuracy"])
+def test_confirmations_for_every_objective(name):
+    objective = get_objective(name)
+    study = optuna.create_study(directions=list(objective.study_directions))
+    for depth, acc, sec in [(5, 0.90, 100.0), (20, 0.905, 104.0), (5, 0.89, 115.0)]:
+        attrs = {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec, "depth": depth}
+        study.add_trial(optuna.trial.create_trial(
+            params=SPACE.params_for(depth), distributions=SPACE.distributions(),
+            values=objective.study_values(attrs) if objective.is_multi else [objective(attrs)],
+            user_attrs=attrs))
+    oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=4,
+                          max_consecutive_failures=3, reporter=QuietReporter(), confirm=1,
+                          ranking=objective, study_metrics=objective.study_metrics)
+    r = oracle.populate_space("t0")
+    try:
+        assert r["status"] == "RUNNING" and r["values"]["depth"] in (5, 20)
+        assert oracle.optuna_trials["t0"].user_attrs[CONFIRM_ATTR]
+    finally:
+        oracle.abandon_running("test over")
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()

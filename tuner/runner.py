@@ -61,7 +61,8 @@ class DepthTuner(kt.Tuner):
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
         total = self.oracle.total_trials or "?"
-        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number})")
+        again = f", confirmation repeat with seed {ot.user_attrs['seed']}" if ot.user_attrs.get("confirm") else ""
+        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
 
         def progress(phase, epoch, epochs, seconds):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
