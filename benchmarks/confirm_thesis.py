@@ -21,7 +21,6 @@ confirmations start) with its standard error. Outputs: benchmarks/out/confirm-*.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 

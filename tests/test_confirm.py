@@ -12,6 +12,7 @@ import subprocess
 import optuna
 import pandas as pd
 import pytest
+from conftest import FAST, run_cli
 from optuna.trial import TrialState
 
 from objectives import get_objective
@@ -24,8 +25,6 @@ from tuner.progress import QuietReporter
 from tuner.replay import compare, parse_strategies, replay
 from tuner.space import DepthSpace
 from tuner.study import recover_stale_trials
-
-from conftest import FAST, run_cli
 
 SIG = depth_signatures("MobileNetV2")
 EFF = get_objective("efficiency")
@@ -128,7 +127,7 @@ def test_a_resumed_oracle_counts_confirmations_from_the_study():
     _measure(study, 20, 0.90, 104.0)
     _measure(study, 5, 0.90, 101.0, confirm=True, seed=2, measure_again=True)
     oracle = _oracle(study, total=5, confirm=1)  # a new run of the same study: the one is spent
-    r = oracle.populate_space("t0")
+    assert oracle.populate_space("t0")["status"] == "RUNNING"
     try:
         assert CONFIRM_ATTR not in oracle.optuna_trials["t0"].user_attrs
     finally:

@@ -30,7 +30,7 @@ from objectives import Objective
 from objectives.best import answer
 from tuner.noise import pool
 
-__all__ = ["DEFAULT_CONFIRM", "CONFIRM_ATTR", "in_confirm_phase", "next_confirmation", "confirmation_seed"]
+__all__ = ["CONFIRM_ATTR", "DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_confirmation"]
 
 DEFAULT_CONFIRM = 2
 """``search --confirm``'s default; the replays behind it are in benchmarks/RESULTS.md."""
@@ -58,7 +58,7 @@ def next_confirmation(records: Iterable[Mapping[str, object]], objective: Object
     if not result.within_noise:
         return None
     values = result.depths.loc[result.within_noise, "value"]
-    runner_up = int((values.idxmax() if objective.direction == "maximize" else values.idxmin()))
+    runner_up = int(values.idxmax() if objective.direction == "maximize" else values.idxmin())
     leader = result.best_depth
     seeds = table["seeds"]
     return runner_up if seeds.loc[runner_up] < seeds.loc[leader] else leader

@@ -22,7 +22,12 @@ from keras_tuner.src.engine import trial as kt_trial
 from optuna.trial import TrialState
 
 from objectives import Objective
-from tuner.confirm import CONFIRM_ATTR, confirmation_seed, in_confirm_phase, next_confirmation
+from tuner.confirm import (
+    CONFIRM_ATTR,
+    confirmation_seed,
+    in_confirm_phase,
+    next_confirmation,
+)
 from tuner.metrics import protocol_seconds
 from tuner.progress import Reporter
 from tuner.protocol import host_name

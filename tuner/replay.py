@@ -58,8 +58,8 @@ from objectives.best import best_depth, depth_values
 from tuner.confirm import in_confirm_phase, next_confirmation
 from tuner.errors import UsageError
 from tuner.landscape import Landscape
-from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.narrowing import NarrowingStrategy, thesis_plan
+from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.samplers import SAMPLERS, make_sampler
 from tuner.space import SCALES, DepthSpace
 
