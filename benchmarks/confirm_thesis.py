@@ -116,7 +116,10 @@ def markdown() -> str:
         p = paired()
         out.append("\nmany (200 seeds): paired mean regret difference vs tpe:log (points), ± SE")
         wide = p.assign(cell=[f"{100 * m:+.2f} ± {100 * s:.2f}" for m, s in zip(p.diff_mean, p.diff_se)])
-        out.append(wide.pivot(index="strategy", columns="table", values="cell").to_markdown())
+        grid = wide.pivot(index="strategy", columns="table", values="cell")
+        out.append("| strategy | " + " | ".join(grid.columns) + " |")
+        out.append("|---" * (len(grid.columns) + 1) + "|")
+        out.extend(f"| {k} | " + " | ".join(row) + " |" for k, row in grid.iterrows())
         allt = p.groupby("strategy").apply(
             lambda g: f"{100 * g.diff_mean.mean():+.2f} ± {100 * np.sqrt((g.diff_se ** 2).sum()) / len(g):.2f}")
         out.append("mean over tables: " + "; ".join(f"{k} {v}" for k, v in allt.items()))
