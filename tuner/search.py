@@ -189,7 +189,7 @@ def resolve_confirm(confirm: int | None, trials: int | None) -> int:
 
     None (not given) is ``DEFAULT_CONFIRM``, fewer when the budget is small."""
     if confirm is None:
-        return min(DEFAULT_CONFIRM, max(0, (trials or 1) - 1)) if trials is not None else 0
+        return 0 if trials is None else min(DEFAULT_CONFIRM, trials - 1)
     if confirm < 0:
         raise UsageError(f"--confirm {confirm}: give 0 (no confirmations) or more")
     if confirm and trials is not None and confirm >= trials:
