@@ -85,6 +85,31 @@ def test_cached_trial_trains_like_the_plain_protocol(setup, depth):
     assert cached.protocol_seconds > cached.steady_seconds > 0
 
 
+def test_a_confirmation_seed_trains_phase_2_alike_in_both_modes(setup):
+    """A confirmation repeat's own seed orders phase 2's batches in plain and cached trials alike."""
+    import keras_tuner as kt
+
+    from tuner.cached_trial import run_cached_trial
+    from tuner.hypermodel import DepthHyperModel
+    from tuner.space import DepthSpace
+
+    s = setup
+    hm = DepthHyperModel(protocol=s["protocol"], num_classes=5, space=DepthSpace(0, 154))
+    hp = kt.HyperParameters()
+    hm.declare_hyperparameters(hp)
+    hp.values["depth"] = 15
+    plain = hm.fit(hp, hm.build(hp), train=s["train"], validation=s["val"], phase2_seed=7)
+    cached = run_cached_trial(protocol=s["protocol"], num_classes=5, depth=15, train=s["train"],
+                              val=s["val"], head_state=s["head"].state, phase1=s["head"].metrics,
+                              cache=s["cache"], keys=s["keys"], phase2_seed=7)
+    base = run_cached_trial(protocol=s["protocol"], num_classes=5, depth=15, train=s["train"],
+                            val=s["val"], head_state=s["head"].state, phase1=s["head"].metrics,
+                            cache=s["cache"], keys=s["keys"])
+    np.testing.assert_allclose(cached.losses, plain.losses, rtol=LOSS_RTOL)
+    assert cached.losses[:2] == base.losses[:2]  # phase 1 is the study's
+    assert cached.losses[2:] != base.losses[2:]  # phase 2 saw other batches
+
+
 def test_head_phase_fills_the_cache_in_its_pass(setup):
     filled = setup["head"].metrics["cached_points"]
     assert {3, 11, 20, 29} <= set(filled) and filled == sorted(filled)

@@ -66,8 +66,11 @@ def _check_finished(storage, study, total):
     for t in measured:
         assert set(METRIC_FIELDS) <= set(t.user_attrs)
         assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["protocol_seconds"])
-    sigs = [SIG[t.user_attrs["depth"]] for t in measured]
+    # confirmation repeats (--confirm, on by default) train a measured depth again, each with its own seed
+    sigs = [SIG[t.user_attrs["depth"]] for t in measured if not t.user_attrs.get("confirm")]
     assert len(set(sigs)) == len(sigs), "the same weights were trained twice"
+    seeds = [t.user_attrs["seed"] for t in measured if t.user_attrs.get("confirm")]
+    assert len(set(seeds)) == len(seeds)
     return trials, measured
 
 

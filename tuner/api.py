@@ -93,6 +93,7 @@ class DepthSearch:
         cache_size: float = DEFAULT_CACHE_GIB,
         artifacts_dir: str | None = None,
         in_process: bool = False,
+        confirm: int | None = None,
         progress: bool = False,
     ) -> None:
         self.dataset = dataset
@@ -126,6 +127,7 @@ class DepthSearch:
         self.cache_size = cache_size
         self.artifacts_dir = artifacts_dir
         self.in_process = in_process
+        self.confirm = confirm
         self.progress = progress
 
     @classmethod
@@ -201,7 +203,7 @@ class DepthSearch:
             raise UsageError(f"sampler {self.sampler!r} chooses its own depths: run "
                              f"`depth-tuner {'sweep' if self.sampler == 'sweep' else 'narrow'}`, "
                              "or pick a sampler (tpe, gp, random, grid)")
-        outcome = self.run_strategy(trials=n_trials)
+        outcome = self.run_strategy(trials=n_trials, confirm=self.confirm)
         if outcome.interrupted:
             raise KeyboardInterrupt(f"stopped after {outcome.measured} measured trials; run again to continue")
         return self.study
@@ -213,10 +215,12 @@ class DepthSearch:
         refill_for: Callable | None = None,
         seconds_budget: float | None = None,
         reporter: Reporter | None = None,
+        confirm: int | None = 0,
     ) -> SearchOutcome:
         """What ``run`` does, with the hooks of ``narrow``, ``sweep`` and ``live-compare``.
 
-        ``refill_for(space, data)`` gives a queued strategy's depths (tuner.queued).
+        ``refill_for(space, data)`` gives a queued strategy's depths (tuner.queued);
+        ``confirm``: confirmation repeats (None: the default, for samplers only).
         """
         from tuner.progress import Reporter
         from tuner.search import run_search
@@ -228,7 +232,7 @@ class DepthSearch:
             outcome = run_search(
                 config=resolved.config, study_name=resolved.study_name, storage=resolved.storage,
                 trials=trials, reporter=reporter, refill=refill, seconds_budget=seconds_budget,
-                **resolved.options,
+                confirm=confirm, **resolved.options,
             )
         return outcome
 

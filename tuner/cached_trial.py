@@ -36,7 +36,7 @@ class CacheTooSmall(Exception):
 def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
                      head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
                      keys: activations.CacheKeys, progress: Progress | None = None,
-                     checkpoint: str | None = None) -> TrialMetrics:
+                     checkpoint: str | None = None, phase2_seed: int | None = None) -> TrialMetrics:
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
@@ -104,7 +104,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     t_train = time.perf_counter()
     run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
                     transform=input_transform, progress=progress,
-                    seconds_before=float(phase1["fit_seconds"]))
+                    seconds_before=float(phase1["fit_seconds"]), seed=phase2_seed)
     extra.update(build_seconds=t_cache - t0, cache_seconds=t_probe - t_cache,
                  probe_seconds=t_train - t_probe, train_seconds=time.perf_counter() - t_train)
     if checkpoint:

@@ -119,11 +119,14 @@ class PhaseRun:
 
 def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Protocol, phase: int,
               depth: int, transform=None, progress: Progress | None = None,
-              seconds_before: float = 0.0) -> PhaseRun:
-    """One timed phase of the protocol on ``train`` (images or activations)."""
+              seconds_before: float = 0.0, seed: int | None = None) -> PhaseRun:
+    """One timed phase of the protocol on ``train`` (images or activations).
+
+    ``seed`` (default the protocol's) orders the batches: a confirmation
+    repeat passes its own for phase 2."""
     p = protocol
     epochs, first = (p.head_epochs, 0) if phase == 1 else (p.finetune_epochs, p.head_epochs)
-    ds = training_batches(train, seed=p.seed, first_epoch=first, epochs=epochs,
+    ds = training_batches(train, seed=p.seed if seed is None else seed, first_epoch=first, epochs=epochs,
                           batch_size=p.batch_size, transform=transform)
     val_ds = validation_batches(val, batch_size=p.batch_size, transform=transform)
     clock = EpochClock(
@@ -162,8 +165,12 @@ class DepthHyperModel(kt.HyperModel):
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, train: Arrays = None,
-            validation: Arrays = None, progress: Progress | None = None, **kwargs) -> TrialMetrics:
-        """The plain protocol on uint8 images: both phases through the whole backbone."""
+            validation: Arrays = None, progress: Progress | None = None,
+            phase2_seed: int | None = None, **kwargs) -> TrialMetrics:
+        """The plain protocol on uint8 images: both phases through the whole backbone.
+
+        ``phase2_seed``: a confirmation repeat's own seed for phase 2's batch
+        order (as in a cached trial, whose phase 1 is the study's)."""
         p = self.protocol
         depth = int(hp.get("depth"))
         backbone = backbone_of(model)
@@ -175,7 +182,8 @@ class DepthHyperModel(kt.HyperModel):
                 compile_for(model, self.num_classes, p.finetune_lr)  # trainable changed: recompile
             runs.append(run_phase(model, train, validation, protocol=p, phase=phase, depth=depth,
                                   transform=transform, progress=progress,
-                                  seconds_before=sum(r.seconds for r in runs)))
+                                  seconds_before=sum(r.seconds for r in runs),
+                                  seed=phase2_seed if phase == 2 else None))
         _, trained = split_at_depth(backbone, depth)
         epoch_seconds = [s for r in runs for s in r.epoch_seconds]
         fit_seconds = float(sum(r.seconds for r in runs))

@@ -21,6 +21,13 @@ import optuna
 from keras_tuner.src.engine import trial as kt_trial
 from optuna.trial import TrialState
 
+from objectives import Objective
+from tuner.confirm import (
+    CONFIRM_ATTR,
+    confirmation_seed,
+    in_confirm_phase,
+    next_confirmation,
+)
 from tuner.metrics import protocol_seconds
 from tuner.progress import Reporter
 from tuner.protocol import host_name
@@ -77,6 +84,9 @@ class OptunaOracle(kt.Oracle):
         refill: Callable[[optuna.Study], list[tuple[int, dict]]] | None = None,
         seconds_budget: float | None = None,
         study_metrics: tuple[str, ...] = (),
+        confirm: int = 0,
+        ranking: Objective | None = None,
+        base_seed: int = 0,
     ):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
@@ -98,6 +108,12 @@ class OptunaOracle(kt.Oracle):
         # A multi-objective study (``--objective pareto``) is told these
         # metrics of the trial, one per direction, instead of the one value.
         self.study_metrics = study_metrics
+        # ``--confirm N``: the last N trials of the budget re-measure the
+        # leading candidates with new seeds (tuner.confirm); decided from the
+        # study alone, so parallel workers and resumed runs agree.
+        self.confirm = confirm
+        self.ranking = ranking  # not self.objective: that is Keras Tuner's
+        self.base_seed = base_seed
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -134,25 +150,34 @@ class OptunaOracle(kt.Oracle):
                 self.stop_reason = "every depth in the range (up to layers without weights) is measured"
                 return {"status": kt_trial.TrialStatus.STOPPED}
 
+            if self.confirm and self.refill is None:
+                self._queue_confirmation(measured, in_flight, total)
             ot = self.study.ask(self.space.distributions())
             depth = self.space.depth_of(ot.params)
             sig = self._sig(depth)
             self.space.record(ot, depth)
-            again = bool(ot.user_attrs.get("measure_again"))  # a sweep's repeat
+            again = bool(ot.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
+            if ot.user_attrs.get(CONFIRM_ATTR):
+                ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
+            # Snapshots taken after asking, in this order: the trials asked
+            # before this one that still run, then the measured ones. One that
+            # finished in between shows in the second, so a result that landed
+            # while this worker asked is never trained again.
+            ahead = [t for t in self._in_flight() if t.number < ot.number]
+            measured = measured_trials(self.study)
+            measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
             if sig in measured_sigs and not again:
                 source = measured_sigs[sig]
                 ot.set_user_attr("reused_from", source.number)
-                self.study.tell(ot, source.values)
+                self.study.tell(ot, self._pooled_values(sig, measured, source))
                 self._repeats += 1
                 if self._repeats >= MAX_REPEATS and self.refill is None:
                     self._repeats = 0
                     self._queue_nearest_free(depth, measured_sigs, flying_sigs)
                 continue
-            # Checked after asking, against the trials asked before this one:
-            # two workers that asked at once both see each other, and only
-            # the later trial gives way.
-            ahead = [t for t in self._in_flight() if t.number < ot.number]
-            if len(measured_trials(self.study)) + len(ahead) >= total:
+            # Against the trials asked before this one: two workers that asked
+            # at once both see each other, and only the later trial gives way.
+            if len(measured) + len(ahead) >= total:
                 self._give_way(ot, "the remaining trials are running on other workers", again_later=True)
                 continue
             rival = [t.number for t in ahead if self._sig(trial_depth(t, self.space)) == sig]
@@ -224,6 +249,35 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
     # -- helpers -----------------------------------------------------------
+    def _queue_confirmation(self, measured: list, in_flight: list, total: float) -> None:
+        """Queue a confirmation repeat when one is due (tuner.confirm) and none is waiting."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if any(t.user_attrs.get(CONFIRM_ATTR) for t in waiting) or self.ranking is None:
+            return
+        confirmed = sum(1 for t in [*measured, *in_flight] if t.user_attrs.get(CONFIRM_ATTR))
+        if not in_confirm_phase(total=int(min(total, 10**9)), trained=len(measured) + len(in_flight),
+                                confirm=self.confirm, confirmed=confirmed):
+            return
+        from tuner.landscape import study_records
+
+        depth = next_confirmation(study_records(self.study), self.ranking)
+        if depth is not None:
+            self.study.enqueue_trial(self.space.params_for(depth), user_attrs={
+                "chosen_by": "confirm", CONFIRM_ATTR: True, "measure_again": True})
+
+    def _pooled_values(self, sig: int, measured: list, source) -> float | list[float]:
+        """What a re-suggested depth is told: the pooled readings of its weights, not one reading."""
+        same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
+        if self.ranking is None or len(same) < 2:
+            return source.values
+        acc = sum(float(t.user_attrs["val_accuracy"]) for t in same) / len(same)
+        sec = sum(self.ranking.seconds(t.user_attrs) for t in same) / len(same)
+        if self.study_metrics:  # pareto: the pooled metrics, one per direction
+            pooled = {"val_accuracy": acc, "protocol_seconds": sec}
+            return [pooled[k] for k in self.study_metrics]
+        trial_formula = self.ranking.trial_formula or self.ranking.formula
+        return float(trial_formula(acc, sec))
+
     def _queue_filled(self) -> bool:
         """Is there a queued depth (after asking the strategy for more if not)?"""
         waiting = lambda: self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # noqa: E731

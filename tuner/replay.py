@@ -22,16 +22,24 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   log-normal), ``accuracy = clip(mean + sd*z, 0, 1)``. ``sd`` and ``cv``
   come from the landscape's spread where a depth has repeats; depths without
   repeats use the spread pooled over the repeated depths; a landscape with
-  no repeats at all (the thesis tables) uses ``DEFAULT_ACCURACY_SD = 0.01``
-  and ``DEFAULT_SECONDS_CV = 0.10``: the spread of the thesis' five
-  consecutive stage-3 depths, where the true values barely differ, is
-  0.002-0.013 in accuracy and 5-13 % in time. ``noise_scale`` multiplies
-  both (0 replays the mean landscape).
-* **Answer.** A strategy's final choice is its best *observed* depth (ties:
-  shallower). It is judged on the landscape's *mean* value by its objective
-  (``Landscape.objective``: efficiency for thesis tables and CSV files, the
-  study's own for ``study:NAME``): relative regret ``1 - v(choice) / v(best)``.
-  Columns named ``efficiency`` hold that value.
+  no repeats at all (the thesis tables) uses the noise model's stated
+  defaults, ``tuner.noise.DEFAULT_NOISE`` (accuracy sd 0.015, seconds cv
+  15 %; the answer assumes the same before it has repeats).
+  ``noise_scale`` multiplies both (0 replays the mean landscape; 2/3 gives
+  the 0.01 / 10 % this replay used before the defaults were unified).
+* **Repeats.** The first reading of a depth is the seed's world; every
+  further reading of it (a confirmation repeat, ``tpe+confirm2``) draws new
+  noise of its own, reproducible from (seed, depth, reading).
+* **Answer.** A strategy's final choice is the answer rule of
+  ``objectives.best.answer`` on its readings pooled per depth (with one
+  reading per depth: its best observed depth, ties shallower). It is judged
+  on the landscape's *mean* value by its objective (``Landscape.objective``:
+  efficiency for thesis tables and CSV files, the study's own for
+  ``study:NAME``): relative regret ``1 - v(choice) / v(best)``, and whether
+  the choice is *within noise* of the best depth: the answer's test
+  (``|v_d - v_best| < 1.96 sqrt(sd_d^2 + sd_best^2)``) with each depth's
+  value sd of one reading under the replayed noise. A re-suggested depth is
+  told its pooled value. Columns named ``efficiency`` hold the value.
 """
 
 from __future__ import annotations
@@ -46,9 +54,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from objectives.best import best_depth, depth_values
+from tuner.confirm import in_confirm_phase, next_confirmation
 from tuner.errors import UsageError
 from tuner.landscape import Landscape
 from tuner.narrowing import NarrowingStrategy, thesis_plan
+from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.samplers import SAMPLERS, make_sampler
 from tuner.space import SCALES, DepthSpace
 
@@ -66,10 +77,20 @@ __all__ = [
     "Comparison",
 ]
 
-DEFAULT_ACCURACY_SD = 0.01
-DEFAULT_SECONDS_CV = 0.10
 NARROWING = "narrowing"
 THESIS_GRIDS = "thesis"
+CONFIRM_SUFFIX = "+confirm"
+
+
+def _split_confirm(raw: str) -> tuple[str, int]:
+    """``"tpe:log+confirm2"`` -> ``("tpe:log", 2)``; no suffix -> 0."""
+    name, sep, count = raw.partition(CONFIRM_SUFFIX)
+    if not sep:
+        return raw, 0
+    if not count.isdigit():
+        raise UsageError(f"strategy {raw!r}: write the confirmations as a whole number, "
+                         "e.g. tpe+confirm2")
+    return name, int(count)
 
 
 @dataclass(frozen=True)
@@ -79,10 +100,13 @@ class StrategySpec:
 
     name: str
     variant: str | None = None
+    confirm: int = 0
+    """Confirmation repeats at the end of the budget (``tuner.confirm``)."""
 
     @property
     def label(self) -> str:
-        return self.name if self.variant is None else f"{self.name}:{self.variant}"
+        base = self.name if self.variant is None else f"{self.name}:{self.variant}"
+        return f"{base}{CONFIRM_SUFFIX}{self.confirm}" if self.confirm else base
 
 
 def parse_strategies(
@@ -97,7 +121,8 @@ def parse_strategies(
     for raw in (p.strip() for p in text.split(",")):
         if not raw:
             continue
-        name, _, sc = raw.partition(":")
+        plain, confirm = _split_confirm(raw)
+        name, _, sc = plain.partition(":")
         if name == NARROWING:
             if sc not in ("", THESIS_GRIDS):
                 raise UsageError(
@@ -105,7 +130,7 @@ def parse_strategies(
                     "(the thesis' exact depths)"
                 )
             grids = sc == THESIS_GRIDS or thesis_grids
-            specs.append(StrategySpec(NARROWING, THESIS_GRIDS if grids else None))
+            specs.append(StrategySpec(NARROWING, THESIS_GRIDS if grids else None, confirm))
             continue
         if name not in SAMPLERS:
             raise UsageError(
@@ -115,7 +140,7 @@ def parse_strategies(
         sc = sc or scale
         if sc not in SCALES:
             raise UsageError(f"strategy {raw!r}: unknown scale {sc!r}, use linear or log")
-        specs.append(StrategySpec(name, sc))
+        specs.append(StrategySpec(name, sc, confirm))
     if not specs:
         raise UsageError("--strategies is empty: name at least one, e.g. narrowing,tpe")
     if len({s.label for s in specs}) != len(specs):
@@ -136,6 +161,11 @@ class SamplerStrategy:
     def ask(self) -> int | None:
         self._pending = self.study.ask(self.space.distributions())
         return self.space.depth_of(self._pending.params)
+
+    def ask_depth(self, depth: int) -> None:
+        """Put ``depth`` to the study next (a queued trial, as the live search queues a repeat)."""
+        self.study.enqueue_trial(self.space.params_for(depth))
+        self._pending = self.study.ask(self.space.distributions())
 
     def tell(self, depth: int, efficiency: float) -> None:
         trial, self._pending = self._pending, None
@@ -190,6 +220,23 @@ def _make_strategy(spec: StrategySpec, *, land: Landscape, seed: int, low: int, 
     )
 
 
+def _reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, depth: int,
+             k: int) -> tuple[float, float]:
+    """Reading ``k >= 1`` of ``depth`` (a repeat): new noise, reproducible from (seed, depth, k)."""
+    i = land.table.index.get_loc(depth)
+    z_acc, z_sec = np.random.default_rng([seed, depth, k]).standard_normal(2)
+    acc = float(np.clip(land.table["val_accuracy"].iloc[i] + sd[i] * z_acc, 0.0, 1.0))
+    sec = float(land.table["fit_seconds"].iloc[i] * np.exp(cv[i] * z_sec - cv[i] ** 2 / 2))
+    return acc, sec
+
+
+def _pooled_value(readings: list[dict], depth: int, objective) -> float:
+    mine = [r for r in readings if r["depth"] == depth]
+    acc = sum(r["val_accuracy"] for r in mine) / len(mine)
+    sec = sum(r["fit_seconds"] for r in mine) / len(mine)
+    return float(objective.values(acc, sec))
+
+
 def replay(
     *,
     landscape: Landscape,
@@ -204,46 +251,70 @@ def replay(
     """One run: a row per training, with the incumbent and its mean efficiency.
 
     ``landscape`` must cover every depth of ``low..high`` (``Landscape.interpolated``).
+    With ``strategy.confirm`` the last trainings of the budget re-measure the
+    leading candidates (``tuner.confirm``, as the live search does); the
+    incumbent is the answer rule on the readings pooled per depth.
     """
     if landscape.depths != list(range(low, high + 1)):
         raise ValueError(f"replay needs every depth {low}..{high}: pass landscape.interpolated()")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if landscape.objective_spec.eligible is not None:
+    objective = landscape.objective_spec
+    if objective.eligible is not None:
         raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
                          "replay a landscape of an efficiency or accuracy study")
     truth = landscape.values
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
+    sd, cv = _noise_arrays(landscape)
+    sd, cv = sd * noise_scale, cv * noise_scale
     strat = _make_strategy(strategy, land=landscape, seed=seed, low=low, high=high)
     max_asks = max_asks if max_asks is not None else 5 * budget
-    measured: dict[int, float] = {}
+    readings: list[dict] = []
+    count: dict[int, int] = {}
     rows = []
     cum = 0.0
-    choice, choice_obs = None, -math.inf
-    asks = 0
-    while len(measured) < budget and asks < max_asks:
-        depth = strat.ask()
-        if depth is None:
-            break
-        asks += 1
-        if depth in measured:
-            strat.tell(depth, measured[depth])
-            continue
-        obs = world.loc[depth]
-        eff = float(obs["efficiency"])
-        measured[depth] = eff
-        strat.tell(depth, eff)
-        cum += float(obs["fit_seconds"])
-        if eff > choice_obs or (eff == choice_obs and depth < choice):
-            choice, choice_obs = depth, eff
+    asks = confirmed = 0
+    while len(readings) < budget and asks < max_asks:
+        depth = None
+        if strategy.confirm and in_confirm_phase(total=budget, trained=len(readings),
+                                                 confirm=strategy.confirm, confirmed=confirmed):
+            depth = next_confirmation(readings, objective)
+        is_confirmation = depth is not None
+        if is_confirmation:
+            confirmed += 1
+            if hasattr(strat, "ask_depth"):
+                strat.ask_depth(depth)
+        else:
+            depth = strat.ask()
+            if depth is None:
+                break
+            asks += 1
+            if depth in count:  # answered from the readings so far, pooled, for free
+                strat.tell(depth, _pooled_value(readings, depth, objective))
+                continue
+        k = count.get(depth, 0)
+        if k == 0:
+            obs = world.loc[depth]
+            acc, sec = float(obs["val_accuracy"]), float(obs["fit_seconds"])
+        else:
+            acc, sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=k)
+        readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
+        count[depth] = k + 1
+        eff = float(objective.values(acc, sec))
+        # a sampler is told each reading (as the live study is); the narrowing keeps one value
+        strat.tell(depth, eff if hasattr(strat, "ask_depth") or k == 0
+                   else _pooled_value(readings, depth, objective))
+        cum += sec
+        choice = best_depth(pool(readings), objective)
         rows.append(
             {
                 "strategy": strategy.label,
                 "seed": seed,
-                "step": len(measured),
+                "step": len(readings),
                 "asks": asks,
                 "depth": depth,
-                "val_accuracy": float(obs["val_accuracy"]),
-                "fit_seconds": float(obs["fit_seconds"]),
+                "confirmation": is_confirmation,
+                "val_accuracy": acc,
+                "fit_seconds": sec,
                 "efficiency": eff,
                 "cum_seconds": cum,
                 "choice": choice,
@@ -251,6 +322,25 @@ def replay(
             }
         )
     return pd.DataFrame(rows)
+
+
+def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> set[int]:
+    """The best depth and every depth whose mean value is within noise of it.
+
+    The answer's test (``objectives.best``) with one reading per depth under
+    the replayed noise (pooled over depths): ``|v_d - v_best| < 1.96 *
+    sqrt(sd_d^2 + sd_best^2)``. Without noise only the best depth (and exact ties).
+    """
+    sd, cv = _noise_arrays(landscape)
+    noise = NoiseModel(accuracy_sd=float(np.sqrt(np.mean(sd**2))) * noise_scale,
+                       seconds_cv=float(np.sqrt(np.mean(cv**2))) * noise_scale)
+    table = landscape.table.assign(repeats=1, seeds=1)
+    vals = depth_values(table, landscape.objective_spec, noise)
+    best = landscape.best_depth
+    b = vals.loc[best]
+    limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
+    close = ((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"])
+    return {int(d) for d in vals.index[close.to_numpy(dtype=bool)]} | {best}
 
 
 def _replay_job(kwargs: dict) -> pd.DataFrame:
@@ -324,25 +414,31 @@ def compare(
     return Comparison(
         landscape=land,
         runs=runs,
-        table=summarise(runs, landscape=land, order=order),
+        table=summarise(runs, landscape=land, order=order, noise_scale=noise_scale),
         curves=anytime_curves(runs, order=order),
     )
 
 
 def summarise(
-    runs: pd.DataFrame, *, landscape: Landscape, order: Sequence[str] | None = None
+    runs: pd.DataFrame, *, landscape: Landscape, order: Sequence[str] | None = None,
+    noise_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Per strategy: cost until the best depth is first trained, regret of the final choice.
 
     ``trials_to_best`` / ``seconds_to_best`` are medians over seeds, ``inf``
     when the best depth was trained in fewer than half of them; ``p_found``
     is that fraction. Regret is relative (0 = the best depth's efficiency).
+    ``p_within_noise``: share of seeds whose final answer is within noise of
+    the best depth (``within_noise_of_best``); ``confirmations``: median
+    confirmation repeats spent.
     """
     best, best_eff = landscape.best_depth, landscape.best_value
+    close = within_noise_of_best(landscape, noise_scale=noise_scale)
     out = []
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
         trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
+        near, confirms = [], []
         for _, run in per_seed:
             hit = run[run["depth"] == best]
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
@@ -350,6 +446,8 @@ def summarise(
             last = run.iloc[-1]
             regrets.append(1.0 - float(last["choice_efficiency"]) / best_eff)
             final_best.append(int(last["choice"]) == best)
+            near.append(int(last["choice"]) in close)
+            confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
             trainings.append(len(run))
             totals.append(float(last["cum_seconds"]))
         r = np.asarray(regrets)
@@ -364,6 +462,8 @@ def summarise(
                 "regret_p05": float(np.quantile(r, 0.05)),
                 "regret_p95": float(np.quantile(r, 0.95)),
                 "p_final_best": float(np.mean(final_best)),
+                "p_within_noise": float(np.mean(near)),
+                "confirmations": float(np.median(confirms)),
                 "trainings": float(np.median(trainings)),
                 "seconds": float(np.median(totals)),
             }

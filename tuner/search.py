@@ -21,8 +21,9 @@ import optuna
 from keras_tuner.src import config as kt_config
 
 from objectives import get_objective
-from tuner.backbones import build_backbone, check_image_size, depth_signatures, get_backbone_spec
+from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
 from tuner.config import QUEUED_STRATEGIES, SearchConfig
+from tuner.confirm import DEFAULT_CONFIRM
 from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
 from tuner.calibration import CALIBRATION_IMAGES, calibrated_weights, needs_calibration, trial_protocol
@@ -70,6 +71,7 @@ def run_search(
     cache_dir: str | None = None,
     cache_gib: float = DEFAULT_CACHE_GIB,
     artifacts_dir: str | None = None,
+    confirm: int | None = 0,
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials.
 
@@ -83,17 +85,14 @@ def run_search(
         raise UsageError(f"--budget-seconds {seconds_budget:g}: give a positive number of seconds")
     if trials is not None and trials < 1:
         raise UsageError(f"--trials {trials}: ask for at least 1 trial")
+    confirm = resolve_confirm(confirm, trials)
     if max_consecutive_failures < 0:
         raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
     if not cache_gib > 0:
         raise UsageError(f"--cache-size {cache_gib:g}: give a positive number of GiB")
     objective = get_objective(config.objective)
     spec = get_backbone_spec(config.protocol.backbone)
-    signatures = depth_signatures(spec.name)
-    n = len(signatures) - 1
-    if config.space.high > n:
-        raise UsageError(f"--max-depth {config.space.high} exceeds the {n} layers of {spec.name}: use at most {n}")
-    check_image_size(spec, config.protocol.image_size)  # before any storage is opened
+    signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
     # Queued strategies never consult the sampler; Optuna still needs one.
     sampler = make_sampler("random" if config.sampler in QUEUED_STRATEGIES else config.sampler,
                            space=config.space, seed=config.protocol.seed)
@@ -136,7 +135,7 @@ def run_search(
             datasets=datasets, signatures=signatures, objective=objective,
             max_consecutive_failures=max_consecutive_failures, checkpoint_dir=checkpoint_dir,
             isolate=isolate, refill=refill, seconds_budget=seconds_budget, cache_dir=cache_dir,
-            cache_gib=cache_gib, artifacts_dir=artifacts_dir, new=stored is None,
+            cache_gib=cache_gib, artifacts_dir=artifacts_dir, new=stored is None, confirm=confirm,
         )
     except BaseException:
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -151,7 +150,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
             reporter: Reporter, datasets, signatures, objective, max_consecutive_failures: int,
             checkpoint_dir: str | None, isolate: bool, refill: Refill | None,
             seconds_budget: float | None, cache_dir: str | None, cache_gib: float,
-            artifacts_dir: str, new: bool) -> SearchOutcome:
+            artifacts_dir: str, new: bool, confirm: int) -> SearchOutcome:
     """The trials themselves, in an opened study (``run_search`` has checked the input)."""
     study_name = study.study_name
     if new:
@@ -160,6 +159,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
         study=study, space=config.space, signatures=signatures, total_trials=trials,
         max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
         seconds_budget=seconds_budget, study_metrics=objective.study_metrics,
+        confirm=confirm, ranking=objective, base_seed=config.protocol.seed,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
@@ -219,6 +219,20 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured ({oracle.stop_reason})")
     return SearchOutcome(study_name, done, trials, stop_reason=oracle.stop_reason)
+
+
+def resolve_confirm(confirm: int | None, trials: int | None) -> int:
+    """``--confirm N`` checked: it must leave the sampler at least one trial of the budget.
+
+    None (not given) is ``DEFAULT_CONFIRM``, fewer when the budget is small."""
+    if confirm is None:
+        return 0 if trials is None else min(DEFAULT_CONFIRM, trials - 1)
+    if confirm < 0:
+        raise UsageError(f"--confirm {confirm}: give 0 (no confirmations) or more")
+    if confirm and trials is not None and confirm >= trials:
+        raise UsageError(f"--confirm {confirm} leaves no trial to explore of --trials {trials}: "
+                         f"use at most {trials - 1}")
+    return confirm
 
 
 class SearchStopped(Exception):

@@ -268,7 +268,7 @@ def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRA
 
 
 # What a queued trial carries that must survive being queued again.
-QUEUE_ATTRS = ("chosen_by", "measure_again", "stage")
+QUEUE_ATTRS = ("chosen_by", "measure_again", "stage", "confirm")
 
 
 def requeue(study: optuna.Study, space: DepthSpace, trial, *, retry_of: int | None = None) -> None:

@@ -63,7 +63,8 @@ def handle(request: dict[str, Any], emit) -> dict[str, Any]:
             metrics = run_cached_trial(
                 protocol=protocol, num_classes=request["num_classes"], depth=request["depth"],
                 train=train, val=val, head_state=state, phase1=request["phase1"], cache=cache,
-                keys=keys, progress=progress, checkpoint=request.get("checkpoint"))
+                keys=keys, progress=progress, checkpoint=request.get("checkpoint"),
+                phase2_seed=request.get("trial_seed"))
         except CacheTooSmall as exc:
             note = f"{exc}: this trial runs plain"
             emit(event="note", message=note)
@@ -86,7 +87,8 @@ def _plain(request, protocol, train, val, progress):
     hm.declare_hyperparameters(hp)
     hp.values["depth"] = request["depth"]
     model = hm.build(hp)
-    metrics = hm.fit(hp, model, train=train, validation=val, progress=progress)
+    metrics = hm.fit(hp, model, train=train, validation=val, progress=progress,
+                     phase2_seed=request.get("trial_seed"))
     if request.get("checkpoint"):
         try:
             model.save_weights(request["checkpoint"])

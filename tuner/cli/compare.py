@@ -26,6 +26,8 @@ TABLE_COLUMNS = {
     "regret_p05": "regret p05",
     "regret_p95": "regret p95",
     "p_final_best": "P(ends on best)",
+    "p_within_noise": "P(within noise)",
+    "confirmations": "confirms",
     "trainings": "trainings",
     "seconds": "seconds",
 }
@@ -39,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "sqlite:///studies/NAME.db, in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
     p.add_argument("--strategies", default="narrowing,tpe,random",
                    help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "
-                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear")
+                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear, and "
+                   "confirmation repeats at the end of the budget, e.g. tpe+confirm2 "
+                   "(default: %(default)s)")
     p.add_argument("--scale", default="log", choices=["linear", "log"],
                    help="depth scale for samplers named without one")
     p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
@@ -69,6 +73,8 @@ def format_table(table) -> str:
         "regret p05": lambda v: f"{100 * v:.1f}%",
         "regret p95": lambda v: f"{100 * v:.1f}%",
         "P(ends on best)": "{:.2f}".format,
+        "P(within noise)": "{:.2f}".format,
+        "confirms": "{:.0f}".format,
         "trainings": "{:.0f}".format,
         "seconds": "{:.0f}".format,
     }

@@ -47,7 +47,13 @@ def _fake_examples(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tuner.confirm import DEFAULT_CONFIRM
+
     add_run_arguments(p, sampler=True)
+    p.add_argument("--confirm", type=_positive_int, default=None, metavar="N",
+                   help="of --trials, up to N last trials re-measure the leader or its runner-up with "
+                   f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
+                   "fewer when --trials is smaller; 0: none)")
 
 
 STORAGE_HELP = ("Optuna storage URL, or PATH.log for a journal file (default: sqlite:///studies/STUDY.db, "
@@ -150,8 +156,8 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     search = DepthSearch(**options)
     reporter = Reporter(quiet=args.quiet)
     try:
-        outcome = search.run_strategy(trials=trials, refill_for=refill_for,
-                                      seconds_budget=seconds_budget, reporter=reporter)
+        outcome = search.run_strategy(trials=trials, refill_for=refill_for, seconds_budget=seconds_budget,
+                                      reporter=reporter, confirm=getattr(args, "confirm", 0))
     except SearchStopped as exc:
         reporter.say(str(exc))
         return 1
