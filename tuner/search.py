@@ -224,9 +224,10 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
 def resolve_confirm(confirm: int | None, trials: int | None) -> int:
     """``--confirm N`` checked: it must leave the sampler at least one trial of the budget.
 
-    None (not given) is ``DEFAULT_CONFIRM``, fewer when the budget is small."""
+    None (not given) is ``DEFAULT_CONFIRM``, but never more than a quarter of
+    what is left after one trial: a small budget is for exploring."""
     if confirm is None:
-        return 0 if trials is None else min(DEFAULT_CONFIRM, trials - 1)
+        return 0 if trials is None else min(DEFAULT_CONFIRM, (trials - 1) // 4)
     if confirm < 0:
         raise UsageError(f"--confirm {confirm}: give 0 (no confirmations) or more")
     if confirm and trials is not None and confirm >= trials:

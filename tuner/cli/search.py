@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confirm", type=_positive_int, default=None, metavar="N",
                    help="of --trials, up to N last trials re-measure the leader or its runner-up with "
                    f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
-                   "fewer when --trials is smaller; 0: none)")
+                   "at most (--trials - 1) / 4 unless given; 0: none)")
 
 
 STORAGE_HELP = ("Optuna storage URL, or PATH.log for a journal file (default: sqlite:///studies/STUDY.db, "
