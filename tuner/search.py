@@ -175,12 +175,14 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
     try:
         images_dir = os.path.join(workdir, "images")  # beside, not inside, Keras Tuner's folder
         save_images(datasets, images_dir)
+        # In memory once, for the calibration and the cache keys.
+        train, val = dataset_arrays(datasets.train_images), dataset_arrays(datasets.val_images)
         base = make_request(
-            protocol=_trial_protocol(config.protocol, datasets, workdir, reporter),
+            protocol=_trial_protocol(config.protocol, train.x, workdir, reporter),
             num_classes=datasets.num_classes, space=config.space,
             images_dir=images_dir, mode=config.trial_mode, cache_dir=cache.root,
             cache_bytes=cache.cap_bytes,
-            images_sha256=_images_sha256(datasets),
+            images_sha256=sha256_of(train.x, train.y, val.x, val.y),  # part of every cache key
         )
         serve = trials_process.request if trials_process else _in_process
         try:
@@ -240,21 +242,14 @@ class SearchStopped(Exception):
     """The failure policy ended the search; the study is intact and resumable."""
 
 
-def _trial_protocol(protocol, datasets, workdir: str, reporter: Reporter):
+def _trial_protocol(protocol, train_images, workdir: str, reporter: Reporter):
     """The protocol trials run: random weights become their calibrated file (tuner.calibration)."""
     if not needs_calibration(protocol):
         return protocol
-    train = dataset_arrays(datasets.train_images).x
-    path = calibrated_weights(protocol, train, workdir)
+    path = calibrated_weights(protocol, train_images, workdir)
     reporter.say(f"random weights (seed {protocol.seed}): BatchNormalization calibrated on "
-                 f"{min(len(train), CALIBRATION_IMAGES)} training images")
+                 f"{min(len(train_images), CALIBRATION_IMAGES)} training images")
     return trial_protocol(protocol, path)
-
-
-def _images_sha256(datasets) -> str:
-    """Content hash of the images and labels: part of every cache key."""
-    train, val = dataset_arrays(datasets.train_images), dataset_arrays(datasets.val_images)
-    return sha256_of(train.x, train.y, val.x, val.y)
 
 
 def _in_process(request: dict, *, progress=None) -> dict:
