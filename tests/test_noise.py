@@ -17,6 +17,7 @@ from tuner.noise import (
     DEFAULT_ACCURACY_SD,
     DEFAULT_NOISE,
     DEFAULT_SECONDS_CV,
+    PRIOR_DF,
     Z95,
     NoiseModel,
     estimate_noise,
@@ -57,10 +58,25 @@ def test_noise_is_pooled_over_repeated_depths_weighted_by_degrees_of_freedom():
     acc_var = (1 * np.var([0.70, 0.72], ddof=1) + 2 * np.var([0.90, 0.93, 0.87], ddof=1)) / 3
     cv0 = np.std([100.0, 110.0], ddof=1) / 105.0
     cv5 = np.std([200.0, 180.0, 220.0], ddof=1) / 200.0
-    assert noise.accuracy_sd == pytest.approx(math.sqrt(acc_var))
-    assert noise.seconds_cv == pytest.approx(math.sqrt((cv0**2 + 2 * cv5**2) / 3))
+    k = PRIOR_DF  # the default counts as k degrees of freedom of readings
+    assert noise.accuracy_sd == pytest.approx(math.sqrt((3 * acc_var + k * DEFAULT_ACCURACY_SD**2) / (3 + k)))
+    sec_var = (cv0**2 + 2 * cv5**2) / 3
+    assert noise.seconds_cv == pytest.approx(math.sqrt((3 * sec_var + k * DEFAULT_SECONDS_CV**2) / (3 + k)))
     assert noise.accuracy_df == 3 and noise.seconds_df == 3 and not noise.is_default
-    assert "accuracy sd 0.026 (from repeats, 3 df)" in noise.describe()
+    assert f"(from repeats, 3 df, with the default as {k})" in noise.describe()
+
+
+def test_a_few_repeats_that_agree_do_not_make_noise_vanish():
+    """Two readings that happen to agree must not call every gap significant."""
+    rows = [{**r, "seed": i} for i, r in enumerate(_records([(0, 0.70, 100.0), (0, 0.70, 100.0)]))]
+    noise = estimate_noise(pool(rows))
+    assert noise.accuracy_df == 1 and noise.seconds_df == 1
+    assert noise.accuracy_sd == pytest.approx(DEFAULT_ACCURACY_SD * math.sqrt(PRIOR_DF / (1 + PRIOR_DF)))
+    assert noise.seconds_cv > 0.8 * DEFAULT_SECONDS_CV
+    # many repeats: the study's own figure wins
+    many = [{"depth": d, "val_accuracy": 0.7 + 0.001 * (i % 2), "fit_seconds": 100.0, "seed": i}
+            for d in range(20) for i in range(3)]
+    assert estimate_noise(pool(many)).accuracy_sd < 0.4 * DEFAULT_ACCURACY_SD
 
 
 def test_repeats_under_one_seed_estimate_seconds_only():
@@ -79,7 +95,9 @@ def test_repeats_under_one_seed_estimate_seconds_only():
     rows2 = [{**r, "seed": i % 2} for i, r in enumerate(_records(
         [(0, 0.70, 100.0), (0, 0.72, 120.0)]))]
     noise2 = estimate_noise(pool(rows2))
-    assert noise2.accuracy_df == 1 and noise2.accuracy_sd == pytest.approx(np.std([0.7, 0.72], ddof=1))
+    sd = np.std([0.7, 0.72], ddof=1)
+    assert noise2.accuracy_df == 1
+    assert noise2.accuracy_sd == pytest.approx(math.sqrt((sd**2 + PRIOR_DF * DEFAULT_ACCURACY_SD**2) / (1 + PRIOR_DF)))
 
 
 def test_standard_errors_shrink_with_repeats():

@@ -126,7 +126,7 @@ def test_show_line_under_the_table(tmp_path):
     last = _show(storage, "table").strip().splitlines()[-1]
     assert last.startswith("best depth: 5, efficiency ")
     assert "± " in last and "(95 %; 2 readings" in last and "within noise of it:" in last
-    assert "seconds 12 % (from repeats, 1 df)" in last
+    assert "seconds 14 % (from repeats, 1 df, with the default as 4)" in last
 
 
 def test_pareto_study_lists_its_front(tmp_path):

@@ -26,6 +26,12 @@ The method, kept deliberately simple:
 * **Before any repeat** the stated default ``DEFAULT_NOISE`` applies
   (accuracy sd 0.015, seconds cv 15 %; the figures behind them are in
   README.md, "What best means").
+* **Shrinkage.** Two confirmation repeats give an estimate on 1-2 degrees
+  of freedom, which can be near zero by luck (two readings that agree) and
+  would call every gap significant. The study's variance is therefore
+  pooled with the default's as if the default were ``PRIOR_DF`` degrees of
+  freedom of readings (a scaled inverse-chi-squared prior): the default
+  dominates a study's first repeats and fades as repeats accumulate.
 * **A depth's mean** then has standard errors ``sd / sqrt(seeds)``
   (accuracy) and ``cv * mean / sqrt(n)`` (seconds).
 """
@@ -43,6 +49,7 @@ __all__ = [
     "DEFAULT_ACCURACY_SD",
     "DEFAULT_SECONDS_CV",
     "DEFAULT_NOISE",
+    "PRIOR_DF",
     "Z95",
     "NoiseModel",
     "pool",
@@ -60,6 +67,10 @@ __all__ = [
 # seeds add to that, hence 0.015.
 DEFAULT_ACCURACY_SD = 0.015
 DEFAULT_SECONDS_CV = 0.15
+# The defaults weigh as much as this many degrees of freedom of a study's
+# own repeats: with 2 confirmations (2 df) the default still has two thirds
+# of the weight, with 20 df one sixth.
+PRIOR_DF = 4
 
 Z95 = 1.96
 """Normal quantile of a two-sided 95 % interval; also the 'within noise' threshold."""
@@ -72,9 +83,10 @@ POOLED_COLUMNS = ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_second
 class NoiseModel:
     """Study-wide noise of one reading: accuracy sd (absolute), seconds cv (relative).
 
-    ``accuracy_df`` / ``seconds_df`` are how many degrees of freedom each
-    estimate rests on (sum of ``n - 1`` over the depths it pools); 0 means
-    that figure is the stated default.
+    ``accuracy_df`` / ``seconds_df`` are how many degrees of freedom of the
+    study's own repeats each figure rests on (sum of ``n - 1`` over the
+    depths it pools), besides the default's ``PRIOR_DF``; 0 means the figure
+    is the stated default.
     """
 
     accuracy_sd: float = DEFAULT_ACCURACY_SD
@@ -89,7 +101,7 @@ class NoiseModel:
     def describe(self) -> str:
         """One phrase: the figures and where they come from."""
         def source(df: int, none: str) -> str:
-            return f"from repeats, {df} df" if df else f"default, {none}"
+            return f"from repeats, {df} df, with the default as {PRIOR_DF}" if df else f"default, {none}"
 
         return (f"noise per reading: accuracy sd {self.accuracy_sd:.3f} "
                 f"({source(self.accuracy_df, 'no depth read under two seeds yet')}), "
@@ -149,7 +161,8 @@ def estimate_noise(table: pd.DataFrame, *, default: NoiseModel = DEFAULT_NOISE) 
     """The noise model of a pooled table (``pool``'s columns): its repeats, else ``default``.
 
     Accuracy pools depths read under two or more seeds, seconds every
-    repeated depth; each figure falls back to the default on its own.
+    repeated depth; each figure is shrunk toward the default (``PRIOR_DF``)
+    and is the default alone without repeats of its own.
     """
     seeds = _seeds(table)
     acc_sd, acc_df = _pooled_sd(table["val_accuracy_std"],
@@ -159,9 +172,16 @@ def estimate_noise(table: pd.DataFrame, *, default: NoiseModel = DEFAULT_NOISE) 
     sec_cv, sec_df = _pooled_sd(cv, (table["repeats"] - 1).where(positive, 0).astype(float))
     if acc_df == 0 and sec_df == 0:
         return default
-    return NoiseModel(accuracy_sd=acc_sd if acc_df else default.accuracy_sd,
-                      seconds_cv=sec_cv if sec_df else default.seconds_cv,
+    return NoiseModel(accuracy_sd=shrunk(acc_sd, acc_df, default.accuracy_sd),
+                      seconds_cv=shrunk(sec_cv, sec_df, default.seconds_cv),
                       accuracy_df=acc_df, seconds_df=sec_df)
+
+
+def shrunk(sd: float, df: int, default: float, prior_df: int = PRIOR_DF) -> float:
+    """A study's sd on ``df`` degrees of freedom, pooled with ``default`` worth ``prior_df``."""
+    if not df:
+        return default
+    return math.sqrt((df * sd**2 + prior_df * default**2) / (df + prior_df))
 
 
 def standard_errors(table: pd.DataFrame, noise: NoiseModel) -> tuple[np.ndarray, np.ndarray]:
