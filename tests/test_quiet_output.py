@@ -199,6 +199,20 @@ def test_taking_back_never_touches_what_existed(tmp_path):
     assert fresh.take_back() and not os.path.exists(tmp_path / "new")
 
 
+def test_a_creator_failing_before_its_first_trial_leaves_a_joined_study(tmp_path):
+    """Worker B loaded the study and waits for A's head phase; A fails: the study stays for B."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    creator = FreshStudy(storage=url, study_name="s", artifacts_dir=str(tmp_path / "s-artifacts"))
+    store = open_storage(url)
+    optuna.create_study(study_name="s", storage=store)
+    creator.opened(store, created_study=True)
+    joiner = FreshStudy(storage=url, study_name="s", artifacts_dir=str(tmp_path / "s-artifacts"))
+    joiner.opened(store, created_study=False, study=optuna.load_study(study_name="s", storage=store))
+    assert not creator.take_back()
+    assert [s.study_name for s in optuna.get_all_study_summaries(store)] == ["s"]
+    assert os.path.exists(tmp_path / "s.db")
+
+
 def test_every_option_has_help_a_default_and_its_own_examples():
     import argparse
 

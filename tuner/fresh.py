@@ -5,7 +5,9 @@ storage is created; what can still fail between creating the study and its
 first trial (the shared head phase, Ctrl-C) must not leave an empty study,
 storage file or folder behind either. Only what did not exist before this
 run is removed, and a study only while it holds no trial at all (another
-worker may already have started one).
+worker may already have started one) and no other worker has joined it
+(a worker waiting for the creator's head phase would otherwise lose the
+study under its feet).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import shutil
 
 import optuna
 
+from tuner.protocol import host_name
 from tuner.study import storage_file
+
+JOINED_PREFIX = "joined:"  # study user attribute a worker that loads the study sets
 
 
 def _new_paths(path: str) -> list[str]:
@@ -43,16 +48,23 @@ class FreshStudy:
         self.storage_paths = _new_paths(path) if path else []
         self.artifact_paths = _new_paths(artifacts_dir)
 
-    def opened(self, store: optuna.storages.BaseStorage, *, created_study: bool) -> None:
-        """Call once the storage is open: whether this run created the study in it."""
+    def opened(self, store: optuna.storages.BaseStorage, *, created_study: bool,
+               study: optuna.Study | None = None) -> None:
+        """Call once the storage is open: whether this run created the study in it.
+
+        A run that loads a study someone else created marks it as joined, so
+        that the creator, failing before its first trial, leaves it in place.
+        """
         self.store = store
         self.created_study = created_study
+        if study is not None and not created_study:
+            study.set_user_attr(f"{JOINED_PREFIX}{host_name()}:{os.getpid()}", True)
 
     def take_back(self) -> bool:
         """Remove what this run created, if the study has no trial yet; True if it did."""
         if self.store is not None and self.created_study:
             study = optuna.load_study(study_name=self.study_name, storage=self.store)
-            if study.get_trials(deepcopy=False):
+            if study.get_trials(deepcopy=False) or any(k.startswith(JOINED_PREFIX) for k in study.user_attrs):
                 return False
             optuna.delete_study(study_name=self.study_name, storage=self.store)
         elif not self.storage_paths:

@@ -129,7 +129,7 @@ def run_search(
         fresh.opened(store, created_study=False)  # until the study is there: the file, if new
         study, created = create_or_load_study(name=study_name, storage=store, config=wanted,
                                               sampler=sampler)
-        fresh.opened(store, created_study=created)
+        fresh.opened(store, created_study=created, study=study)
         outcome = _search(
             study, config=config, storage=storage, trials=trials, reporter=reporter,
             datasets=datasets, signatures=signatures, objective=objective,
