@@ -29,6 +29,7 @@ from tuner.confirm import (
     next_confirmation,
 )
 from tuner.metrics import protocol_seconds
+from tuner.noise import pool
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
@@ -270,8 +271,11 @@ class OptunaOracle(kt.Oracle):
         same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
         if self.ranking is None or len(same) < 2:
             return source.values
-        acc = sum(float(t.user_attrs["val_accuracy"]) for t in same) / len(same)
-        sec = sum(self.ranking.seconds(t.user_attrs) for t in same) / len(same)
+        # One pooling rule for the study and the answer (tuner.noise.pool); keyed by
+        # the weights' signature, since equivalent depths train the same weights.
+        row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
+                    "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
+        acc, sec = float(row["val_accuracy"]), float(row["fit_seconds"])
         if self.study_metrics:  # pareto: the pooled metrics, one per direction
             pooled = {"val_accuracy": acc, "protocol_seconds": sec}
             return [pooled[k] for k in self.study_metrics]
