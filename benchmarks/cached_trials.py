@@ -52,16 +52,12 @@ def digits(image_size: int, seed: int = 0):
 
 
 def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
-    from tuner.backbones import calibrate_batchnorm, get_backbone_spec
+    """MobileNetV2's seed-1 random weights, BatchNormalization calibrated on ``images`` in one pass."""
+    from tuner.calibration import write_calibrated_weights
+    from tuner.protocol import Protocol
 
-    spec = get_backbone_spec("MobileNetV2")
-    import keras
-
-    keras.utils.set_random_seed(1)
-    backbone = spec.constructor(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
-    calibrate_batchnorm(backbone, spec.preprocess(images.astype(np.float32)))
-    backbone.save_weights(path)
-    return path
+    protocol = Protocol(backbone="MobileNetV2", weights=None, image_size=image_size, seed=1)
+    return write_calibrated_weights(protocol, images, path, batch_size=None)
 
 
 # Where a cached trial's own seconds go (absent from plain rows).

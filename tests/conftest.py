@@ -42,20 +42,15 @@ def _own_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def calibrated_weights(tmp_path_factory) -> str:
     """MobileNetV2 weights (32 px) with calibrated BatchNormalization: features that learn."""
-    import keras
-
-    from tuner.backbones import calibrate_batchnorm
     from tuner.batches import dataset_arrays
+    from tuner.calibration import write_calibrated_weights
     from tuner.data import fake_images
+    from tuner.protocol import Protocol
 
     path = str(tmp_path_factory.mktemp("weights") / "mobilenetv2_32.weights.h5")
-    keras.utils.set_random_seed(1)
-    backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
-    images = dataset_arrays(fake_images(64, num_classes=5, image_size=32, seed=3)).x.astype("float32")
-    calibrate_batchnorm(backbone, keras.applications.mobilenet_v2.preprocess_input(images))
-    backbone.save_weights(path)
-    keras.backend.clear_session()
-    return path
+    images = dataset_arrays(fake_images(64, num_classes=5, image_size=32, seed=3)).x
+    return write_calibrated_weights(Protocol(weights=None, image_size=32, seed=1), images, path,
+                                    batch_size=None)
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 from optuna.trial import TrialState
 
 from tuner.backbones import depth_signatures
-from tuner.oracle import MAX_REPEATS, OptunaOracle
+from tuner.oracle import MAX_REPEATS, Heartbeat, OptunaOracle
 from tuner.progress import QuietReporter
 from tuner.samplers import SAMPLERS, make_sampler
 from tuner.space import DepthSpace
-from tuner.study import recover_stale_trials
+from tuner.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
 
 SIG = depth_signatures("MobileNetV2")
 
@@ -121,6 +121,40 @@ def test_dead_workers_trial_is_failed_and_its_depth_queued_once():
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and space.depth_of(waiting[0].system_attrs["fixed_params"]) == 42
     assert waiting[0].user_attrs["retry_of"] == t.number
+
+
+def test_queued_trials_are_marked_and_old_ones_still_go_back_to_the_queue():
+    """Queued trials carry our own mark (not Optuna's internal system attribute);
+    those queued by older versions (no mark) are still recognised."""
+    space = DepthSpace(0, 154)
+    study = optuna.create_study(direction="maximize")
+    oracle = _oracle(study, space, total=10)
+    enqueue(study, space, 30, {"chosen_by": "sweep"})
+    study.enqueue_trial(space.params_for(40), user_attrs={"chosen_by": "narrowing"})  # as before the mark
+    new, old, sampled = (study.ask(space.distributions()) for _ in range(3))
+    assert new.user_attrs[QUEUED_ATTR] is True and QUEUED_ATTR not in old.user_attrs
+    assert was_queued(new) and was_queued(old) and not was_queued(sampled)
+    for ot in (new, old, sampled):
+        oracle._give_way(ot, "test", again_later=True)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(space.depth_of(study.ask(space.distributions()).params) for _ in waiting) == [30, 40]
+    assert all(t.user_attrs[QUEUED_ATTR] for t in waiting)
+
+
+def test_heartbeat_writes_through_the_trial_and_ends_with_it():
+    import time
+
+    study = optuna.create_study(direction="maximize")
+    ot = study.ask()
+    beat = Heartbeat(ot, every=0.02)
+    deadline = time.time() + 5
+    while "heartbeat" not in study.trials[ot.number].user_attrs and time.time() < deadline:
+        time.sleep(0.02)
+    assert "heartbeat" in study.trials[ot.number].user_attrs
+    study.tell(ot, 1.0)
+    beat._thread.join(timeout=5)  # a finished trial refuses the write: the thread ends by itself
+    assert not beat._thread.is_alive()
+    beat.stop()
 
 
 def test_a_live_workers_trial_is_left_alone_and_counted_in_flight():

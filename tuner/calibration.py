@@ -36,15 +36,25 @@ def needs_calibration(protocol: Protocol) -> bool:
 def calibrated_weights(protocol: Protocol, train_images: np.ndarray, directory: str) -> str:
     """Write the seed's random weights, calibrated on ``train_images`` (uint8), to a file; its path."""
     spec = get_backbone_spec(protocol.backbone)
+    path = os.path.join(directory, f"{spec.name}-{protocol.image_size}-seed{protocol.seed}"
+                                   "-calibrated.weights.h5")
+    return write_calibrated_weights(protocol, train_images, path)
+
+
+def write_calibrated_weights(protocol: Protocol, images: np.ndarray, path: str, *,
+                             batch_size: int | None = CALIBRATION_BATCH) -> str:
+    """``calibrated_weights`` to a file of the caller's choosing (tests and benchmarks).
+
+    ``batch_size=None`` calibrates on all images in one pass (exact statistics
+    of those images; memory grows with their number)."""
+    spec = get_backbone_spec(protocol.backbone)
     # A fresh session: the file's bytes (layer names included), not only its
     # values, are the same in every run, so the activation cache keyed on them is reused.
     keras.backend.clear_session()
     keras.utils.set_random_seed(protocol.seed)  # the weights every trial drew before
     backbone = build_backbone(spec, image_size=protocol.image_size, weights=None)
-    sample = spec.preprocess(np.asarray(train_images[:CALIBRATION_IMAGES], dtype=np.float32))
-    calibrate_batchnorm(backbone, sample, batch_size=CALIBRATION_BATCH)
-    path = os.path.join(directory, f"{spec.name}-{protocol.image_size}-seed{protocol.seed}"
-                                   "-calibrated.weights.h5")
+    sample = spec.preprocess(np.asarray(images[:CALIBRATION_IMAGES], dtype=np.float32))
+    calibrate_batchnorm(backbone, sample, batch_size=batch_size)
     backbone.save_weights(path)
     keras.backend.clear_session()
     return path

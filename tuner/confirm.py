@@ -39,8 +39,10 @@ CONFIRM_ATTR = "confirm"
 """User attribute marking a queued trial as a confirmation repeat."""
 
 
-def in_confirm_phase(*, total: int, trained: int, confirm: int, confirmed: int) -> bool:
-    """Is the next training one of the last ``confirm`` of the budget still unspent?"""
+def in_confirm_phase(*, total: float, trained: int, confirm: int, confirmed: int) -> bool:
+    """Is the next training one of the last ``confirm`` of the budget still unspent?
+
+    ``total`` may be ``math.inf`` (no trial budget): never."""
     left = confirm - confirmed
     return left > 0 and total - trained <= left
 

@@ -19,6 +19,14 @@ class TrialError(DepthTunerError):
     """One trial could not produce metrics (NaN loss, out of memory, ...)."""
 
 
+class ConsecutiveFailures(DepthTunerError):
+    """``--max-consecutive-failures`` trials in a row failed: likely a broken setup, not a bad depth."""
+
+    def __init__(self, count: int):
+        super().__init__(f"{count} failed trials in a row")
+        self.count = count
+
+
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception from a library, for our own messages."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]

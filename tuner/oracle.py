@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 import keras_tuner as kt
 import optuna
-from keras_tuner.src.engine import trial as kt_trial
+from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
 from objectives import Objective
@@ -29,16 +30,19 @@ from tuner.confirm import (
     next_confirmation,
 )
 from tuner.metrics import protocol_seconds
+from tuner.noise import pool
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
 from tuner.study import (
     HEARTBEAT_SECONDS,
+    enqueue,
     is_stale,
     measured_trials,
     recover_stale_trials,
     requeue,
     trial_depth,
+    was_queued,
 )
 
 OBJECTIVE_NAME = "objective"
@@ -47,22 +51,27 @@ OBJECTIVE_NAME = "objective"
 # queued so the budget buys new information.
 MAX_REPEATS = 3
 IDLE_POLL_SECONDS = 5.0
+# Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
+# own check cannot reach. The failure policy is DepthTuner's (tuner.runner).
+KERAS_TUNER_NEVER = sys.maxsize
 
 
 class Heartbeat:
-    """Writes a timestamp on a running trial so other workers see it is alive."""
+    """Writes a timestamp on a running trial so other workers see it is alive.
 
-    def __init__(self, study: optuna.Study, trial_id: int, every: float = HEARTBEAT_SECONDS):
+    Through the asked trial's own ``set_user_attr``: Optuna's storages are
+    safe to call from another thread, and a finished trial refuses the write,
+    which ends the heartbeat."""
+
+    def __init__(self, trial: optuna.Trial, every: float = HEARTBEAT_SECONDS):
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(study._storage, trial_id, every), daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(trial, every), daemon=True)
         self._thread.start()
 
-    def _run(self, storage, trial_id: int, every: float) -> None:
+    def _run(self, trial: optuna.Trial, every: float) -> None:
         while not self._stop.wait(every):
             try:
-                storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+                trial.set_user_attr("heartbeat", time.time())
             except Exception:
                 return  # trial finished or storage gone: nothing left to keep alive
 
@@ -92,8 +101,10 @@ class OptunaOracle(kt.Oracle):
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
             max_trials=None,
             max_retries_per_trial=0,
-            max_consecutive_failed_trials=max_consecutive_failures or 10**9,
+            max_consecutive_failed_trials=KERAS_TUNER_NEVER,
         )
+        # 0 never stops; counted and enforced by DepthTuner.on_trial_end.
+        self.max_consecutive_failures = max_consecutive_failures
         self.study = study
         self.space = space
         self.signatures = signatures
@@ -194,7 +205,7 @@ class OptunaOracle(kt.Oracle):
                                ("heartbeat", time.time())):
                 ot.set_user_attr(key, value)
             self.optuna_trials[trial_id] = ot
-            self._heartbeats[trial_id] = Heartbeat(self.study, ot._trial_id)
+            self._heartbeats[trial_id] = Heartbeat(ot)
             return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": depth}}
 
     def end_trial(self, trial: kt_trial.Trial) -> None:
@@ -237,7 +248,7 @@ class OptunaOracle(kt.Oracle):
         except OSError as exc:
             self._artifact_error(exc)
 
-    def _save_trial(self, trial) -> None:
+    def _save_trial(self, trial) -> None:  # no public hook: every write of a trial's file passes here
         try:
             super()._save_trial(trial)
         except OSError as exc:
@@ -255,14 +266,14 @@ class OptunaOracle(kt.Oracle):
         if any(t.user_attrs.get(CONFIRM_ATTR) for t in waiting) or self.ranking is None:
             return
         confirmed = sum(1 for t in [*measured, *in_flight] if t.user_attrs.get(CONFIRM_ATTR))
-        if not in_confirm_phase(total=int(min(total, 10**9)), trained=len(measured) + len(in_flight),
+        if not in_confirm_phase(total=total, trained=len(measured) + len(in_flight),
                                 confirm=self.confirm, confirmed=confirmed):
             return
         from tuner.landscape import study_records
 
         depth = next_confirmation(study_records(self.study), self.ranking)
         if depth is not None:
-            self.study.enqueue_trial(self.space.params_for(depth), user_attrs={
+            enqueue(self.study, self.space, depth, {
                 "chosen_by": "confirm", CONFIRM_ATTR: True, "measure_again": True})
 
     def _pooled_values(self, sig: int, measured: list, source) -> float | list[float]:
@@ -270,8 +281,11 @@ class OptunaOracle(kt.Oracle):
         same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
         if self.ranking is None or len(same) < 2:
             return source.values
-        acc = sum(float(t.user_attrs["val_accuracy"]) for t in same) / len(same)
-        sec = sum(self.ranking.seconds(t.user_attrs) for t in same) / len(same)
+        # One pooling rule for the study and the answer (tuner.noise.pool); keyed by
+        # the weights' signature, since equivalent depths train the same weights.
+        row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
+                    "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
+        acc, sec = float(row["val_accuracy"]), float(row["fit_seconds"])
         if self.study_metrics:  # pareto: the pooled metrics, one per direction
             pooled = {"val_accuracy": acc, "protocol_seconds": sec}
             return [pooled[k] for k in self.study_metrics]
@@ -283,15 +297,14 @@ class OptunaOracle(kt.Oracle):
         waiting = lambda: self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # noqa: E731
         if not waiting():
             for depth, attrs in self.refill(self.study):
-                self.study.enqueue_trial(self.space.params_for(depth), user_attrs=attrs)
+                enqueue(self.study, self.space, depth, attrs)
         return bool(waiting())
 
     def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
         """End a just-asked trial untrained; a queued depth goes back to the queue."""
         ot.set_user_attr("fail_reason", reason)
         self.study.tell(ot, state=TrialState.FAIL)
-        queued = "fixed_params" in self.study._storage.get_trial_system_attrs(ot._trial_id)
-        if again_later and queued:
+        if again_later and was_queued(ot):
             requeue(self.study, self.space, ot, retry_of=ot.user_attrs.get("retry_of", ot.number))
 
     def _sig(self, depth: int) -> int:
@@ -312,9 +325,7 @@ class OptunaOracle(kt.Oracle):
     def _queue_nearest_free(self, depth: int, measured_sigs, flying_sigs) -> None:
         nearest = self._free_depth(depth, measured_sigs, flying_sigs)
         if nearest is not None:
-            self.study.enqueue_trial(
-                self.space.params_for(nearest), user_attrs={"chosen_by": "nearest-unmeasured"}
-            )
+            enqueue(self.study, self.space, nearest, {"chosen_by": "nearest-unmeasured"})
 
 
 def _last_line(message: str | None) -> str:

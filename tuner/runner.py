@@ -13,7 +13,7 @@ from collections.abc import Callable
 import keras_tuner as kt
 
 from objectives import Objective
-from tuner.errors import TrialError
+from tuner.errors import ConsecutiveFailures, TrialError
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.progress import Reporter
@@ -42,6 +42,7 @@ class DepthTuner(kt.Tuner):
         # trial process, or in this process with --in-process.
         self.base_request = base_request
         self.serve = serve
+        self.consecutive_failures = 0  # of this run, as Keras Tuner would count them
         # Keras Tuner's folder only holds disposable artifacts: start it fresh
         # so its reload logic never replays trials the study already owns.
         super().__init__(
@@ -49,7 +50,7 @@ class DepthTuner(kt.Tuner):
             project_name=project_name, overwrite=True,
         )
 
-    def _populate_initial_space(self) -> None:
+    def _populate_initial_space(self) -> None:  # no public hook; its docstring makes it the override point
         # Declaring the one hyperparameter is enough; Keras Tuner would
         # otherwise build (and load weights for) a whole model up front.
         hp = self.oracle.get_space()
@@ -99,6 +100,18 @@ class DepthTuner(kt.Tuner):
             "val_accuracy": metrics.val_accuracy,
             "protocol_seconds": metrics.protocol_seconds,
         }
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        """The failure policy: stop after ``max_consecutive_failures`` failed trials in a row.
+
+        Counted here rather than by Keras Tuner, whose stop is a RuntimeError
+        known only by its text and has no "never" (0 here)."""
+        super().on_trial_end(trial)  # the oracle has told the study by now
+        failed = trial.status != kt.engine.trial.TrialStatus.COMPLETED
+        self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+        limit = self.oracle.max_consecutive_failures
+        if limit and self.consecutive_failures >= limit:
+            raise ConsecutiveFailures(self.consecutive_failures)
 
     def _checkpoint_path(self, number: int) -> str | None:
         if not self.checkpoint_dir:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import keras
 import optuna
-from keras_tuner.src import config as kt_config
+from keras_tuner.src import config as kt_config  # no public switch for tracebacks (below)
 
 from objectives import get_objective
 from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
@@ -28,7 +28,7 @@ from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
 from tuner.calibration import CALIBRATION_IMAGES, calibrated_weights, needs_calibration, trial_protocol
 from tuner.data import load_datasets, save_images
-from tuner.errors import TrialError, UsageError
+from tuner.errors import ConsecutiveFailures, TrialError, UsageError
 from tuner.head_store import default_artifacts_dir, ensure_head_phase
 from tuner.hypermodel import DepthHyperModel
 from tuner.oracle import OptunaOracle
@@ -164,6 +164,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.
+    # Keras Tuner exports no switch for that: its config.DEBUG is the one reach-in.
     kt_config.DEBUG = bool(os.environ.get("DEPTH_TUNER_DEBUG"))
     for folder in reclaim_workdirs():
         reporter.say(f"removed {folder}, left behind by a stopped worker")
@@ -205,9 +206,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
             done = len(measured_trials(study))
             reporter.say(f"stopped: {done} of {trials or '?'} trials measured; run the same command to continue")
             return SearchOutcome(study_name, done, trials, interrupted=True)
-        except RuntimeError as exc:
-            if "consecutive failures" not in str(exc):
-                raise
+        except ConsecutiveFailures:
             done = len(measured_trials(study))
             raise SearchStopped(
                 f"stopped after {max_consecutive_failures} failed trials in a row "

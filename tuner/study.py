@@ -269,37 +269,65 @@ def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRA
 
 # What a queued trial carries that must survive being queued again.
 QUEUE_ATTRS = ("chosen_by", "measure_again", "stage", "confirm")
+# Set on every trial this tool queues (``enqueue``), so that the trial a
+# worker asks tells it came from the queue without reading Optuna's internals.
+QUEUED_ATTR = "queued"
+
+
+def enqueue(study: optuna.Study, space: DepthSpace, depth: int, attrs: dict[str, Any]) -> None:
+    """Queue ``depth`` in the study, for any worker to train, marked as queued."""
+    study.enqueue_trial(space.params_for(depth), user_attrs={**attrs, QUEUED_ATTR: True})
+
+
+def was_queued(trial: optuna.Trial | FrozenTrial) -> bool:
+    """Did this trial come from the study's queue rather than from the sampler?
+
+    Trials queued before ``QUEUED_ATTR`` existed are recognised by what every
+    queued trial carried then (``chosen_by`` or ``retry_of``), so stored
+    studies resume as before."""
+    attrs = trial.user_attrs
+    return bool(attrs.get(QUEUED_ATTR)) or "chosen_by" in attrs or "retry_of" in attrs
 
 
 def requeue(study: optuna.Study, space: DepthSpace, trial, *, retry_of: int | None = None) -> None:
     """Queue ``trial``'s depth again, for any worker to train."""
     attrs = {k: v for k, v in trial.user_attrs.items() if k in QUEUE_ATTRS}
     attrs["retry_of"] = trial.number if retry_of is None else retry_of
-    study.enqueue_trial(space.params_for(trial_depth(trial, space)), user_attrs=attrs)
+    enqueue(study, space, trial_depth(trial, space), attrs)
 
 
 def recover_stale_trials(study: optuna.Study, space: DepthSpace) -> list[int]:
     """Mark dead workers' RUNNING trials FAIL and queue their depths again.
 
-    Only the worker whose state change succeeds queues the depth, so two
-    workers recovering at once do not train it twice.
+    ``study.tell`` is the compare-and-set: every storage refuses to finish a
+    trial twice, so of two workers recovering at once only one gets past it
+    and queues the depth, and it is not trained twice.
     """
     recovered = []
-    storage = study._storage
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not is_stale(t):
             continue
         host = t.user_attrs.get("worker_host", "?")
         pid = t.user_attrs.get("worker_pid", "?")
         try:
-            storage.set_trial_user_attr(
-                t._trial_id, "fail_reason", f"worker {pid} on {host} stopped mid-trial"
-            )
-            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-                continue
-        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            _set_trial_user_attr(study, t.number, "fail_reason", f"worker {pid} on {host} stopped mid-trial")
+            study.tell(t.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another worker got there first
         if "depth" in t.user_attrs or t.params:
             requeue(study, space, t)
         recovered.append(t.number)
     return recovered
+
+
+def _set_trial_user_attr(study: optuna.Study, number: int, key: str, value: Any) -> None:
+    """A user attribute on a trial this process did not ask (a dead worker's), by number.
+
+    Optuna offers no public handle on another process's trial, nor on a
+    study's storage, hence the one private read below; the rest are public
+    ``BaseStorage`` methods.
+    """
+    storage = study._storage  # private: Optuna has no public accessor for a study's storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), number)
+    storage.set_trial_user_attr(trial_id, key, value)
