@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from tuner.cli.main import main
 from tuner.narrowing import next_stage
-from tuner.queued import completed_values, parse_depths
+from tuner.strategies import completed_values, parse_depths
 from tuner.space import DepthSpace
 
 from conftest import FAST
