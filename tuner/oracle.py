@@ -26,7 +26,7 @@ from tuner.metrics import protocol_seconds
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
-from tuner.strategies import Setup, Strategy
+from tuner.strategies import MAX_REPEATS, Setup, Strategy
 from tuner.study import (
     HEARTBEAT_SECONDS,
     is_stale,
@@ -37,10 +37,6 @@ from tuner.study import (
 )
 
 OBJECTIVE_NAME = "objective"
-# After this many suggestions in a row that only repeat a measured depth
-# (TPE does that in one integer dimension), the nearest unmeasured depth is
-# queued so the budget buys new information.
-MAX_REPEATS = 3
 IDLE_POLL_SECONDS = 5.0
 
 

@@ -14,7 +14,9 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   nearest measured depth would make it.
 * **Cost.** A step costs the (noisy) seconds of its depth. A strategy that
   suggests a depth it already trained gets the stored result back for free
-  (the live search reuses it the same way, user attr ``reused_from``);
+  (the live search reuses it the same way, user attr ``reused_from``; after
+  ``MAX_REPEATS`` such suggestions in a row the nearest unread depth is
+  queued, as live);
   ``budget`` counts trainings, and a run also stops after ``max_asks``
   suggestions (default ``5 x budget``) or when the strategy has nothing left.
 * **Noise.** Each seed draws one noisy realisation of the landscape
@@ -66,7 +68,8 @@ from tuner.errors import UsageError
 from tuner.landscape import Landscape
 from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.space import DepthSpace
-from tuner.strategies import Setup, Strategy, StrategySpec, make_strategy, parse_strategy
+from tuner.strategies import (MAX_REPEATS, Setup, Strategy, StrategySpec, make_strategy,
+                              parse_strategy)
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",
@@ -191,7 +194,7 @@ def replay(
     if objective.eligible is not None:
         raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
                          "replay a landscape of an efficiency or accuracy study")
-    spec = parse_strategy(strategy) if isinstance(strategy, str) else strategy
+    spec = parse_strategy(strategy, scale="log") if isinstance(strategy, str) else strategy
     truth = landscape.values
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
     sd, cv = _noise_arrays(landscape)
@@ -204,8 +207,10 @@ def replay(
     first: dict[int, int] = {}  # depth -> trial number of its first reading
     rows = []
     cum = 0.0
-    asks = 0
+    asks = repeats = 0
     while len(readings) < budget and asks < max_asks:
+        if not strat.chooses_depths and len(first) == len(space.depths()):
+            break  # every depth is read (the live search stops there too)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             for depth, attrs in strat.queue(study):
                 study.enqueue_trial(space.params_for(depth), user_attrs=attrs)
@@ -220,7 +225,14 @@ def replay(
         if depth in first and not again:  # answered from the readings so far, pooled, for free
             trial.set_user_attr("reused_from", first[depth])
             study.tell(trial, _pooled_value(readings, depth, objective))
+            repeats += 1
+            if repeats >= MAX_REPEATS and not strat.chooses_depths:  # as the live oracle does
+                repeats = 0
+                free = [d for d in space.depths() if d not in first]
+                nearest = min(free, key=lambda d: (abs(d - depth), d))
+                study.enqueue_trial(space.params_for(nearest), user_attrs={"chosen_by": "nearest-unmeasured"})
             continue
+        repeats = 0
         k = sum(r["depth"] == depth for r in readings)
         if k == 0:
             obs = world.loc[depth]

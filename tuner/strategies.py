@@ -53,6 +53,7 @@ __all__ = [
     "STRATEGIES",
     "ALIASES",
     "STARTUP_TRIALS",
+    "MAX_REPEATS",
     "Setup",
     "Strategy",
     "StrategySpec",
@@ -64,6 +65,11 @@ __all__ = [
 ]
 
 Queued = tuple[int, dict[str, Any]]
+
+# After this many suggestions in a row that only repeat a measured depth
+# (TPE does that in one integer dimension), the nearest unmeasured depth is
+# queued so the budget buys new information (live search and replay alike).
+MAX_REPEATS = 3
 
 # Budgets here are ~13 trials; Optuna's default of 10 random start-up trials
 # would leave TPE and GP almost nothing to decide.
