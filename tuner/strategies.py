@@ -355,6 +355,7 @@ def parse_strategy(text: str, *, scale: str | None = None) -> StrategySpec:
         raise UsageError(f"strategy {raw!r}: write the confirmations as a whole number, e.g. tpe+confirm2")
     plain = ALIASES.get(plain, plain)
     name, _, sc = plain.partition(":")
+    name = ALIASES.get(name, name)
     cls = STRATEGIES.get(name)
     if cls is None:
         raise UsageError(f"unknown strategy {raw!r}: use one of {', '.join(STRATEGIES)} "
