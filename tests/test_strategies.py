@@ -83,7 +83,7 @@ def test_a_replay_and_a_live_run_pick_the_same_depths_in_the_same_order(land52, 
 
 
 def test_confirmations_live_and_replayed_are_the_same_trials(land52):
-    live, study = live_run("tpe+confirm2", land52)
+    _, study = live_run("tpe+confirm2", land52)
     run = replay(landscape=land52, strategy="tpe+confirm2", seed=0, noise_scale=0)
     confirmed = [t.user_attrs["depth"] for t in study.trials if t.user_attrs.get("confirm")]
     assert confirmed == run.loc[run["confirmation"], "depth"].tolist()

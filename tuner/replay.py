@@ -68,8 +68,14 @@ from tuner.errors import UsageError
 from tuner.landscape import Landscape
 from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.space import DepthSpace
-from tuner.strategies import (MAX_REPEATS, Setup, Strategy, StrategySpec, make_strategy,
-                              parse_strategy)
+from tuner.strategies import (
+    MAX_REPEATS,
+    Setup,
+    Strategy,
+    StrategySpec,
+    make_strategy,
+    parse_strategy,
+)
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",

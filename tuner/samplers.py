@@ -9,7 +9,13 @@ from __future__ import annotations
 import optuna
 
 from tuner.space import DepthSpace
-from tuner.strategies import DEFAULT_STRATEGY, STARTUP_TRIALS, STRATEGIES, Setup, make_strategy
+from tuner.strategies import (
+    DEFAULT_STRATEGY,
+    STARTUP_TRIALS,
+    STRATEGIES,
+    Setup,
+    make_strategy,
+)
 
 __all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "STARTUP_TRIALS", "make_sampler"]
 
