@@ -106,6 +106,16 @@ def test_import_tuner_stays_cheap():
     assert out.stdout.strip() == "False"
 
 
+def test_compare_and_comparison_share_one_signature():
+    import inspect
+
+    from tuner.api import comparison
+
+    full, short = inspect.signature(comparison), inspect.signature(tuner.compare)
+    assert list(short.parameters.values()) == list(full.parameters.values())
+    assert short.return_annotation == "pd.DataFrame"
+
+
 def test_compare_takes_the_clis_strategy_names():
     table = tuner.compare(landscape="thesis:5.1", strategies="narrowing,random:linear", seeds=2,
                           budget=5, workers=1)

@@ -24,6 +24,7 @@ from tuner.oracle import OptunaOracle
 from tuner.progress import QuietReporter
 from tuner.replay import compare, parse_strategies, replay
 from tuner.space import DepthSpace
+from tuner.strategies import Setup, StrategySpec, make_strategy
 from tuner.study import recover_stale_trials
 
 SIG = depth_signatures("MobileNetV2")
@@ -72,9 +73,11 @@ def _measure(study, depth, acc, sec, **attrs):
 
 
 def _oracle(study, total, confirm):
+    strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
+                             Setup(space=SPACE, budget=total, objective=EFF))
     return OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=total,
                         max_consecutive_failures=3, reporter=QuietReporter(),
-                        confirm=confirm, ranking=EFF, base_seed=0)
+                        strategy=strategy, ranking=EFF, base_seed=0)
 
 
 def _finish(oracle, tid, acc, sec):
@@ -159,8 +162,10 @@ def test_confirmations_for_every_objective(name):
             params=SPACE.params_for(depth), distributions=SPACE.distributions(),
             values=objective.study_values(attrs) if objective.is_multi else [objective(attrs)],
             user_attrs=attrs))
+    strategy = make_strategy(StrategySpec("tpe", confirm=1),
+                             Setup(space=SPACE, budget=4, objective=objective))
     oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=4,
-                          max_consecutive_failures=3, reporter=QuietReporter(), confirm=1,
+                          max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
                           ranking=objective, study_metrics=objective.study_metrics)
     r = oracle.populate_space("t0")
     try:

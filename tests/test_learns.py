@@ -15,7 +15,6 @@ import optuna
 from tuner.config import SearchConfig
 from tuner.data import resolve_data_spec
 from tuner.protocol import RANDOM_WEIGHTS, Protocol
-from tuner.queued import sweep_refill
 from tuner.search import run_search
 from tuner.space import DepthSpace
 
@@ -34,7 +33,7 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
     storage = f"sqlite:///{tmp_path}/learns.db"
     run_search(config=config, study_name="learns", storage=storage, trials=None,
                reporter=quiet_reporter, isolate=False, cache_dir=str(tmp_path / "cache"),
-               refill=sweep_refill(space, depths=DEPTHS, repeats=1))
+               depths=DEPTHS)
     study = optuna.load_study(study_name="learns", storage=storage)
     accuracy = {t.user_attrs["depth"]: t.user_attrs["val_accuracy"] for t in study.trials
                 if t.state == optuna.trial.TrialState.COMPLETE}

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from tuner.cli.main import main
 from tuner.narrowing import next_stage
-from tuner.queued import completed_values, parse_depths
+from tuner.strategies import completed_values, parse_depths
 from tuner.space import DepthSpace
 
 from conftest import FAST
@@ -34,6 +34,12 @@ def test_sweep_trains_each_depth_repeats_times_and_skips_equivalents(tmp_path, c
     trained = Counter(t.user_attrs["depth"] for t in trials
                       if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs)
     assert trained == {0: 2, 2: 2}  # depth 1 (a ReLU) trains the same weights as depth 0
+    again = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("measure_again")]
+    assert [t.user_attrs["seed"] for t in again] == [t.number for t in again]  # seed 0 + trial number
+    from tuner.landscape import study_records
+
+    seeds = Counter((r["depth"], r["seed"]) for r in study_records(_study(storage, "tf_flowers-fake-sweep")))
+    assert len(seeds) == 4  # every reading under a seed of its own: seed noise is measured too
     [twin] = [t for t in trials if t.user_attrs["depth"] == 1]
     assert twin.state == TrialState.COMPLETE and trials[twin.user_attrs["reused_from"]].user_attrs["depth"] == 0
     before = len(trials)
@@ -73,6 +79,15 @@ def test_depth_lists(text, expected):
 def test_bad_depth_lists(text):
     with pytest.raises(UsageError):
         parse_depths(text, low=0, high=154)
+
+
+def test_live_compare_takes_any_strategy_of_the_table_but_one_line_for_bad_names(tmp_path, capsys):
+    args = ["live-compare", *COMMON, "--strategies", "narrowing,hyperband", "--budget-seconds", "10"]
+    assert main(args) == 2
+    assert "unknown strategy 'hyperband'" in capsys.readouterr().err
+    args = ["live-compare", *COMMON, "--strategies", "tpe+confirm2", "--budget-seconds", "10"]
+    assert main(args) == 2
+    assert "without confirmations" in capsys.readouterr().err
 
 
 def test_live_compare_gives_each_strategy_the_same_seconds(tmp_path, monkeypatch, capsys):

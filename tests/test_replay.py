@@ -32,7 +32,8 @@ def land51():
 def test_parse_strategies():
     specs = parse_strategies("narrowing, tpe, random:linear", scale="log")
     assert [s.label for s in specs] == ["narrowing", "tpe:log", "random:linear"]
-    assert parse_strategies("narrowing", thesis_grids=True)[0].label == "narrowing:thesis"
+    assert parse_strategies("narrowing", thesis_grids=True)[0].label == "thesis-grids"
+    assert parse_strategies("narrowing:thesis")[0].label == "thesis-grids"  # the older name
     for bad, msg in [
         ("narrowing,bogus", "unknown strategy 'bogus'"),
         ("tpe:cubic", "unknown scale"),
@@ -99,7 +100,7 @@ def test_thesis_grids_need_a_thesis_landscape():
     land = from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": 100.0 + d}
                          for d in (0, 50, 154)], name="csv")
     with pytest.raises(UsageError, match="thesis landscape"):
-        compare(landscape=land, strategies=[StrategySpec("narrowing", "thesis")], seeds=1)
+        compare(landscape=land, strategies=[StrategySpec("thesis-grids")], seeds=1)
 
 
 def test_budget_and_workers_do_not_change_results(land51):
@@ -134,9 +135,9 @@ def test_compare_cli_writes_table_and_figures(tmp_path, capsys):
     ])
     assert compare_cli.run(args) == 0
     text = capsys.readouterr().out
-    assert "best depth 22" in text and "narrowing:thesis" in text and "tpe:log" in text
+    assert "best depth 22" in text and "thesis-grids" in text and "tpe:log" in text
     table = pd.read_csv(out / "comparison.csv")
-    assert table["strategy"].tolist() == ["narrowing:thesis", "tpe:log", "random:linear"]
+    assert table["strategy"].tolist() == ["thesis-grids", "tpe:log", "random:linear"]
     for col in ("trials_to_best", "seconds_to_best", "regret_median", "regret_p05",
                 "regret_p95", "p_final_best"):
         assert col in table.columns

@@ -159,6 +159,7 @@ class DepthSearch:
         from tuner.data import resolve_data_spec
         from tuner.protocol import Protocol
         from tuner.space import DepthSpace
+        from tuner.strategies import parse_strategy
 
         spec = get_backbone_spec(self.backbone)
         weights = "none" if self.weights is None else os.fspath(self.weights)
@@ -168,15 +169,21 @@ class DepthSearch:
             finetune_epochs=self.finetune_epochs, head_lr=self.head_lr,
             finetune_lr=self.finetune_lr, dropout=self.dropout, seed=self.seed,
         )
+        strategy = parse_strategy(self.sampler)
         high = n_layers(spec.name) if self.max_depth is None else self.max_depth
-        space = DepthSpace(self.min_depth, high, self.depth_scale)
+        space = DepthSpace(self.min_depth, high, strategy.scale or self.depth_scale)
         data = resolve_data_spec(
             dataset=os.fspath(self.dataset), train_split=self.train_split, val_split=self.val_split,
             val_fraction=self.val_fraction, fake=self.fake_data,
             fake_examples=_fake_examples(self.fake_examples), data_dir=self.data_dir,
         )
         config = SearchConfig(data=data, protocol=protocol, objective=self.objective,
-                              sampler=self.sampler, space=space, trial_mode=self.trial_mode)
+                              sampler=strategy.name, space=space, trial_mode=self.trial_mode)
+        confirm = self.confirm
+        if strategy.confirm:
+            if confirm is not None and confirm != strategy.confirm:
+                raise UsageError(f"--sampler {self.sampler} and --confirm {confirm} disagree: give one")
+            confirm = strategy.confirm
         study, storage = self._location()
         return ResolvedSearch(
             config=config, study_name=study, storage=storage,
@@ -184,6 +191,7 @@ class DepthSearch:
                 data_dir=self.data_dir, max_consecutive_failures=self.max_consecutive_failures,
                 checkpoint_dir=self.keep_checkpoints, isolate=not self.in_process,
                 cache_dir=self.cache_dir, cache_gib=self.cache_size, artifacts_dir=self.artifacts_dir,
+                confirm=confirm,
             ),
         )
 
@@ -197,13 +205,7 @@ class DepthSearch:
         FAIL, queues its depth and re-raises ``KeyboardInterrupt``; the
         failure policy raises ``tuner.search.SearchStopped``.
         """
-        from tuner.config import QUEUED_STRATEGIES
-
-        if self.sampler in QUEUED_STRATEGIES:
-            raise UsageError(f"sampler {self.sampler!r} chooses its own depths: run "
-                             f"`depth-tuner {'sweep' if self.sampler == 'sweep' else 'narrow'}`, "
-                             "or pick a sampler (tpe, gp, random, grid)")
-        outcome = self.run_strategy(trials=n_trials, confirm=self.confirm)
+        outcome = self.run_strategy(trials=n_trials)
         if outcome.interrupted:
             raise KeyboardInterrupt(f"stopped after {outcome.measured} measured trials; run again to continue")
         return self.study
@@ -212,27 +214,28 @@ class DepthSearch:
         self,
         *,
         trials: int | None,
-        refill_for: Callable | None = None,
+        depths: Sequence[int] | None = None,
+        repeats: int = 1,
         seconds_budget: float | None = None,
         reporter: Reporter | None = None,
-        confirm: int | None = 0,
     ) -> SearchOutcome:
-        """What ``run`` does, with the hooks of ``narrow``, ``sweep`` and ``live-compare``.
+        """What ``run`` does, with the options of ``sweep`` and ``live-compare``.
 
-        ``refill_for(space, data)`` gives a queued strategy's depths (tuner.queued);
-        ``confirm``: confirmation repeats (None: the default, for samplers only).
+        The strategy is ``sampler`` (any name of ``tuner.strategies.STRATEGIES``);
+        ``depths`` and ``repeats`` are a sweep's; ``trials=None`` runs until the
+        strategy has nothing left (or ``seconds_budget`` is spent).
         """
         from tuner.progress import Reporter
         from tuner.search import run_search
 
         resolved = self.resolve()
-        refill = refill_for(resolved.config.space, resolved.config.data) if refill_for else None
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):
             outcome = run_search(
                 config=resolved.config, study_name=resolved.study_name, storage=resolved.storage,
-                trials=trials, reporter=reporter, refill=refill, seconds_budget=seconds_budget,
-                confirm=confirm, **resolved.options,
+                trials=trials, reporter=reporter, seconds_budget=seconds_budget,
+                depths=None if depths is None else tuple(depths), repeats=repeats,
+                **resolved.options,
             )
         return outcome
 
@@ -316,19 +319,25 @@ def comparison(
     budget: int = 13,
     scale: str = "log",
     min_depth: int = 0,
-    max_depth: int = 154,
+    max_depth: int | None = None,
     noise_scale: float = 1.0,
     thesis_grids: bool = False,
     storage: str | None = None,
     workers: int | None = None,
 ) -> Comparison:
-    """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves."""
+    """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves.
+
+    ``landscape`` is ``thesis:5.1``..``thesis:5.4``, ``study:NAME`` (with
+    ``storage``) or a CSV path; ``strategies`` are names of
+    ``tuner.strategies.STRATEGIES`` (``narrowing``, ``thesis-grids``, ``sweep``,
+    ``tpe``, ``gp``, ``random``, ``grid``; a sampler may add ``:linear`` /
+    ``:log``, any strategy ``+confirmN``). ``max_depth`` None: the
+    landscape's own range (its study's, or its backbone's layers).
+    """
     from tuner.landscape import Landscape, load_landscape
     from tuner.replay import compare as replay_compare
     from tuner.replay import parse_strategies
-    from tuner.space import DepthSpace
 
-    DepthSpace(min_depth, max_depth)  # validates the range
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise UsageError(f"--workers must be >= 1; got {workers}")
@@ -339,30 +348,23 @@ def comparison(
                           low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers)
 
 
-def compare(
-    *,
-    landscape: str | Landscape,
-    strategies: str | Sequence[str] = ("narrowing", "tpe", "random"),
-    seeds: int = 50,
-    budget: int = 13,
-    scale: str = "log",
-    min_depth: int = 0,
-    max_depth: int = 154,
-    noise_scale: float = 1.0,
-    thesis_grids: bool = False,
-    storage: str | None = None,
-    workers: int | None = None,
-) -> pd.DataFrame:
+def _with_options_of(full: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Show ``full``'s options on a function that takes ``**options``: one signature, written once."""
+
+    def wrap(short: Callable[..., Any]) -> Callable[..., Any]:
+        returns = inspect.signature(short).return_annotation
+        short.__signature__ = inspect.signature(full).replace(return_annotation=returns)  # type: ignore[attr-defined]
+        return short
+
+    return wrap
+
+
+@_with_options_of(comparison)
+def compare(**options: Any) -> pd.DataFrame:
     """Replay strategies on a landscape without training: one row per strategy.
 
     The table ``depth-tuner compare`` prints (trials and seconds until the
     best depth was first trained, regret of the final choice, P(ends on
-    best)). ``landscape`` is ``thesis:5.1``..``thesis:5.4``, ``study:NAME``
-    (with ``storage``) or a CSV path; strategies are ``narrowing``,
-    ``narrowing:thesis`` and the samplers ``tpe``, ``gp``, ``random``,
-    ``grid`` (optionally ``NAME:linear``/``NAME:log``).
+    best)); the options are ``comparison``'s.
     """
-    return comparison(landscape=landscape, strategies=strategies, seeds=seeds, budget=budget,
-                      scale=scale, min_depth=min_depth, max_depth=max_depth,
-                      noise_scale=noise_scale, thesis_grids=thesis_grids, storage=storage,
-                      workers=workers).table
+    return comparison(**options).table

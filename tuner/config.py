@@ -9,15 +9,12 @@ from objectives import get_objective
 from tuner.backbones import check_image_size, get_backbone_spec, n_layers
 from tuner.data import DataSpec
 from tuner.protocol import Protocol
-from tuner.samplers import SAMPLERS
 from tuner.errors import UsageError
 from tuner.space import DepthSpace
+from tuner.strategies import STRATEGIES, parse_strategy
 
 
 TRIAL_MODES = ("cached", "plain")
-
-# Strategies that queue their own depths (tuner.queued); recorded like a sampler.
-QUEUED_STRATEGIES = ("narrowing", "thesis-grids", "sweep")
 
 
 @dataclass(frozen=True)
@@ -25,27 +22,30 @@ class SearchConfig:
     data: DataSpec
     protocol: Protocol = field(default_factory=Protocol)
     objective: str = "efficiency"
-    sampler: str = "tpe"
+    sampler: str = "tpe"  # a strategy of tuner.strategies.STRATEGIES (the key keeps older studies loading)
     space: DepthSpace | None = None  # None: every layer of the protocol's backbone
     trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
-        get_objective(self.objective)
-        spec = get_backbone_spec(self.protocol.backbone)
-        check_image_size(spec, self.protocol.image_size)
-        n = n_layers(spec.name)
+        objective = get_objective(self.objective)
+        spec = parse_strategy(self.sampler)
+        if spec.scale is not None or spec.confirm:
+            raise UsageError(f"strategy {self.sampler!r}: the study records the bare name; "
+                             "give the scale as --depth-scale and confirmations as --confirm")
+        object.__setattr__(self, "sampler", spec.name)  # aliases recorded by their one name
+        backbone = get_backbone_spec(self.protocol.backbone)
+        check_image_size(backbone, self.protocol.image_size)
+        n = n_layers(backbone.name)
         if self.space is None:
             object.__setattr__(self, "space", DepthSpace(0, n))
         elif self.space.high > n:
-            raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {spec.name}: "
+            raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {backbone.name}: "
                              f"use at most {n}")
-        if get_objective(self.objective).is_multi and self.sampler in ("narrowing", "thesis-grids"):
+        if objective.is_multi and not STRATEGIES[self.sampler].multi_objective:
             raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
-                             f"(or accuracy) with it, not {self.objective!r}")
+                             f"(or accuracy) with {self.sampler}, not {self.objective!r}")
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
-        if self.sampler not in SAMPLERS and self.sampler not in QUEUED_STRATEGIES:
-            raise UsageError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
     def as_config(self) -> dict[str, Any]:
         """What the study records; resuming with anything different is refused."""

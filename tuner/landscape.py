@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,9 @@ from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
 from objectives.best import Answer, answer, best_depth
 from tuner.errors import UsageError
 from tuner.metrics import protocol_seconds
+from tuner.narrowing import THESIS_STAGE3
 from tuner.noise import POOLED_COLUMNS, pool
+from tuner.space import DepthSpace
 from tuner.study import load_stored_study, recorded_config, recorded_space, trial_depth
 
 __all__ = [
@@ -62,28 +64,29 @@ COLUMNS = POOLED_COLUMNS
 class ThesisTable:
     file: str
     title: str
-    stage3: tuple[int, ...]
-    """The thesis' hand-picked third stage for this experiment."""
+    dataset: str
+    """The dataset the table measured; its stage 3 is ``tuner.narrowing.THESIS_STAGE3``'s."""
+    backbone: str = "MobileNetV2"
+    """The backbone the thesis trained: its layers are the table's depth range."""
 
+    @property
+    def stage3(self) -> tuple[int, ...]:
+        """The thesis' hand-picked third stage for this experiment."""
+        return THESIS_STAGE3[self.dataset]
 
-_CATS_STAGE3 = (3, 4, 5, 6, 7)
-_FLOWERS_STAGE3 = (18, 19, 20, 21, 22)
 
 THESIS_TABLES: dict[str, ThesisTable] = {
     "5.1": ThesisTable(
-        "table_5_1_cats_vs_dogs_small.csv", "cats_vs_dogs, 10 % train, 3+3 epochs", _CATS_STAGE3
+        "table_5_1_cats_vs_dogs_small.csv", "cats_vs_dogs, 10 % train, 3+3 epochs", "cats_vs_dogs"
     ),
-    "5.2": ThesisTable("table_5_2_tf_flowers.csv", "tf_flowers, 3+3 epochs", _FLOWERS_STAGE3),
+    "5.2": ThesisTable("table_5_2_tf_flowers.csv", "tf_flowers, 3+3 epochs", "tf_flowers"),
     "5.3": ThesisTable(
-        "table_5_3_cats_vs_dogs_big.csv", "cats_vs_dogs, 20 % train, 3+3 epochs", _CATS_STAGE3
+        "table_5_3_cats_vs_dogs_big.csv", "cats_vs_dogs, 20 % train, 3+3 epochs", "cats_vs_dogs"
     ),
     "5.4": ThesisTable(
-        "table_5_4_tf_flowers_epochs6.csv", "tf_flowers, 6+6 epochs", _FLOWERS_STAGE3
+        "table_5_4_tf_flowers_epochs6.csv", "tf_flowers, 6+6 epochs", "tf_flowers"
     ),
 }
-
-THESIS_STAGE1 = (0, 10, 30, 60, 100)
-THESIS_STAGE2 = (5, 10, 15, 20, 25)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ class Landscape:
     table: pd.DataFrame
     thesis: ThesisTable | None = None
     objective: str = DEFAULT_OBJECTIVE
+    space: DepthSpace | None = None
+    """The depth range the depths come from (a study's recorded space); None: the backbone's."""
 
     def __post_init__(self) -> None:
         if self.table.empty:
@@ -108,6 +113,17 @@ class Landscape:
     @property
     def depths(self) -> list[int]:
         return [int(d) for d in self.table.index]
+
+    def depth_range(self) -> tuple[int, int]:
+        """The depths a strategy may pick on this landscape: the study's recorded range, else
+        0..the layers of the backbone that measured it (the thesis' MobileNetV2; for a CSV the
+        default backbone, widened to its deepest row)."""
+        if self.space is not None:
+            return self.space.low, self.space.high
+        from tuner.backbones import DEFAULT_BACKBONE, n_layers
+
+        high = n_layers(self.thesis.backbone if self.thesis else DEFAULT_BACKBONE)
+        return 0, max(high, max(self.depths))
 
     @property
     def measured_depths(self) -> list[int]:
@@ -195,7 +211,8 @@ class Landscape:
         table["repeats"] = reps.astype(int)
         if "seeds" in t.columns:
             table["seeds"] = t["seeds"].reindex(grid, fill_value=0).astype(int).to_numpy()
-        return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective)
+        return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective,
+                         space=self.space)
 
 
 def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -291,17 +308,20 @@ def study_objective(study: optuna.Study) -> str:
     return name
 
 
-def study_records(study: optuna.Study) -> list[dict[str, float]]:
+def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
+                  objective: Objective | None = None, seed: int | None = None) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
 
     ``fit_seconds`` holds the seconds the study's objective counts (what the
     training cost is ``protocol_seconds``, whatever the objective); ``seed`` is
     the trial's own (user attr ``seed``) if it stored one, else the study's:
-    repeats under one seed show timing noise only (``tuner.noise``).
+    repeats under one seed show timing noise only (``tuner.noise``). ``space``,
+    ``objective`` and ``seed`` default to the study's recorded ones (a strategy
+    passes its own: a replay's in-memory study records none).
     """
-    space = recorded_space(study)
-    objective = get_objective(study_objective(study))
-    study_seed = recorded_config(study).get("protocol", {}).get("seed", 0)
+    space = space or recorded_space(study)
+    objective = objective or get_objective(study_objective(study))
+    study_seed = recorded_config(study).get("protocol", {}).get("seed", 0) if seed is None else seed
     records = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = trial.user_attrs
@@ -331,8 +351,8 @@ def from_study(study: optuna.Study) -> Landscape:
             f"study {study.study_name!r} has no COMPLETE trial with val_accuracy and "
             "fit_seconds: run `depth-tuner search` first"
         )
-    return from_records(records, name=f"study:{study.study_name}",
-                        objective=study_objective(study))
+    land = from_records(records, name=f"study:{study.study_name}", objective=study_objective(study))
+    return replace(land, space=recorded_space(study))
 
 
 def load_landscape(spec: str, *, storage: str | None = None) -> Landscape:

@@ -23,8 +23,10 @@ stage short keeps the most promising ones.
 Stage sizes follow the measurements: 5 + 4 + 4 = 13 trainings when the
 stage-1 best is 10 (the thesis' case), 8 when it is 0 (stage 2 = {5}), and
 12 or 18 new stage-2 depths when it is 60 or 100 (up to 27 in all). With a
-fixed plan (``NarrowingStrategy(fixed_plan=thesis_plan(...))``, the thesis'
-exact grids) the stages are replayed as given instead of computed.
+fixed plan (``thesis_plan``, the thesis'
+exact grids, ``tuner.strategies.ThesisGrids``) the stages are trained as given.
+
+``high`` has no default: the range is the backbone's (``tuner.backbones.n_layers``).
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ __all__ = [
     "next_stage",
     "plan",
     "thesis_plan",
-    "NarrowingStrategy",
+    "THESIS_STAGE3",
 ]
 
 STAGE1: tuple[int, ...] = (0, 10, 30, 60, 100)
 STEP = 5
 RADIUS = 2
+
+THESIS_STAGE3: dict[str, tuple[int, ...]] = {
+    "cats_vs_dogs": (3, 4, 5, 6, 7),  # Tables 5.1 and 5.3
+    "tf_flowers": (18, 19, 20, 21, 22),  # Tables 5.2 and 5.4
+}
+"""The thesis' hand-picked third stage, by the dataset it was chosen for."""
 
 
 def _best(measured: Mapping[int, float], among: Sequence[int]) -> int:
@@ -111,7 +119,7 @@ def next_stage(
     measured: Mapping[int, float],
     *,
     low: int = 0,
-    high: int = 154,
+    high: int,
     grid: Sequence[int] = STAGE1,
     step: int = STEP,
     radius: int = RADIUS,
@@ -130,7 +138,7 @@ def plan(
     efficiency: Mapping[int, float],
     *,
     low: int = 0,
-    high: int = 154,
+    high: int,
     grid: Sequence[int] = STAGE1,
     step: int = STEP,
     radius: int = RADIUS,
@@ -152,56 +160,3 @@ def plan(
 def thesis_plan(stage3: Sequence[int]) -> list[list[int]]:
     """The exact depths the thesis trained: 0,10,30,60,100 / 5..25 / ``stage3`` (13 depths)."""
     return [list(STAGE1), [5, 10, 15, 20, 25], list(stage3)]
-
-
-class NarrowingStrategy:
-    """The rule behind an ask/tell interface (the one the replay drives; usable live).
-
-    ``ask()`` returns the next depth to train, or ``None`` once the plan is
-    complete; ``tell(depth, efficiency)`` records a measurement. With
-    ``fixed_plan`` the given stages are replayed in order instead of being
-    computed (depths already measured are skipped).
-    """
-
-    name = "narrowing"
-
-    def __init__(
-        self,
-        *,
-        low: int = 0,
-        high: int = 154,
-        fixed_plan: Sequence[Sequence[int]] | None = None,
-        grid: Sequence[int] = STAGE1,
-        step: int = STEP,
-        radius: int = RADIUS,
-    ) -> None:
-        self.low, self.high = low, high
-        self.grid, self.step, self.radius = tuple(grid), step, radius
-        self.fixed_plan = [list(s) for s in fixed_plan] if fixed_plan is not None else None
-        self.measured: dict[int, float] = {}
-        self._queue: list[int] = []
-
-    def _refill(self) -> None:
-        if self.fixed_plan is not None:
-            self._queue = [
-                d for stage in self.fixed_plan for d in stage if d not in self.measured
-            ]
-            self._queue = list(dict.fromkeys(self._queue))
-        else:
-            self._queue = next_stage(
-                self.measured,
-                low=self.low,
-                high=self.high,
-                grid=self.grid,
-                step=self.step,
-                radius=self.radius,
-            )
-
-    def ask(self) -> int | None:
-        self._queue = [d for d in self._queue if d not in self.measured]
-        if not self._queue:
-            self._refill()
-        return self._queue[0] if self._queue else None
-
-    def tell(self, depth: int, efficiency: float) -> None:
-        self.measured[int(depth)] = float(efficiency)

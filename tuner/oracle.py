@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import keras_tuner as kt
 import optuna
@@ -23,17 +22,13 @@ from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
 from objectives import Objective
-from tuner.confirm import (
-    CONFIRM_ATTR,
-    confirmation_seed,
-    in_confirm_phase,
-    next_confirmation,
-)
+from tuner.confirm import confirmation_seed
 from tuner.metrics import protocol_seconds
 from tuner.noise import pool
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
+from tuner.strategies import MAX_REPEATS, Setup, Strategy
 from tuner.study import (
     HEARTBEAT_SECONDS,
     enqueue,
@@ -46,10 +41,6 @@ from tuner.study import (
 )
 
 OBJECTIVE_NAME = "objective"
-# After this many suggestions in a row that only repeat a measured depth
-# (TPE does that in one integer dimension), the nearest unmeasured depth is
-# queued so the budget buys new information.
-MAX_REPEATS = 3
 IDLE_POLL_SECONDS = 5.0
 # Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
 # own check cannot reach. The failure policy is DepthTuner's (tuner.runner).
@@ -90,10 +81,9 @@ class OptunaOracle(kt.Oracle):
         total_trials: int | None,
         max_consecutive_failures: int,
         reporter: Reporter,
-        refill: Callable[[optuna.Study], list[tuple[int, dict]]] | None = None,
+        strategy: Strategy | None = None,
         seconds_budget: float | None = None,
         study_metrics: tuple[str, ...] = (),
-        confirm: int = 0,
         ranking: Objective | None = None,
         base_seed: int = 0,
     ):
@@ -110,19 +100,18 @@ class OptunaOracle(kt.Oracle):
         self.signatures = signatures
         self.total_trials = total_trials
         self.reporter = reporter
-        # Strategies that choose depths themselves (narrowing, sweeps) queue
-        # them in the study through ``refill`` (called when the queue is
-        # empty; nothing to add ends the search); the sampler is never asked.
-        self.refill = refill
+        # The strategy (tuner.strategies) queues depths in the study whenever
+        # none waits (confirmation repeats too, decided from the study alone,
+        # so parallel workers and resumed runs agree). One that chooses its
+        # depths itself never lets the sampler be asked, and ends the search
+        # when it has nothing to add.
+        self.strategy = strategy or Strategy(Setup(space=space))
+        self.refill = self.strategy.queue if self.strategy.chooses_depths else None
         # Stop once the measured trials' protocol_seconds reach this (live comparisons).
         self.seconds_budget = seconds_budget
         # A multi-objective study (``--objective pareto``) is told these
         # metrics of the trial, one per direction, instead of the one value.
         self.study_metrics = study_metrics
-        # ``--confirm N``: the last N trials of the budget re-measure the
-        # leading candidates with new seeds (tuner.confirm); decided from the
-        # study alone, so parallel workers and resumed runs agree.
-        self.confirm = confirm
         self.ranking = ranking  # not self.objective: that is Keras Tuner's
         self.base_seed = base_seed
         self.optuna_trials: dict[str, optuna.Trial] = {}
@@ -151,7 +140,7 @@ class OptunaOracle(kt.Oracle):
             measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
             flying_sigs = {self._sig(trial_depth(t, self.space)) for t in in_flight}
             if self.refill is not None:
-                if not self._queue_filled():
+                if not self._queue_filled(self.refill):
                     if in_flight:  # what runs elsewhere may decide the next stage
                         time.sleep(IDLE_POLL_SECONDS)
                         return {"status": kt_trial.TrialStatus.IDLE}
@@ -161,14 +150,14 @@ class OptunaOracle(kt.Oracle):
                 self.stop_reason = "every depth in the range (up to layers without weights) is measured"
                 return {"status": kt_trial.TrialStatus.STOPPED}
 
-            if self.confirm and self.refill is None:
-                self._queue_confirmation(measured, in_flight, total)
+            if self.refill is None:
+                self._queue_filled(self.strategy.queue)
             ot = self.study.ask(self.space.distributions())
             depth = self.space.depth_of(ot.params)
             sig = self._sig(depth)
             self.space.record(ot, depth)
             again = bool(ot.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
-            if ot.user_attrs.get(CONFIRM_ATTR):
+            if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
                 ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
             # Snapshots taken after asking, in this order: the trials asked
             # before this one that still run, then the measured ones. One that
@@ -260,22 +249,6 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
     # -- helpers -----------------------------------------------------------
-    def _queue_confirmation(self, measured: list, in_flight: list, total: float) -> None:
-        """Queue a confirmation repeat when one is due (tuner.confirm) and none is waiting."""
-        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if any(t.user_attrs.get(CONFIRM_ATTR) for t in waiting) or self.ranking is None:
-            return
-        confirmed = sum(1 for t in [*measured, *in_flight] if t.user_attrs.get(CONFIRM_ATTR))
-        if not in_confirm_phase(total=total, trained=len(measured) + len(in_flight),
-                                confirm=self.confirm, confirmed=confirmed):
-            return
-        from tuner.landscape import study_records
-
-        depth = next_confirmation(study_records(self.study), self.ranking)
-        if depth is not None:
-            enqueue(self.study, self.space, depth, {
-                "chosen_by": "confirm", CONFIRM_ATTR: True, "measure_again": True})
-
     def _pooled_values(self, sig: int, measured: list, source) -> float | list[float]:
         """What a re-suggested depth is told: the pooled readings of its weights, not one reading."""
         same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
@@ -292,11 +265,11 @@ class OptunaOracle(kt.Oracle):
         trial_formula = self.ranking.trial_formula or self.ranking.formula
         return float(trial_formula(acc, sec))
 
-    def _queue_filled(self) -> bool:
+    def _queue_filled(self, refill) -> bool:
         """Is there a queued depth (after asking the strategy for more if not)?"""
         waiting = lambda: self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # noqa: E731
         if not waiting():
-            for depth, attrs in self.refill(self.study):
+            for depth, attrs in refill(self.study):
                 enqueue(self.study, self.space, depth, attrs)
         return bool(waiting())
 

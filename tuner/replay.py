@@ -3,7 +3,8 @@
 Rules of the replay (summarised in ``docs/strategies.md``):
 
 * **Domain.** Every strategy works on all integer depths ``low..high``
-  (default 0..154) in its own space: samplers through ``tuner.space.DepthSpace``
+  (default the landscape's ``depth_range``: its study's, or 0..the layers of
+  the backbone that measured it) in its own space: samplers through ``tuner.space.DepthSpace``
   (linear or log), the narrowing through its rule. A depth the landscape did
   not measure gets values linearly interpolated between measured depths
   (``Landscape.interpolated``). Because efficiency is monotone between two
@@ -13,7 +14,9 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   nearest measured depth would make it.
 * **Cost.** A step costs the (noisy) seconds of its depth. A strategy that
   suggests a depth it already trained gets the stored result back for free
-  (the live search reuses it the same way, user attr ``reused_from``);
+  (the live search reuses it the same way, user attr ``reused_from``; after
+  ``MAX_REPEATS`` such suggestions in a row the nearest unread depth is
+  queued, as live);
   ``budget`` counts trainings, and a run also stops after ``max_asks``
   suggestions (default ``5 x budget``) or when the strategy has nothing left.
 * **Noise.** Each seed draws one noisy realisation of the landscape
@@ -28,8 +31,12 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   ``noise_scale`` multiplies both (0 replays the mean landscape; 2/3 gives
   the 0.01 / 10 % this replay used before the defaults were unified).
 * **Repeats.** The first reading of a depth is the seed's world; every
-  further reading of it (a confirmation repeat, ``tpe+confirm2``) draws new
-  noise of its own, reproducible from (seed, depth, reading).
+  further reading of it (a confirmation repeat, ``tpe+confirm2``, a sweep's
+  repeat) draws new noise of its own, reproducible from (seed, depth, reading),
+  as a live repeat trains under a seed of its own.
+* **Strategies.** The replay runs the very objects of ``tuner.strategies``
+  on an in-memory Optuna study, the same loop as the live oracle: a replay
+  and a live run of one strategy on one landscape pick the same depths.
 * **Answer.** A strategy's final choice is the answer rule of
   ``objectives.best.answer`` on its readings pooled per depth (with one
   reading per depth: its best observed depth, ties shallower). It is judged
@@ -53,21 +60,28 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 
 from objectives.best import best_depth, depth_values
-from tuner.confirm import in_confirm_phase, next_confirmation
+from tuner.confirm import CONFIRM_ATTR, confirmation_seed
 from tuner.errors import UsageError
 from tuner.landscape import Landscape
-from tuner.narrowing import NarrowingStrategy, thesis_plan
 from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
-from tuner.samplers import SAMPLERS, make_sampler
-from tuner.space import SCALES, DepthSpace
+from tuner.space import DepthSpace
+from tuner.strategies import (
+    MAX_REPEATS,
+    Setup,
+    Strategy,
+    StrategySpec,
+    make_strategy,
+    parse_strategy,
+)
+from tuner.study import enqueue
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",
     "DEFAULT_SECONDS_CV",
     "StrategySpec",
-    "SamplerStrategy",
     "parse_strategies",
     "make_world",
     "replay",
@@ -77,70 +91,22 @@ __all__ = [
     "Comparison",
 ]
 
-NARROWING = "narrowing"
-THESIS_GRIDS = "thesis"
-CONFIRM_SUFFIX = "+confirm"
-
-
-def _split_confirm(raw: str) -> tuple[str, int]:
-    """``"tpe:log+confirm2"`` -> ``("tpe:log", 2)``; no suffix -> 0."""
-    name, sep, count = raw.partition(CONFIRM_SUFFIX)
-    if not sep:
-        return raw, 0
-    if not count.isdigit():
-        raise UsageError(f"strategy {raw!r}: write the confirmations as a whole number, "
-                         "e.g. tpe+confirm2")
-    return name, int(count)
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """A strategy by name and variant: a sampler's depth scale, or the narrowing's
-    ``thesis`` variant (the thesis' exact depths instead of the rule)."""
-
-    name: str
-    variant: str | None = None
-    confirm: int = 0
-    """Confirmation repeats at the end of the budget (``tuner.confirm``)."""
-
-    @property
-    def label(self) -> str:
-        base = self.name if self.variant is None else f"{self.name}:{self.variant}"
-        return f"{base}{CONFIRM_SUFFIX}{self.confirm}" if self.confirm else base
-
-
 def parse_strategies(
     text: str, *, scale: str = "log", thesis_grids: bool = False
 ) -> list[StrategySpec]:
-    """``"narrowing,tpe,gp:linear"`` -> specs.
+    """``"narrowing,tpe,gp:linear"`` -> specs of ``tuner.strategies.STRATEGIES``.
 
-    A sampler without ``:scale`` gets ``scale``; ``narrowing:thesis`` (or
-    ``narrowing`` with ``thesis_grids``) replays the thesis' exact grids.
+    A sampler without ``:scale`` gets ``scale``; ``thesis_grids`` (``--thesis-grids``)
+    turns ``narrowing`` into ``thesis-grids``, the thesis' exact depths.
     """
     specs = []
     for raw in (p.strip() for p in text.split(",")):
         if not raw:
             continue
-        plain, confirm = _split_confirm(raw)
-        name, _, sc = plain.partition(":")
-        if name == NARROWING:
-            if sc not in ("", THESIS_GRIDS):
-                raise UsageError(
-                    f"strategy {raw!r}: use 'narrowing' (the rule) or 'narrowing:thesis' "
-                    "(the thesis' exact depths)"
-                )
-            grids = sc == THESIS_GRIDS or thesis_grids
-            specs.append(StrategySpec(NARROWING, THESIS_GRIDS if grids else None, confirm))
-            continue
-        if name not in SAMPLERS:
-            raise UsageError(
-                f"unknown strategy {raw!r} in --strategies: use narrowing or "
-                f"{', '.join(SAMPLERS)} (optionally NAME:linear / NAME:log)"
-            )
-        sc = sc or scale
-        if sc not in SCALES:
-            raise UsageError(f"strategy {raw!r}: unknown scale {sc!r}, use linear or log")
-        specs.append(StrategySpec(name, sc, confirm))
+        spec = parse_strategy(raw, scale=scale)
+        if thesis_grids and spec.name == "narrowing":
+            spec = StrategySpec("thesis-grids", None, spec.confirm)
+        specs.append(spec)
     if not specs:
         raise UsageError("--strategies is empty: name at least one, e.g. narrowing,tpe")
     if len({s.label for s in specs}) != len(specs):
@@ -148,30 +114,13 @@ def parse_strategies(
     return specs
 
 
-class SamplerStrategy:
-    """An Optuna sampler behind the same ask/tell interface as ``NarrowingStrategy``."""
-
-    def __init__(self, *, sampler: str, space: DepthSpace, seed: int) -> None:
-        self.space = space
-        self.study = optuna.create_study(
-            direction="maximize", sampler=make_sampler(sampler, space=space, seed=seed)
-        )
-        self._pending: optuna.Trial | None = None
-
-    def ask(self) -> int | None:
-        self._pending = self.study.ask(self.space.distributions())
-        return self.space.depth_of(self._pending.params)
-
-    def ask_depth(self, depth: int) -> None:
-        """Put ``depth`` to the study next (a queued trial, as the live search queues a repeat)."""
-        self.study.enqueue_trial(self.space.params_for(depth))
-        self._pending = self.study.ask(self.space.distributions())
-
-    def tell(self, depth: int, efficiency: float) -> None:
-        trial, self._pending = self._pending, None
-        if trial is None:
-            raise RuntimeError("tell() without ask()")
-        self.study.tell(trial, efficiency)
+def _strategy(spec: StrategySpec, *, land: Landscape, seed: int, budget: int, low: int,
+              high: int) -> Strategy:
+    """The registry's strategy on the replay's setup (what the live search builds, on a landscape)."""
+    space = DepthSpace(low, high, spec.scale or "linear")
+    setup = Setup(space=space, seed=seed, budget=budget, objective=land.objective_spec,
+                  dataset=land.thesis.dataset if land.thesis else None)
+    return make_strategy(spec, setup)
 
 
 def _noise_arrays(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
@@ -204,22 +153,6 @@ def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.Da
     )
 
 
-def _make_strategy(spec: StrategySpec, *, land: Landscape, seed: int, low: int, high: int):
-    if spec.name == NARROWING:
-        fixed = None
-        if spec.variant == THESIS_GRIDS:
-            if land.thesis is None:
-                raise UsageError(
-                    f"--thesis-grids / narrowing:thesis need a thesis landscape "
-                    f"(thesis:5.1..thesis:5.4), not {land.name!r}"
-                )
-            fixed = thesis_plan(land.thesis.stage3)
-        return NarrowingStrategy(low=low, high=high, fixed_plan=fixed)
-    return SamplerStrategy(
-        sampler=spec.name, space=DepthSpace(low, high, spec.variant or "log"), seed=seed
-    )
-
-
 def _reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, depth: int,
              k: int) -> tuple[float, float]:
     """Reading ``k >= 1`` of ``depth`` (a repeat): new noise, reproducible from (seed, depth, k)."""
@@ -240,21 +173,27 @@ def _pooled_value(readings: list[dict], depth: int, objective) -> float:
 def replay(
     *,
     landscape: Landscape,
-    strategy: StrategySpec,
+    strategy: StrategySpec | str,
     seed: int,
     budget: int = 13,
-    low: int = 0,
-    high: int = 154,
+    low: int | None = None,
+    high: int | None = None,
     noise_scale: float = 1.0,
     max_asks: int | None = None,
 ) -> pd.DataFrame:
     """One run: a row per training, with the incumbent and its mean efficiency.
 
-    ``landscape`` must cover every depth of ``low..high`` (``Landscape.interpolated``).
-    With ``strategy.confirm`` the last trainings of the budget re-measure the
-    leading candidates (``tuner.confirm``, as the live search does); the
-    incumbent is the answer rule on the readings pooled per depth.
+    The strategy (``tuner.strategies``) runs on an in-memory Optuna study
+    exactly as the live search runs it (``tuner.oracle``): its queue is
+    refilled whenever nothing waits, the study is asked, a depth already
+    read is answered from its pooled readings for free unless the trial is
+    a repeat (``measure_again``: a sweep's repeat or a confirmation), and
+    every other trial's objective reads the landscape. ``landscape`` must
+    cover every depth of ``low..high`` (default: its ``depth_range``;
+    ``Landscape.interpolated``).
     """
+    if low is None or high is None:
+        low, high = landscape.depth_range()
     if landscape.depths != list(range(low, high + 1)):
         raise ValueError(f"replay needs every depth {low}..{high}: pass landscape.interpolated()")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -262,52 +201,63 @@ def replay(
     if objective.eligible is not None:
         raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
                          "replay a landscape of an efficiency or accuracy study")
+    spec = parse_strategy(strategy, scale="log") if isinstance(strategy, str) else strategy
     truth = landscape.values
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
     sd, cv = _noise_arrays(landscape)
     sd, cv = sd * noise_scale, cv * noise_scale
-    strat = _make_strategy(strategy, land=landscape, seed=seed, low=low, high=high)
+    strat = _strategy(spec, land=landscape, seed=seed, budget=budget, low=low, high=high)
+    space = strat.setup.space
+    study = optuna.create_study(direction=objective.direction, sampler=strat.sampler())
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
-    count: dict[int, int] = {}
+    first: dict[int, int] = {}  # depth -> trial number of its first reading
     rows = []
     cum = 0.0
-    asks = confirmed = 0
+    asks = repeats = 0
     while len(readings) < budget and asks < max_asks:
-        depth = None
-        if strategy.confirm and in_confirm_phase(total=budget, trained=len(readings),
-                                                 confirm=strategy.confirm, confirmed=confirmed):
-            depth = next_confirmation(readings, objective)
-        is_confirmation = depth is not None
-        if is_confirmation:
-            confirmed += 1
-            if hasattr(strat, "ask_depth"):
-                strat.ask_depth(depth)
-        else:
-            depth = strat.ask()
-            if depth is None:
-                break
-            asks += 1
-            if depth in count:  # answered from the readings so far, pooled, for free
-                strat.tell(depth, _pooled_value(readings, depth, objective))
-                continue
-        k = count.get(depth, 0)
+        if not strat.chooses_depths and len(first) == len(space.depths()):
+            break  # every depth is read (the live search stops there too)
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            for depth, attrs in strat.queue(study):
+                enqueue(study, space, depth, attrs)
+            if strat.chooses_depths and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                break  # the strategy has nothing left
+        trial = study.ask(space.distributions())
+        depth = space.depth_of(trial.params)
+        space.record(trial, depth)
+        is_confirmation = bool(trial.user_attrs.get(CONFIRM_ATTR))
+        again = bool(trial.user_attrs.get("measure_again"))
+        asks += not is_confirmation
+        if depth in first and not again:  # answered from the readings so far, pooled, for free
+            trial.set_user_attr("reused_from", first[depth])
+            study.tell(trial, _pooled_value(readings, depth, objective))
+            repeats += 1
+            if repeats >= MAX_REPEATS and not strat.chooses_depths:  # as the live oracle does
+                repeats = 0
+                free = [d for d in space.depths() if d not in first]
+                nearest = min(free, key=lambda d: (abs(d - depth), d))
+                enqueue(study, space, nearest, {"chosen_by": "nearest-unmeasured"})
+            continue
+        repeats = 0
+        k = sum(r["depth"] == depth for r in readings)
         if k == 0:
             obs = world.loc[depth]
             acc, sec = float(obs["val_accuracy"]), float(obs["fit_seconds"])
+            first[depth] = trial.number
         else:
             acc, sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=k)
+            trial.set_user_attr("seed", confirmation_seed(seed, trial.number))  # as the search does
+        for key, value in (("val_accuracy", acc), ("fit_seconds", sec), ("protocol_seconds", sec)):
+            trial.set_user_attr(key, value)
         readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
-        count[depth] = k + 1
         eff = float(objective.values(acc, sec))
-        # a sampler is told each reading (as the live study is); the narrowing keeps one value
-        strat.tell(depth, eff if hasattr(strat, "ask_depth") or k == 0
-                   else _pooled_value(readings, depth, objective))
+        study.tell(trial, eff)
         cum += sec
         choice = best_depth(pool(readings), objective)
         rows.append(
             {
-                "strategy": strategy.label,
+                "strategy": spec.label,
                 "seed": seed,
                 "step": len(readings),
                 "asks": asks,
@@ -373,11 +323,14 @@ def compare(
     seeds: int = 50,
     budget: int = 13,
     low: int = 0,
-    high: int = 154,
+    high: int | None = None,
     noise_scale: float = 1.0,
     workers: int = 1,
 ) -> Comparison:
-    """Replay each strategy under seeds ``0..seeds-1`` on the interpolated landscape."""
+    """Replay each strategy under seeds ``0..seeds-1`` on the interpolated landscape.
+
+    ``high`` None: the landscape's own range (``Landscape.depth_range``).
+    """
     if seeds < 1 or budget < 1:
         raise UsageError(f"--seeds and --budget must be >= 1; got {seeds} and {budget}")
     if noise_scale < 0:
@@ -386,6 +339,8 @@ def compare(
         raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
                          "replay a landscape of an efficiency or accuracy study")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    high = landscape.depth_range()[1] if high is None else high
+    DepthSpace(low, high)  # the range checked: one line if it is empty
     land = landscape.interpolated(low=low, high=high)
     jobs = [
         dict(
@@ -402,7 +357,7 @@ def compare(
     ]
     # Build each strategy once up front so a usage error surfaces before any work.
     for spec in strategies:
-        _make_strategy(spec, land=land, seed=0, low=low, high=high)
+        _strategy(spec, land=land, seed=0, budget=budget, low=low, high=high)
     workers = max(1, min(workers, os.cpu_count() or 1))
     if workers == 1:
         frames = [_replay_job(j) for j in jobs]

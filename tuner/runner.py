@@ -62,7 +62,8 @@ class DepthTuner(kt.Tuner):
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
         total = self.oracle.total_trials or "?"
-        again = f", confirmation repeat with seed {ot.user_attrs['seed']}" if ot.user_attrs.get("confirm") else ""
+        kind = "confirmation repeat" if ot.user_attrs.get("confirm") else "repeat"
+        again = f", {kind} with seed {ot.user_attrs['seed']}" if ot.user_attrs.get("measure_again") else ""
         self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
 
         def progress(phase, epoch, epochs, seconds):
@@ -71,7 +72,7 @@ class DepthTuner(kt.Tuner):
 
         request = {**self.base_request, "kind": "trial", "depth": depth,
                    "checkpoint": self._checkpoint_path(ot.number)}
-        if ot.user_attrs.get("seed") is not None:  # a confirmation repeat trains with its own seed
+        if ot.user_attrs.get("seed") is not None:  # a repeat (sweep, confirmation) trains with its own seed
             request["trial_seed"] = int(ot.user_attrs["seed"])
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))

@@ -22,7 +22,7 @@ from keras_tuner.src import config as kt_config  # no public switch for tracebac
 
 from objectives import get_objective
 from tuner.backbones import build_backbone, depth_signatures, get_backbone_spec
-from tuner.config import QUEUED_STRATEGIES, SearchConfig
+from tuner.config import SearchConfig
 from tuner.confirm import DEFAULT_CONFIRM
 from tuner.activations import sha256_of
 from tuner.batches import dataset_arrays
@@ -35,9 +35,8 @@ from tuner.oracle import OptunaOracle
 from tuner.prefix_cache import DEFAULT_CACHE_GIB, PrefixCache, default_cache_dir
 from tuner.processes import pid_alive
 from tuner.progress import Reporter
-from tuner.queued import Refill
 from tuner.runner import DepthTuner
-from tuner.samplers import make_sampler
+from tuner.strategies import STRATEGIES, Setup, Strategy, StrategySpec, make_strategy
 from tuner.fresh import FreshStudy
 from tuner.study import (check_resumable, create_or_load_study, measured_trials, open_storage,
                          storage_file)
@@ -66,7 +65,8 @@ def run_search(
     max_consecutive_failures: int = 3,
     checkpoint_dir: str | None = None,
     isolate: bool = True,
-    refill: Refill | None = None,
+    depths: tuple[int, ...] | None = None,
+    repeats: int = 1,
     seconds_budget: float | None = None,
     cache_dir: str | None = None,
     cache_gib: float = DEFAULT_CACHE_GIB,
@@ -75,11 +75,12 @@ def run_search(
 ) -> SearchOutcome:
     """Run (or resume) the study until it has ``trials`` measured trials.
 
-    With ``refill`` (tuner.queued) the depths come from that strategy instead
-    of the sampler, and ``trials=None`` runs until it has nothing to add.
+    The strategy is ``config.sampler`` (``tuner.strategies``; ``depths`` and
+    ``repeats`` are a sweep's); ``trials=None`` runs a strategy that chooses
+    its depths until it has nothing to add.
     """
     reporter = reporter or Reporter()
-    if trials is None and refill is None and seconds_budget is None:
+    if trials is None and not STRATEGIES[config.sampler].chooses_depths and seconds_budget is None:
         raise UsageError("--trials is needed: how many measured trials the study should have")
     if seconds_budget is not None and seconds_budget <= 0:
         raise UsageError(f"--budget-seconds {seconds_budget:g}: give a positive number of seconds")
@@ -93,9 +94,10 @@ def run_search(
     objective = get_objective(config.objective)
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
-    # Queued strategies never consult the sampler; Optuna still needs one.
-    sampler = make_sampler("random" if config.sampler in QUEUED_STRATEGIES else config.sampler,
-                           space=config.space, seed=config.protocol.seed)
+    strategy = make_strategy(StrategySpec(config.sampler, confirm=confirm), Setup(
+        space=config.space, seed=config.protocol.seed, budget=trials, objective=objective,
+        dataset=config.data.name, depths=depths, repeats=repeats))
+    sampler = strategy.sampler()  # a strategy that chooses its depths never lets it be asked
 
     # An existing storage is read now, so that a study with another
     # configuration is refused before any slow work; a new storage file is
@@ -134,8 +136,8 @@ def run_search(
             study, config=config, storage=storage, trials=trials, reporter=reporter,
             datasets=datasets, signatures=signatures, objective=objective,
             max_consecutive_failures=max_consecutive_failures, checkpoint_dir=checkpoint_dir,
-            isolate=isolate, refill=refill, seconds_budget=seconds_budget, cache_dir=cache_dir,
-            cache_gib=cache_gib, artifacts_dir=artifacts_dir, new=stored is None, confirm=confirm,
+            isolate=isolate, strategy=strategy, seconds_budget=seconds_budget, cache_dir=cache_dir,
+            cache_gib=cache_gib, artifacts_dir=artifacts_dir, new=stored is None,
         )
     except BaseException:
         with contextlib.suppress(Exception):  # the first error is the one to report
@@ -148,18 +150,18 @@ def run_search(
 
 def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: int | None,
             reporter: Reporter, datasets, signatures, objective, max_consecutive_failures: int,
-            checkpoint_dir: str | None, isolate: bool, refill: Refill | None,
+            checkpoint_dir: str | None, isolate: bool, strategy: Strategy,
             seconds_budget: float | None, cache_dir: str | None, cache_gib: float,
-            artifacts_dir: str, new: bool, confirm: int) -> SearchOutcome:
+            artifacts_dir: str, new: bool) -> SearchOutcome:
     """The trials themselves, in an opened study (``run_search`` has checked the input)."""
     study_name = study.study_name
     if new:
         reporter.say(f"new study {study_name!r} in {storage}")
     oracle = OptunaOracle(
         study=study, space=config.space, signatures=signatures, total_trials=trials,
-        max_consecutive_failures=max_consecutive_failures, reporter=reporter, refill=refill,
+        max_consecutive_failures=max_consecutive_failures, reporter=reporter, strategy=strategy,
         seconds_budget=seconds_budget, study_metrics=objective.study_metrics,
-        confirm=confirm, ranking=objective, base_seed=config.protocol.seed,
+        ranking=objective, base_seed=config.protocol.seed,
     )
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)

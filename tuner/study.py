@@ -157,8 +157,13 @@ def recorded_config(study: optuna.Study) -> dict[str, Any]:
 
 
 def recorded_space(study: optuna.Study) -> DepthSpace:
-    """The depth space a study was created with (MobileNetV2's, linear, if it has none)."""
-    s = recorded_config(study).get("space", {"low": 0, "high": 154, "scale": "linear"})
+    """The depth space a study was created with (its backbone's layers, linear, if it has none)."""
+    config = recorded_config(study)
+    s = config.get("space")
+    if s is None:  # a study from before the range was recorded: every layer of its backbone
+        from tuner.backbones import DEFAULT_BACKBONE, n_layers
+
+        s = {"low": 0, "high": n_layers(config.get("protocol", {}).get("backbone", DEFAULT_BACKBONE))}
     return DepthSpace(int(s["low"]), int(s["high"]), s.get("scale", "linear"))
 
 

@@ -39,10 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "columns depth,val_accuracy,time_s")
     p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME (default: "
                    "sqlite:///studies/NAME.db, in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
+    from tuner.strategies import STRATEGIES
+
     p.add_argument("--strategies", default="narrowing,tpe,random",
-                   help="comma-separated: narrowing, narrowing:thesis (the thesis' exact depths), "
-                   "tpe, gp, random, grid; a sampler may take a scale, e.g. tpe:linear, and "
-                   "confirmation repeats at the end of the budget, e.g. tpe+confirm2 "
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies.py; "
+                   "narrowing:thesis is thesis-grids); a sampler may take a scale, e.g. tpe:linear, "
+                   "and any strategy confirmation repeats at the end of the budget, e.g. tpe+confirm2 "
                    "(default: %(default)s)")
     p.add_argument("--scale", default="log", choices=["linear", "log"],
                    help="depth scale for samplers named without one")
@@ -50,7 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, default=13,
                    help="trainings per replay (13: the thesis' count)")
     p.add_argument("--min-depth", type=int, default=0, help="shallowest depth a strategy may pick")
-    p.add_argument("--max-depth", type=int, default=154, help="deepest depth a strategy may pick")
+    p.add_argument("--max-depth", type=int, default=None,
+                   help="deepest depth a strategy may pick (default: the landscape's range, a study's "
+                   "recorded one or every layer of the backbone that measured it)")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="multiplies the landscape's spread; 0 replays the mean landscape")
     p.add_argument("--thesis-grids", action="store_true",
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"landscape {land.name}: best depth {full.best_depth} "
         f"({land.objective} {full.best_value:.6g}), {len(land.measured_depths)} measured depths, "
-        f"depths {args.min_depth}..{args.max_depth} interpolated; "
+        f"depths {full.depths[0]}..{full.depths[-1]} interpolated; "
         f"{args.seeds} seeds, budget {args.budget}, noise x{args.noise_scale:g}"
     )
     print(format_table(result.table))

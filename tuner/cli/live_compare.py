@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 
-LIVE_STRATEGIES = ("narrowing", "tpe", "gp", "random")
-
 EPILOG = """examples:
   depth-tuner live-compare --dataset tf_flowers --strategies narrowing,tpe --budget-seconds 3600
   depth-tuner live-compare --dataset tf_flowers --strategies narrowing,tpe,random --budget-seconds 3600 --output out/live
@@ -26,8 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
     add_run_arguments(p, sampler=False)
+    from tuner.strategies import STRATEGIES
+
     p.add_argument("--strategies", default="narrowing,tpe",
-                   help=f"comma-separated, from {', '.join(LIVE_STRATEGIES)}")
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies.py)")
     p.add_argument("--budget-seconds", type=float, required=True,
                    help="training seconds (sum of protocol_seconds) each strategy may spend")
     p.add_argument("--depth-scale", default="log", choices=["linear", "log"],
@@ -67,16 +67,19 @@ def live_table(studies: dict[str, str], *, storage_for) -> "object":
 
 def run(args: argparse.Namespace) -> int:
     from tuner.cli.search import run_strategy
-    from tuner.study import default_study_name
     from tuner.errors import UsageError
-    from tuner.queued import narrowing_refill
-    from tuner.study import default_storage
+    from tuner.strategies import parse_strategy
+    from tuner.study import default_storage, default_study_name
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in LIVE_STRATEGIES]
-    if unknown or not strategies:
-        raise UsageError(f"--strategies: {unknown[0] if unknown else 'nothing'} is not one of "
-                         f"{', '.join(LIVE_STRATEGIES)}")
+    specs = [parse_strategy(s) for s in args.strategies.split(",") if s.strip()]
+    if not specs:
+        raise UsageError("--strategies is empty: name at least one, e.g. narrowing,tpe")
+    for spec, raw in zip(specs, filter(str.strip, args.strategies.split(","))):
+        if spec.scale or spec.confirm:
+            raise UsageError(f"--strategies {raw.strip()!r}: live-compare runs each strategy on "
+                             "--depth-scale until --budget-seconds, without confirmations: name it plainly")
+    if len({s.name for s in specs}) != len(specs):
+        raise UsageError(f"--strategies {args.strategies!r} names a strategy twice")
     if args.budget_seconds <= 0:
         raise UsageError("--budget-seconds must be positive")
     if args.study or args.storage:
@@ -84,15 +87,13 @@ def run(args: argparse.Namespace) -> int:
                          "in the default storage folder (./studies or $DEPTH_TUNER_STUDIES): drop --study/--storage")
     base = default_study_name(args.dataset, fake=args.fake_data)
     studies = {}
-    for strategy in strategies:
-        suffix = f"-live-{strategy}"
-        refill = (lambda space, data: narrowing_refill(space)) if strategy == "narrowing" else None
-        code = run_strategy(args, strategy=strategy, scale=args.depth_scale,
-                            refill_for=refill, study_suffix=suffix,
+    for spec in specs:
+        suffix = f"-live-{spec.name}"
+        code = run_strategy(args, strategy=spec.name, scale=args.depth_scale, study_suffix=suffix,
                             seconds_budget=args.budget_seconds, show=False)
         if code:
             return code
-        studies[strategy] = base + suffix
+        studies[spec.name] = base + suffix
     table = live_table(studies, storage_for=default_storage)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     if args.output:

@@ -29,11 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuner.cli.search import run_strategy
-    from tuner.queued import narrowing_refill, thesis_grids_refill
 
-    if args.thesis_grids:
-        return run_strategy(
-            args, strategy="thesis-grids", study_suffix="-thesis-grids",
-            refill_for=lambda space, data: thesis_grids_refill(space, dataset=data.name))
-    return run_strategy(args, strategy="narrowing", study_suffix="-narrowing",
-                        refill_for=lambda space, data: narrowing_refill(space))
+    name = "thesis-grids" if args.thesis_grids else "narrowing"
+    return run_strategy(args, strategy=name, study_suffix=f"-{name}")

@@ -39,6 +39,18 @@ def _objective_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _strategy_name(text: str) -> str:
+    """A known strategy (``tuner.strategies``), as typed: aliases and +confirmN are resolved later."""
+    from tuner.errors import UsageError
+    from tuner.strategies import parse_strategy
+
+    try:
+        parse_strategy(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def _fake_examples(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)[,:/](\d+)", text)
     if not m or int(m[1]) < 1 or int(m[2]) < 1:
@@ -66,8 +78,8 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
     from tuner.prefix_cache import DEFAULT_CACHE_GIB
     from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
-    from tuner.samplers import DEFAULT_SAMPLER, SAMPLERS
     from tuner.space import SCALES
+    from tuner.strategies import DEFAULT_STRATEGY, STRATEGIES
 
     d = p.add_argument_group("data")
     d.add_argument("--dataset", required=True,
@@ -101,8 +113,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     if sampler:
         s.add_argument("--trials", type=_positive_int, default=13,
                        help="total measured trials the study should have (13: the thesis' count)")
-        s.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=list(SAMPLERS),
-                       help="Optuna sampler that picks the next depth")
+        s.add_argument("--sampler", "--strategy", dest="sampler", default=DEFAULT_STRATEGY,
+                       type=_strategy_name, metavar="NAME",
+                       help=f"strategy that picks the next depth: {', '.join(STRATEGIES)} "
+                       "(tuner/strategies.py; an Optuna sampler, or one that queues its own depths)")
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
@@ -138,11 +152,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
-                 trials: int | None = None, refill_for=None, study_suffix: str = "",
+                 trials: int | None = None, study_suffix: str = "", depths=None, repeats: int = 1,
                  seconds_budget: float | None = None, show: bool = True) -> int:
     """Hand the options to the API (tuner.api.DepthSearch), run the study, print its table.
 
-    ``refill_for(space, data)`` gives the depths of a queued strategy (tuner.queued).
+    ``strategy`` is a name of ``tuner.strategies.STRATEGIES``; ``depths`` and
+    ``repeats`` are a sweep's.
     """
     from tuner.api import DepthSearch
     from tuner.progress import Reporter
@@ -156,8 +171,8 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     search = DepthSearch(**options)
     reporter = Reporter(quiet=args.quiet)
     try:
-        outcome = search.run_strategy(trials=trials, refill_for=refill_for, seconds_budget=seconds_budget,
-                                      reporter=reporter, confirm=getattr(args, "confirm", 0))
+        outcome = search.run_strategy(trials=trials, depths=depths, repeats=repeats,
+                                      seconds_budget=seconds_budget, reporter=reporter)
     except SearchStopped as exc:
         reporter.say(str(exc))
         return 1
