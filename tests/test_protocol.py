@@ -71,3 +71,32 @@ def test_metrics_are_timed_and_consistent(data):
     assert m.trainable_params > 0 and m.host
     attrs = m.as_attrs()
     assert OBJECTIVES["efficiency"](attrs) == pytest.approx(m.val_accuracy / m.fit_seconds)
+
+
+def test_phase_seconds_end_with_training_not_with_the_pipeline_teardown(monkeypatch):
+    """fit can return long after its last epoch (tf.data teardown, 0-37 s here): not training."""
+    import time
+
+    from tuner.batches import Arrays
+    from tuner.hypermodel import compile_for, run_phase
+
+    rng = np.random.default_rng(0)
+    train = Arrays(rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64))
+    val = Arrays(rng.normal(size=(16, 4)).astype("float32"), rng.integers(0, 3, 16))
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    compile_for(model, 3, 1e-2)
+    fit = keras.Model.fit
+
+    def slow_teardown(self, *args, **kwargs):
+        history = fit(self, *args, **kwargs)
+        time.sleep(1.0)  # after on_train_end, before fit returns
+        return history
+
+    monkeypatch.setattr(keras.Model, "fit", slow_teardown)
+    t0 = time.perf_counter()
+    run = run_phase(model, train, val, protocol=Protocol(head_epochs=2), phase=1, depth=0)
+    wall = time.perf_counter() - t0
+    assert run.teardown_seconds >= 1.0
+    assert run.seconds < wall - 1.0
+    assert run.seconds >= sum(run.epoch_seconds)

@@ -13,6 +13,7 @@ here too, so both modes train the same layers with the same seeds.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,8 +114,9 @@ def compile_for(model: keras.Model, num_classes: int, lr: float) -> None:
 @dataclass
 class PhaseRun:
     epoch_seconds: list[float]
-    seconds: float  # wall clock of the fit call
+    seconds: float  # wall clock of the fit call until training ended (Keras' on_train_end)
     history: dict[str, list[float]]
+    teardown_seconds: float = 0.0  # from then until ``fit`` returned: not training
 
 
 def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Protocol, phase: int,
@@ -131,15 +133,21 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
     val_ds = validation_batches(val, batch_size=p.batch_size, transform=transform)
     clock = EpochClock(
         on_epoch=(lambda e, s: progress(phase, e, epochs, seconds_before + s)) if progress else None)
+    clock.train_end = None
     with Stopwatch() as watch:
         history = model.fit(ds, validation_data=val_ds, epochs=epochs,
                             steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0, shuffle=False,
                             callbacks=[clock, keras.callbacks.TerminateOnNaN()])
+    returned = time.perf_counter()
     losses = history.history.get("loss", [])
     if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
         raise TrialError(f"loss became NaN in phase {phase} at depth {depth}: lower "
                          f"--{'head' if phase == 1 else 'finetune'}-lr")
-    return PhaseRun(list(clock.seconds), watch.seconds, dict(history.history))
+    # The protocol's seconds end with its training: fit sometimes returns
+    # 10-37 s after its last epoch at 160 px (the input pipeline's teardown,
+    # inside Keras/tf.data), at random, which no training step pays.
+    teardown = returned - clock.train_end if clock.train_end else 0.0
+    return PhaseRun(list(clock.seconds), watch.seconds - teardown, dict(history.history), teardown)
 
 
 class DepthHyperModel(kt.HyperModel):
@@ -202,4 +210,5 @@ class DepthHyperModel(kt.HyperModel):
             protocol_seconds=fit_seconds,
             trial_mode="plain",
             losses=[v for r in runs for v in r.history["loss"]],
+            extra={"teardown_seconds": sum(r.teardown_seconds for r in runs)},
         )

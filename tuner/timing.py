@@ -30,6 +30,11 @@ class EpochClock(keras.callbacks.Callback):
         if self._on_epoch:
             self._on_epoch(len(self.seconds), sum(self.seconds))
 
+    def on_train_end(self, logs=None):
+        # When training ended. ``fit`` can return many seconds later: tearing
+        # down its input pipeline took 0-37 s at random here (benchmarks/RESULTS.md).
+        self.train_end = time.perf_counter()
+
 
 class Stopwatch:
     """Context manager for a wall-clock span."""
