@@ -94,52 +94,52 @@ def asked(depth, m=(), ahead=(), number=50, **kw) -> Asked:
 AFTER = {
     "new weights: train": (
         snap((3,), total=5), asked(5, (3,)),
-        dict(kind=Kind.TRAIN, depth=5, repeats=0)),
+        {"kind": Kind.TRAIN, "depth": 5, "repeats": 0}),
     "a training ends a run of answers": (
         snap((3,), total=5, repeats=2), asked(5, (3,)),
-        dict(kind=Kind.TRAIN, repeats=0)),
+        {"kind": Kind.TRAIN, "repeats": 0}),
     "an equivalent depth is answered from the stored trial": (
         snap((0,), total=5), asked(1, (0,)),
-        dict(kind=Kind.ANSWER, depth=1, source=0, nudge=None, repeats=1)),
+        {"kind": Kind.ANSWER, "depth": 1, "source": 0, "nudge": None, "repeats": 1}),
     "the latest reading of the weights answers": (
         snap((0, 3, 0), total=5), asked(0, (0, 3, 0)),
-        dict(kind=Kind.ANSWER, source=2)),
+        {"kind": Kind.ANSWER, "source": 2}),
     "a result that landed while asking answers": (
         snap((), (3,), total=5), asked(3, (3,)),
-        dict(kind=Kind.ANSWER, source=0)),
+        {"kind": Kind.ANSWER, "source": 0}),
     f"the {MAX_REPEATS}rd answer in a row nudges to the nearest free depth (ties: shallower)": (
         snap((3,), total=9, repeats=MAX_REPEATS - 1), asked(3, (3,)),
-        dict(kind=Kind.ANSWER, source=0, nudge=2, repeats=0)),
+        {"kind": Kind.ANSWER, "source": 0, "nudge": 2, "repeats": 0}),
     "the nudge skips weights measured, in flight, and their equivalents": (
         snap((2,), (1,), total=9, repeats=MAX_REPEATS - 1), asked(2, (2,)),
-        dict(kind=Kind.ANSWER, nudge=3, repeats=0)),
+        {"kind": Kind.ANSWER, "nudge": 3, "repeats": 0}),
     "no free depth: no nudge": (
         snap(ALL_WEIGHTS, repeats=MAX_REPEATS - 1), asked(4, ALL_WEIGHTS),
-        dict(kind=Kind.ANSWER, nudge=None, repeats=0)),
+        {"kind": Kind.ANSWER, "nudge": None, "repeats": 0}),
     "a strategy that chooses its depths is never nudged": (
         snap((3,), total=9, chooses_depths=True, repeats=MAX_REPEATS - 1), asked(3, (3,), queued=True),
-        dict(kind=Kind.ANSWER, nudge=None, repeats=MAX_REPEATS)),
+        {"kind": Kind.ANSWER, "nudge": None, "repeats": MAX_REPEATS}),
     "a repeat (measure_again) of a measured depth trains": (
         snap((3,), total=5, repeats=1), asked(3, (3,), again=True, queued=True),
-        dict(kind=Kind.TRAIN, depth=3, repeats=0)),
+        {"kind": Kind.TRAIN, "depth": 3, "repeats": 0}),
     "the rest runs elsewhere: a queued trial gives way and goes back": (
         snap((3,), total=3), asked(5, (3,), ahead=running(7, 8), queued=True),
-        dict(kind=Kind.GIVE_WAY, requeue=True, then_wait=False, nudge=None)),
+        {"kind": Kind.GIVE_WAY, "requeue": True, "then_wait": False, "nudge": None}),
     "the rest runs elsewhere: a sampled trial gives way": (
         snap((3,), total=3, repeats=1), asked(5, (3,), ahead=running(7, 8)),
-        dict(kind=Kind.GIVE_WAY, requeue=False, repeats=1)),
+        {"kind": Kind.GIVE_WAY, "requeue": False, "repeats": 1}),
     "rival in flight, queued: back to the queue and wait": (
         snap((3,), total=9, chooses_depths=True), asked(4, (3,), ahead=running(4), queued=True),
-        dict(kind=Kind.GIVE_WAY, requeue=True, then_wait=True, nudge=None)),
+        {"kind": Kind.GIVE_WAY, "requeue": True, "then_wait": True, "nudge": None}),
     "rival in flight, sampled: nudge to the nearest free depth": (
         snap((3,), total=9), asked(4, (3,), ahead=running(4)),
-        dict(kind=Kind.GIVE_WAY, requeue=False, then_wait=False, nudge=5)),
+        {"kind": Kind.GIVE_WAY, "requeue": False, "then_wait": False, "nudge": 5}),
     "rival in flight on an equivalent depth": (
         snap((), total=9), asked(1, ahead=running(0)),
-        dict(kind=Kind.GIVE_WAY, nudge=2)),
+        {"kind": Kind.GIVE_WAY, "nudge": 2}),
     "a repeat trains beside its rival": (
         snap((4,), total=9), asked(4, (4,), ahead=running(4), again=True),
-        dict(kind=Kind.TRAIN)),
+        {"kind": Kind.TRAIN}),
 }
 
 
