@@ -6,6 +6,10 @@ Tuner's own retry queue is never used (``max_retries_per_trial=0``): it
 hands retried trials out without asking the oracle, which would leave the
 Optuna trial RUNNING. A depth that must be trained again is enqueued in the
 Optuna study instead, where every worker sees it.
+
+What to do next is decided by ``tuner.decision`` (pure functions of a
+snapshot of the study); this module takes the snapshots and carries the
+decisions out: asking, telling, queueing, heartbeats and waits.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import keras_tuner as kt
 import optuna
@@ -23,12 +28,22 @@ from optuna.trial import TrialState
 
 from objectives import Objective
 from tuner.confirm import confirmation_seed
+from tuner.decision import (
+    MAX_REPEATS,  # noqa: F401  (re-exported: the nudge's threshold, read by tests)
+    NUDGE_ATTRS,
+    Asked,
+    Kind,
+    Seen,
+    Snapshot,
+    after_asking,
+    before_asking,
+)
 from tuner.metrics import protocol_seconds
 from tuner.noise import pool
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
-from tuner.strategies import MAX_REPEATS, Setup, Strategy
+from tuner.strategies import Setup, Strategy
 from tuner.study import (
     HEARTBEAT_SECONDS,
     enqueue,
@@ -106,7 +121,6 @@ class OptunaOracle(kt.Oracle):
         # depths itself never lets the sampler be asked, and ends the search
         # when it has nothing to add.
         self.strategy = strategy or Strategy(Setup(space=space))
-        self.refill = self.strategy.queue if self.strategy.chooses_depths else None
         # Stop once the measured trials' protocol_seconds reach this (live comparisons).
         self.seconds_budget = seconds_budget
         # A multi-objective study (``--objective pareto``) is told these
@@ -121,81 +135,55 @@ class OptunaOracle(kt.Oracle):
 
     # -- Keras Tuner side --------------------------------------------------
     def populate_space(self, trial_id: str) -> dict:
+        """Carry out ``tuner.decision``'s rules: snapshot the study, decide, act, until a trial trains."""
         for t in recover_stale_trials(self.study, self.space):
             self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
         while True:
-            measured = measured_trials(self.study)
-            total = math.inf if self.total_trials is None else self.total_trials
-            if len(measured) >= total:
-                self.stop_reason = f"the study has {len(measured)} measured trials (asked for {total})"
+            snap = self._snapshot()
+            decision = before_asking(snap)
+            if decision.kind is Kind.REFILL:
+                for depth, attrs in self.strategy.queue(self.study):
+                    enqueue(self.study, self.space, depth, attrs)
+                snap = replace(snap, queued=len(self._waiting()), refilled=True)
+                decision = before_asking(snap)
+            if decision.kind is Kind.STOP:
+                self.stop_reason = decision.reason
                 return {"status": kt_trial.TrialStatus.STOPPED}
-            spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
-            if self.seconds_budget is not None and spent >= self.seconds_budget:
-                self.stop_reason = f"{spent:.0f} s of training spent (budget {self.seconds_budget:.0f} s)"
-                return {"status": kt_trial.TrialStatus.STOPPED}
-            in_flight = self._in_flight()
-            if len(measured) + len(in_flight) >= total:
-                time.sleep(IDLE_POLL_SECONDS)  # the rest is running elsewhere
+            if decision.kind is Kind.WAIT:
+                time.sleep(IDLE_POLL_SECONDS)
                 return {"status": kt_trial.TrialStatus.IDLE}
-            measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
-            flying_sigs = {self._sig(trial_depth(t, self.space)) for t in in_flight}
-            if self.refill is not None:
-                if not self._queue_filled(self.refill):
-                    if in_flight:  # what runs elsewhere may decide the next stage
-                        time.sleep(IDLE_POLL_SECONDS)
-                        return {"status": kt_trial.TrialStatus.IDLE}
-                    self.stop_reason = "the strategy has no more depths to train"
-                    return {"status": kt_trial.TrialStatus.STOPPED}
-            elif self._free_depth(0, measured_sigs, flying_sigs) is None:
-                self.stop_reason = "every depth in the range (up to layers without weights) is measured"
-                return {"status": kt_trial.TrialStatus.STOPPED}
 
-            if self.refill is None:
-                self._queue_filled(self.strategy.queue)
             ot = self.study.ask(self.space.distributions())
             depth = self.space.depth_of(ot.params)
-            sig = self._sig(depth)
             self.space.record(ot, depth)
             again = bool(ot.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
             if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
                 ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
-            # Snapshots taken after asking, in this order: the trials asked
-            # before this one that still run, then the measured ones. One that
-            # finished in between shows in the second, so a result that landed
-            # while this worker asked is never trained again.
+            # After asking, in this order (tuner.decision.Asked says why): the
+            # trials asked before this one that still run, then the measured ones.
             ahead = [t for t in self._in_flight() if t.number < ot.number]
             measured = measured_trials(self.study)
-            measured_sigs = {self._sig(trial_depth(t, self.space)): t for t in measured}
-            if sig in measured_sigs and not again:
-                source = measured_sigs[sig]
+            decision = after_asking(snap, Asked(ot.number, depth, again=again, queued=was_queued(ot),
+                                                ahead=self._seen(ahead), measured=self._seen(measured)))
+            self._repeats = decision.repeats
+            if decision.kind is Kind.ANSWER:
+                source = next(t for t in measured if t.number == decision.source)
                 ot.set_user_attr("reused_from", source.number)
-                self.study.tell(ot, self._pooled_values(sig, measured, source))
-                self._repeats += 1
-                if self._repeats >= MAX_REPEATS and self.refill is None:
-                    self._repeats = 0
-                    self._queue_nearest_free(depth, measured_sigs, flying_sigs)
-                continue
-            # Against the trials asked before this one: two workers that asked
-            # at once both see each other, and only the later trial gives way.
-            if len(measured) + len(ahead) >= total:
-                self._give_way(ot, "the remaining trials are running on other workers", again_later=True)
-                continue
-            rival = [t.number for t in ahead if self._sig(trial_depth(t, self.space)) == sig]
-            if rival and not again:
-                self._give_way(ot, f"the same weights are being trained in trial #{rival[0]}",
-                               again_later=self.refill is not None)
-                if self.refill is not None:  # a queued depth waits for its twin's result
+                self.study.tell(ot, self._pooled_values(self._sig(depth), measured, source))
+            elif decision.kind is Kind.GIVE_WAY:
+                self._give_way(ot, decision.reason, again_later=decision.requeue)
+                if decision.then_wait:
                     time.sleep(IDLE_POLL_SECONDS)
                     return {"status": kt_trial.TrialStatus.IDLE}
-                self._queue_nearest_free(depth, measured_sigs, flying_sigs | {sig})
-                continue
-            self._repeats = 0
-            for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
-                               ("heartbeat", time.time())):
-                ot.set_user_attr(key, value)
-            self.optuna_trials[trial_id] = ot
-            self._heartbeats[trial_id] = Heartbeat(ot)
-            return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": depth}}
+            else:
+                for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
+                                   ("heartbeat", time.time())):
+                    ot.set_user_attr(key, value)
+                self.optuna_trials[trial_id] = ot
+                self._heartbeats[trial_id] = Heartbeat(ot)
+                return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": decision.depth}}
+            if decision.nudge is not None:
+                enqueue(self.study, self.space, decision.nudge, dict(NUDGE_ATTRS))
 
     def end_trial(self, trial: kt_trial.Trial) -> None:
         ot = self.optuna_trials.pop(trial.trial_id, None)
@@ -265,13 +253,27 @@ class OptunaOracle(kt.Oracle):
         trial_formula = self.ranking.trial_formula or self.ranking.formula
         return float(trial_formula(acc, sec))
 
-    def _queue_filled(self, refill) -> bool:
-        """Is there a queued depth (after asking the strategy for more if not)?"""
-        waiting = lambda: self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # noqa: E731
-        if not waiting():
-            for depth, attrs in refill(self.study):
-                enqueue(self.study, self.space, depth, attrs)
-        return bool(waiting())
+    def _snapshot(self) -> Snapshot:
+        """The study as the round's rules read it (measured first, then in flight, as always)."""
+        measured = measured_trials(self.study)
+        spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
+        in_flight = self._in_flight()
+        return Snapshot(
+            measured=self._seen(measured), running=self._seen(in_flight),
+            depths=self.space.depths(), signatures=self.signatures, total=self.total_trials,
+            seconds_budget=self.seconds_budget, seconds_spent=spent,
+            chooses_depths=self.strategy.chooses_depths, queued=len(self._waiting()),
+            repeats=self._repeats)
+
+    def _seen(self, trials: list) -> tuple[Seen, ...]:
+        out = []
+        for t in trials:
+            depth = trial_depth(t, self.space)
+            out.append(Seen(t.number, depth, self._sig(depth)))
+        return tuple(out)
+
+    def _waiting(self) -> list:
+        return self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
 
     def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
         """End a just-asked trial untrained; a queued depth goes back to the queue."""
@@ -289,16 +291,6 @@ class OptunaOracle(kt.Oracle):
             t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if t.number not in mine and ("depth" in t.user_attrs or t.params) and not is_stale(t)
         ]
-
-    def _free_depth(self, near: int, measured_sigs, flying_sigs) -> int | None:
-        taken = set(measured_sigs) | set(flying_sigs)
-        free = [d for d in self.space.depths() if self._sig(d) not in taken]
-        return min(free, key=lambda d: (abs(d - near), d)) if free else None
-
-    def _queue_nearest_free(self, depth: int, measured_sigs, flying_sigs) -> None:
-        nearest = self._free_depth(depth, measured_sigs, flying_sigs)
-        if nearest is not None:
-            enqueue(self.study, self.space, nearest, {"chosen_by": "nearest-unmeasured"})
 
 
 def _last_line(message: str | None) -> str:

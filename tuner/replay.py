@@ -55,7 +55,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -64,19 +64,27 @@ from optuna.trial import TrialState
 
 from objectives.best import best_depth, depth_values
 from tuner.confirm import CONFIRM_ATTR, confirmation_seed
+from tuner.decision import (
+    NUDGE_ATTRS,
+    Asked,
+    Kind,
+    Seen,
+    Snapshot,
+    after_asking,
+    before_asking,
+)
 from tuner.errors import UsageError
 from tuner.landscape import Landscape
 from tuner.noise import DEFAULT_ACCURACY_SD, DEFAULT_SECONDS_CV, Z95, NoiseModel, pool
 from tuner.space import DepthSpace
 from tuner.strategies import (
-    MAX_REPEATS,
     Setup,
     Strategy,
     StrategySpec,
     make_strategy,
     parse_strategy,
 )
-from tuner.study import enqueue
+from tuner.study import enqueue, was_queued
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",
@@ -163,6 +171,10 @@ def _reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, dept
     return acc, sec
 
 
+def _waiting(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
 def _pooled_value(readings: list[dict], depth: int, objective) -> float:
     mine = [r for r in readings if r["depth"] == depth]
     acc = sum(r["val_accuracy"] for r in mine) / len(mine)
@@ -211,46 +223,52 @@ def replay(
     study = optuna.create_study(direction=objective.direction, sampler=strat.sampler())
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
-    first: dict[int, int] = {}  # depth -> trial number of its first reading
+    measured: list[Seen] = []  # one per reading; a depth is its own signature here
+    signatures = range(high + 1)
     rows = []
     cum = 0.0
     asks = repeats = 0
-    while len(readings) < budget and asks < max_asks:
-        if not strat.chooses_depths and len(first) == len(space.depths()):
-            break  # every depth is read (the live search stops there too)
-        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            for depth, attrs in strat.queue(study):
+    while asks < max_asks:
+        # The live oracle's rules (tuner.decision), on one worker: nothing runs elsewhere.
+        snap = Snapshot(measured=tuple(measured), running=(), depths=space.depths(),
+                        signatures=signatures, total=budget, chooses_depths=strat.chooses_depths,
+                        queued=_waiting(study), repeats=repeats)
+        decision = before_asking(snap)
+        if decision.kind is Kind.REFILL:
+            more = strat.queue(study)
+            for depth, attrs in more:
                 enqueue(study, space, depth, attrs)
-            if strat.chooses_depths and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                break  # the strategy has nothing left
+            snap = replace(snap, queued=len(more), refilled=True)  # one worker: none queued but these
+            decision = before_asking(snap)
+        if decision.kind is not Kind.ASK:
+            break  # the budget is spent, every depth is read, or the strategy has nothing left
         trial = study.ask(space.distributions())
         depth = space.depth_of(trial.params)
         space.record(trial, depth)
         is_confirmation = bool(trial.user_attrs.get(CONFIRM_ATTR))
         again = bool(trial.user_attrs.get("measure_again"))
         asks += not is_confirmation
-        if depth in first and not again:  # answered from the readings so far, pooled, for free
-            trial.set_user_attr("reused_from", first[depth])
+        decision = after_asking(snap, Asked(trial.number, depth, again=again, queued=was_queued(trial),
+                                            measured=snap.measured))
+        repeats = decision.repeats
+        if decision.kind is Kind.ANSWER:  # answered from the readings so far, pooled, for free
+            trial.set_user_attr("reused_from", decision.source)
             study.tell(trial, _pooled_value(readings, depth, objective))
-            repeats += 1
-            if repeats >= MAX_REPEATS and not strat.chooses_depths:  # as the live oracle does
-                repeats = 0
-                free = [d for d in space.depths() if d not in first]
-                nearest = min(free, key=lambda d: (abs(d - depth), d))
-                enqueue(study, space, nearest, {"chosen_by": "nearest-unmeasured"})
+            if decision.nudge is not None:
+                enqueue(study, space, decision.nudge, dict(NUDGE_ATTRS))
             continue
-        repeats = 0
+        assert decision.kind is Kind.TRAIN  # nothing runs elsewhere: no trial gives way
         k = sum(r["depth"] == depth for r in readings)
         if k == 0:
             obs = world.loc[depth]
             acc, sec = float(obs["val_accuracy"]), float(obs["fit_seconds"])
-            first[depth] = trial.number
         else:
             acc, sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=k)
             trial.set_user_attr("seed", confirmation_seed(seed, trial.number))  # as the search does
         for key, value in (("val_accuracy", acc), ("fit_seconds", sec), ("protocol_seconds", sec)):
             trial.set_user_attr(key, value)
         readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
+        measured.append(Seen(trial.number, depth, depth))
         eff = float(objective.values(acc, sec))
         study.tell(trial, eff)
         cum += sec

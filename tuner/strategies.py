@@ -44,6 +44,9 @@ from optuna.trial import TrialState
 
 from objectives import Objective, get_objective
 from tuner.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
+from tuner.decision import (
+    MAX_REPEATS,  # the nudge's threshold (tuner.decision), still exported here
+)
 from tuner.errors import UsageError
 from tuner.narrowing import THESIS_STAGE3, next_stage, thesis_plan
 from tuner.space import SCALES, DepthSpace
@@ -65,11 +68,6 @@ __all__ = [
 ]
 
 Queued = tuple[int, dict[str, Any]]
-
-# After this many suggestions in a row that only repeat a measured depth
-# (TPE does that in one integer dimension), the nearest unmeasured depth is
-# queued so the budget buys new information (live search and replay alike).
-MAX_REPEATS = 3
 
 # Budgets here are ~13 trials; Optuna's default of 10 random start-up trials
 # would leave TPE and GP almost nothing to decide.
