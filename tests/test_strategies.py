@@ -174,3 +174,11 @@ def test_the_depth_range_comes_from_the_landscape():
     assert land.depth_range() == (0, H)
     assert compare(landscape=land, strategies=[parse_strategy("narrowing")], seeds=1,
                    noise_scale=0).landscape.depths[-1] == H
+
+
+def test_grid_on_a_range_smaller_than_the_budget_ends_without_an_error():
+    """Optuna's GridSampler stops the study after its last point, which raises outside optimize."""
+    land = from_thesis("5.1").interpolated(low=0, high=10)
+    run = replay(landscape=land, strategy=parse_strategy("grid"), seed=0, budget=13, low=0, high=10,
+                 noise_scale=0)
+    assert sorted(run["depth"]) == list(range(11))

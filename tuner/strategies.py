@@ -149,6 +149,17 @@ class Random(Strategy):
     name = "random"
 
 
+class _GridThatDoesNotStop(optuna.samplers.GridSampler):
+    """GridSampler whose used-up grid leaves stopping to the search.
+
+    Optuna's calls ``study.stop()`` after the last grid point's trial, which
+    raises outside ``study.optimize``: the search tells trials itself, and
+    stops once every depth is measured (``tuner.decision``)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 class Grid(Strategy):
     """Every depth of the range once, in Optuna's GridSampler order."""
 
@@ -157,7 +168,7 @@ class Grid(Strategy):
     def sampler(self) -> optuna.samplers.BaseSampler:
         space = self.setup.space
         grid = [space.params_for(d)[space.param_name] for d in space.depths()]
-        return optuna.samplers.GridSampler({space.param_name: grid}, seed=self.setup.seed)
+        return _GridThatDoesNotStop({space.param_name: grid}, seed=self.setup.seed)
 
 
 # -- strategies that choose their depths -----------------------------------------
