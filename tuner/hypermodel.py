@@ -33,7 +33,7 @@ from tuner.errors import TrialError
 from tuner.metrics import TrialMetrics, steady_seconds
 from tuner.protocol import Protocol, host_name
 from tuner.space import DepthSpace
-from tuner.timing import EpochClock, Stopwatch
+from tuner.timing import EpochClock
 
 # Called as progress(phase, epoch_in_phase, epochs_in_phase, seconds_so_far).
 Progress = Callable[[int, int, int, float], None]
@@ -133,11 +133,10 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
     val_ds = validation_batches(val, batch_size=p.batch_size, transform=transform)
     clock = EpochClock(
         on_epoch=(lambda e, s: progress(phase, e, epochs, seconds_before + s)) if progress else None)
-    clock.train_end = None
-    with Stopwatch() as watch:
-        history = model.fit(ds, validation_data=val_ds, epochs=epochs,
-                            steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0, shuffle=False,
-                            callbacks=[clock, keras.callbacks.TerminateOnNaN()])
+    start = time.perf_counter()
+    history = model.fit(ds, validation_data=val_ds, epochs=epochs,
+                        steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0, shuffle=False,
+                        callbacks=[clock, keras.callbacks.TerminateOnNaN()])
     returned = time.perf_counter()
     losses = history.history.get("loss", [])
     if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
@@ -146,8 +145,8 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
     # The protocol's seconds end with its training: fit sometimes returns
     # 10-37 s after its last epoch at 160 px (the input pipeline's teardown,
     # inside Keras/tf.data), at random, which no training step pays.
-    teardown = returned - clock.train_end if clock.train_end else 0.0
-    return PhaseRun(list(clock.seconds), watch.seconds - teardown, dict(history.history), teardown)
+    trained = clock.train_end or returned
+    return PhaseRun(list(clock.seconds), trained - start, dict(history.history), returned - trained)
 
 
 class DepthHyperModel(kt.HyperModel):

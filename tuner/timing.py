@@ -1,8 +1,9 @@
 """The one place where training time is measured.
 
-``fit_seconds`` is the wall clock of both ``fit`` calls, validation
-included, as the thesis measured it; per-epoch seconds come from the same
-clock so that tracing overhead can be separated afterwards.
+``fit_seconds`` is the wall clock of both ``fit`` calls until their
+training ended (Keras' ``on_train_end``), validation included, as the
+thesis measured it; per-epoch seconds come from the same clock so that
+tracing overhead can be separated afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class EpochClock(keras.callbacks.Callback):
         self.seconds: list[float] = []
         self._start = 0.0
         self._on_epoch = on_epoch
+        self.train_end: float | None = None  # perf_counter() when training ended
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -35,14 +37,3 @@ class EpochClock(keras.callbacks.Callback):
         # down its input pipeline took 0-37 s at random here (benchmarks/RESULTS.md).
         self.train_end = time.perf_counter()
 
-
-class Stopwatch:
-    """Context manager for a wall-clock span."""
-
-    def __enter__(self) -> "Stopwatch":
-        self.seconds = 0.0
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self._t0
