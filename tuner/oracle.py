@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import replace
 
 import keras_tuner as kt
 import optuna
@@ -36,14 +35,13 @@ from tuner.decision import (
     Seen,
     Snapshot,
     after_asking,
-    before_asking,
 )
 from tuner.metrics import protocol_seconds
 from tuner.noise import pool
 from tuner.progress import Reporter
 from tuner.protocol import host_name
 from tuner.space import DepthSpace
-from tuner.strategies import Setup, Strategy
+from tuner.strategies import Setup, Strategy, decide_before_asking
 from tuner.study import (
     HEARTBEAT_SECONDS,
     enqueue,
@@ -139,13 +137,7 @@ class OptunaOracle(kt.Oracle):
         for t in recover_stale_trials(self.study, self.space):
             self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
         while True:
-            snap = self._snapshot()
-            decision = before_asking(snap)
-            if decision.kind is Kind.REFILL:
-                for depth, attrs in self.strategy.queue(self.study):
-                    enqueue(self.study, self.space, depth, attrs)
-                snap = replace(snap, queued=len(self._waiting()), refilled=True)
-                decision = before_asking(snap)
+            decision, snap = decide_before_asking(self._snapshot(), self.strategy, self.study, self.space)
             if decision.kind is Kind.STOP:
                 self.stop_reason = decision.reason
                 return {"status": kt_trial.TrialStatus.STOPPED}

@@ -55,7 +55,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import optuna
@@ -71,7 +71,6 @@ from tuner.decision import (
     Seen,
     Snapshot,
     after_asking,
-    before_asking,
 )
 from tuner.errors import UsageError
 from tuner.landscape import Landscape
@@ -81,6 +80,7 @@ from tuner.strategies import (
     Setup,
     Strategy,
     StrategySpec,
+    decide_before_asking,
     make_strategy,
     parse_strategy,
 )
@@ -233,13 +233,7 @@ def replay(
         snap = Snapshot(measured=tuple(measured), running=(), depths=space.depths(),
                         signatures=signatures, total=budget, chooses_depths=strat.chooses_depths,
                         queued=_waiting(study), repeats=repeats)
-        decision = before_asking(snap)
-        if decision.kind is Kind.REFILL:
-            more = strat.queue(study)
-            for depth, attrs in more:
-                enqueue(study, space, depth, attrs)
-            snap = replace(snap, queued=len(more), refilled=True)  # one worker: none queued but these
-            decision = before_asking(snap)
+        decision, snap = decide_before_asking(snap, strat, study, space)
         if decision.kind is not Kind.ASK:
             break  # the budget is spent, every depth is read, or the strategy has nothing left
         trial = study.ask(space.distributions())

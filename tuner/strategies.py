@@ -46,11 +46,15 @@ from objectives import Objective, get_objective
 from tuner.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
 from tuner.decision import (
     MAX_REPEATS,  # the nudge's threshold (tuner.decision), still exported here
+    Decision,
+    Kind,
+    Snapshot,
+    before_asking,
 )
 from tuner.errors import UsageError
 from tuner.narrowing import THESIS_STAGE3, next_stage, thesis_plan
 from tuner.space import SCALES, DepthSpace
-from tuner.study import measured_trials, trial_depth
+from tuner.study import enqueue, measured_trials, trial_depth
 
 __all__ = [
     "STRATEGIES",
@@ -389,3 +393,19 @@ def make_strategy(spec: StrategySpec | str, setup: Setup) -> Strategy:
                          f"(or accuracy) with {spec.name}, not {setup.objective.name!r}")
     strategy = cls(setup)
     return Confirmed(strategy, spec.confirm) if spec.confirm else strategy
+
+
+def decide_before_asking(snap: Snapshot, strategy: Strategy, study: optuna.Study,
+                         space: DepthSpace) -> tuple[Decision, Snapshot]:
+    """``tuner.decision.before_asking``, letting ``strategy`` queue depths when the rules say so.
+
+    The one step the live oracle and the offline replay share before they ask
+    the study; returns the decision and the snapshot it was made on."""
+    decision = before_asking(snap)
+    if decision.kind is Kind.REFILL:
+        for depth, attrs in strategy.queue(study):
+            enqueue(study, space, depth, attrs)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        snap = replace(snap, queued=len(waiting), refilled=True)
+        decision = before_asking(snap)
+    return decision, snap
