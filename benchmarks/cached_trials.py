@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def digits(image_size: int, seed: int = 0):
@@ -39,7 +39,7 @@ def digits(image_size: int, seed: int = 0):
         sys.exit("this benchmark uses scikit-learn's digits: pip install scikit-learn")
     import tensorflow as tf
 
-    from tuner.batches import Arrays
+    from tuner.data.batches import Arrays
 
     d = load_digits()
     x = (d.images / 16.0 * 255.0).astype(np.float32)[..., None]
@@ -53,8 +53,8 @@ def digits(image_size: int, seed: int = 0):
 
 def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
     """MobileNetV2's seed-1 random weights, BatchNormalization calibrated on ``images`` in one pass."""
-    from tuner.calibration import write_calibrated_weights
-    from tuner.protocol import Protocol
+    from tuner.model.calibration import write_calibrated_weights
+    from tuner.model.protocol import Protocol
 
     protocol = Protocol(backbone="MobileNetV2", weights=None, image_size=image_size, seed=1)
     return write_calibrated_weights(protocol, images, path, batch_size=None)
@@ -78,11 +78,11 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tuner.activations import sha256_of
-    from tuner.prefix_cache import PrefixCache
-    from tuner.protocol import Protocol
-    from tuner.space import DepthSpace
-    from tuner.trial_process import TrialProcess, make_request
+    from tuner.model.protocol import Protocol
+    from tuner.model.space import DepthSpace
+    from tuner.trials.activations import sha256_of
+    from tuner.trials.prefix_cache import PrefixCache
+    from tuner.trials.process import TrialProcess, make_request
 
     depths = [int(d) for d in args.depths.split(",")]
     rows = []
@@ -141,12 +141,12 @@ def report(rows, size, depths) -> None:
           "| protocol error vs plain median | plain took | cached took | ratio | val acc plain / cached "
           "| spread plain / cached |\n|---|---|---|---|---|---|---|---|---|---|")
     for depth in depths:
-        sel = lambda mode, key: [r[key] for r in rows  # noqa: E731
+        sel = lambda mode, key: [r[key] for r in rows
                                  if r["size"] == size and r["depth"] == depth and r["mode"] == mode]
         pf, cp = summary(sel("plain", "fit_seconds")), summary(sel("cached", "protocol_seconds"))
         pt, ct = statistics.median(sel("plain", "search_seconds")), statistics.median(sel("cached", "search_seconds"))
         pa, ca = statistics.mean(sel("plain", "val_accuracy")), statistics.mean(sel("cached", "val_accuracy"))
-        spread = lambda s: (s[2] - s[1]) / s[0]  # noqa: E731
+        spread = lambda s: (s[2] - s[1]) / s[0]
         print(f"| {size} | {depth} | {pf[0]:.1f} [{pf[1]:.1f}–{pf[2]:.1f}] | {cp[0]:.1f} [{cp[1]:.1f}–{cp[2]:.1f}] "
               f"| {cp[0] / pf[0] - 1:+.1%} | {pt:.1f} s | {ct:.1f} s | {pt / ct:.1f}x | {pa:.4f} / {ca:.4f} "
               f"| {spread(pf):.0%} / {spread(cp):.0%} |", flush=True)

@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from tuner.cli import compare as compare_cli  # noqa: E402
-from tuner.landscape import from_thesis  # noqa: E402
-from tuner.narrowing import plan  # noqa: E402
+from tuner.analysis.landscape import from_thesis
+from tuner.cli import compare as compare_cli
+from tuner.strategies.narrowing import plan
 
 OUT = ROOT / "benchmarks" / "out"
 FIGURES = ROOT / "benchmarks" / "figures"

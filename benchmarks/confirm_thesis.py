@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from benchmarks.compare_thesis import run_compare  # noqa: E402
-from tuner.landscape import from_thesis  # noqa: E402
+from benchmarks.compare_thesis import run_compare
+from tuner.analysis.landscape import from_thesis
 
 OUT = ROOT / "benchmarks" / "out"
 TABLES = ["5.1", "5.2", "5.3", "5.4"]

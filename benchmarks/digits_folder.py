@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cached_trials import calibrated_weights, digits  # noqa: E402
+from cached_trials import calibrated_weights, digits
 
 
 def main() -> None:

@@ -16,16 +16,16 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import optuna  # noqa: E402
+import optuna
 
-from tuner.config import SearchConfig  # noqa: E402
-from tuner.data import resolve_data_spec  # noqa: E402
-from tuner.progress import Reporter  # noqa: E402
-from tuner.protocol import Protocol  # noqa: E402
-from tuner.search import run_search  # noqa: E402
-from tuner.space import DepthSpace  # noqa: E402
-from tuner.study import measured_trials  # noqa: E402
-from tuner.trial_process import proc_status_mib  # noqa: E402
+from tuner.data.sources import resolve_data_spec
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
+from tuner.progress import Reporter
+from tuner.search.config import SearchConfig
+from tuner.search.run import run_search
+from tuner.store.study import measured_trials
+from tuner.trials.process import proc_status_mib
 
 
 def rss_mib() -> float:

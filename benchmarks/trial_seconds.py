@@ -16,15 +16,15 @@ import platform
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import keras_tuner as kt  # noqa: E402
+import keras
+import keras_tuner as kt
 
-from tuner.backbones import get_backbone_spec  # noqa: E402
-from tuner.batches import dataset_arrays  # noqa: E402
-from tuner.data import load_datasets, resolve_data_spec  # noqa: E402
-from tuner.hypermodel import DepthHyperModel  # noqa: E402
-from tuner.protocol import Protocol  # noqa: E402
-from tuner.space import DepthSpace  # noqa: E402
+from tuner.data.batches import dataset_arrays
+from tuner.data.sources import load_datasets, resolve_data_spec
+from tuner.model.backbones import get_backbone_spec
+from tuner.model.hypermodel import DepthHyperModel
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
 
 
 def main() -> None:

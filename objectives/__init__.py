@@ -1,7 +1,7 @@
 """What a trial is worth, and what "best" means: each objective's formula exists here once.
 
 Every objective is a pure function of the metrics stored on a trial (see
-``tuner.metrics.TrialMetrics``), so a study's values can be recomputed from
+``tuner.model.metrics.TrialMetrics``), so a study's values can be recomputed from
 its trials at any time. An objective is written as ``formula(accuracy,
 seconds)`` on numbers or numpy arrays, so the same formula values one trial
 (what the study is told), a depth's pooled means (what ``show``, ``report``,
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import UsageError
-from tuner.metrics import protocol_seconds
+from tuner.model.metrics import protocol_seconds
 
 Metrics = Mapping[str, object]
 Formula = Callable[[Any, Any], Any]
@@ -174,5 +174,11 @@ def get_objective(name: str) -> Objective:
     raise UsageError(f"unknown objective {name!r}: use one of {', '.join(OBJECTIVE_CHOICES)}")
 
 
-__all__ = ["OBJECTIVES", "OBJECTIVE_CHOICES", "DEFAULT_OBJECTIVE", "Objective", "cheapest_within",
-           "get_objective"]
+__all__ = [
+    "DEFAULT_OBJECTIVE",
+    "OBJECTIVES",
+    "OBJECTIVE_CHOICES",
+    "Objective",
+    "cheapest_within",
+    "get_objective",
+]

@@ -10,7 +10,7 @@ Method (README.md, "What best means"):
 * each depth's value is the objective's formula on its pooled means
   (mean accuracy, mean seconds);
 * its sd comes from the standard errors of those means under the study's
-  noise model (``tuner.noise``), propagated through the formula to first
+  noise model (``objectives.noise``), propagated through the formula to first
   order (delta method, numerical derivatives, so any formula works);
 * the interval is normal, ``value ± 1.96 sd`` (about 95 %);
 * another depth is **within noise** of the best when the two values differ
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from objectives import Objective
-from tuner.noise import Z95, NoiseModel, estimate_noise, standard_errors
+from objectives.noise import Z95, NoiseModel, estimate_noise, standard_errors
 
 __all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front"]
 
@@ -159,7 +159,7 @@ def _plain(v):
 
 
 def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None = None) -> Answer:
-    """Rank the measured depths of a pooled table (``tuner.noise.pool``) and say how sure that is.
+    """Rank the measured depths of a pooled table (``objectives.noise.pool``) and say how sure that is.
 
     ``noise`` defaults to the model estimated from the table's own repeats.
     Depths with no reading (``repeats == 0``, interpolated) are left out.

@@ -14,8 +14,8 @@ os.environ["DEPTH_TUNER_NETWORK_PROBE"] = "127.0.0.1:9"
 # Default storages go to each test's own folder, never a user's study folder.
 os.environ.pop("DEPTH_TUNER_STUDIES", None)
 
-import optuna  # noqa: E402
-import pytest  # noqa: E402
+import optuna
+import pytest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -42,10 +42,10 @@ def _own_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def calibrated_weights(tmp_path_factory) -> str:
     """MobileNetV2 weights (32 px) with calibrated BatchNormalization: features that learn."""
-    from tuner.batches import dataset_arrays
-    from tuner.calibration import write_calibrated_weights
-    from tuner.data import fake_images
-    from tuner.protocol import Protocol
+    from tuner.data.batches import dataset_arrays
+    from tuner.data.sources import fake_images
+    from tuner.model.calibration import write_calibrated_weights
+    from tuner.model.protocol import Protocol
 
     path = str(tmp_path_factory.mktemp("weights") / "mobilenetv2_32.weights.h5")
     images = dataset_arrays(fake_images(64, num_classes=5, image_size=32, seed=3)).x

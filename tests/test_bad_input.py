@@ -7,11 +7,10 @@ import os
 import keras
 import numpy as np
 import pytest
-
-from tuner.backbones import build_backbone, get_backbone_spec
-from tuner.cli.main import main
-
 from conftest import FAST
+
+from tuner.cli.main import main
+from tuner.model.backbones import build_backbone, get_backbone_spec
 
 
 def _fails(capsys, args, *needles):

@@ -21,13 +21,13 @@ LOSS_RTOL = 1e-3
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, calibrated_weights):
-    from tuner.activations import CacheKeys, sha256_of
-    from tuner.batches import Arrays, dataset_arrays
-    from tuner.data import fake_images
-    from tuner.head_phase import run_head_phase
-    from tuner.prefix_cache import PrefixCache
-    from tuner.protocol import Protocol
-    from tuner.space import DepthSpace
+    from tuner.data.batches import Arrays, dataset_arrays
+    from tuner.data.sources import fake_images
+    from tuner.model.protocol import Protocol
+    from tuner.model.space import DepthSpace
+    from tuner.trials.activations import CacheKeys, sha256_of
+    from tuner.trials.head_phase import run_head_phase
+    from tuner.trials.prefix_cache import PrefixCache
 
     protocol = Protocol(weights=calibrated_weights, image_size=32, batch_size=16, head_epochs=2,
                         finetune_epochs=2, head_lr=1e-3, finetune_lr=1e-4)
@@ -43,7 +43,7 @@ def setup(tmp_path_factory, calibrated_weights):
 def test_cache_points_are_mobilenetv2_block_boundaries():
     import keras
 
-    from tuner.cut import BackboneCuts
+    from tuner.model.cut import BackboneCuts
 
     cuts = BackboneCuts(keras.applications.MobileNetV2(include_top=False, weights=None,
                                                        input_shape=(32, 32, 3)))
@@ -60,9 +60,9 @@ def test_cache_points_are_mobilenetv2_block_boundaries():
 def test_cached_trial_trains_like_the_plain_protocol(setup, depth):
     import keras_tuner as kt
 
-    from tuner.cached_trial import run_cached_trial
-    from tuner.hypermodel import DepthHyperModel
-    from tuner.space import DepthSpace
+    from tuner.model.hypermodel import DepthHyperModel
+    from tuner.model.space import DepthSpace
+    from tuner.trials.cached import run_cached_trial
 
     s = setup
     hm = DepthHyperModel(protocol=s["protocol"], num_classes=5, space=DepthSpace(0, 154))
@@ -89,9 +89,9 @@ def test_a_confirmation_seed_trains_phase_2_alike_in_both_modes(setup):
     """A confirmation repeat's own seed orders phase 2's batches in plain and cached trials alike."""
     import keras_tuner as kt
 
-    from tuner.cached_trial import run_cached_trial
-    from tuner.hypermodel import DepthHyperModel
-    from tuner.space import DepthSpace
+    from tuner.model.hypermodel import DepthHyperModel
+    from tuner.model.space import DepthSpace
+    from tuner.trials.cached import run_cached_trial
 
     s = setup
     hm = DepthHyperModel(protocol=s["protocol"], num_classes=5, space=DepthSpace(0, 154))
@@ -117,7 +117,7 @@ def test_head_phase_fills_the_cache_in_its_pass(setup):
 
 
 def test_a_half_written_cache_entry_is_never_used(tmp_path):
-    from tuner.prefix_cache import PrefixCache
+    from tuner.trials.prefix_cache import PrefixCache
 
     cache = PrefixCache(str(tmp_path), 2**20)
     pending = cache.pending("k1", {"train": (4, 2), "val": (2, 2)}, {"point": "x"})
@@ -132,7 +132,7 @@ def test_a_half_written_cache_entry_is_never_used(tmp_path):
 
 
 def test_the_cache_stays_within_its_cap(tmp_path):
-    from tuner.prefix_cache import PrefixCache
+    from tuner.trials.prefix_cache import PrefixCache
 
     cache = PrefixCache(str(tmp_path), 3 * 4096)
     for i in range(5):

@@ -16,16 +16,16 @@ from conftest import FAST, run_cli
 from optuna.trial import TrialState
 
 from objectives import get_objective
-from tuner.backbones import depth_signatures
-from tuner.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
+from tuner.analysis.landscape import from_thesis
+from tuner.analysis.replay import compare, parse_strategies, replay
 from tuner.errors import UsageError
-from tuner.landscape import from_thesis
-from tuner.oracle import OptunaOracle
+from tuner.model.backbones import depth_signatures
+from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
-from tuner.replay import compare, parse_strategies, replay
-from tuner.space import DepthSpace
-from tuner.strategies import Setup, StrategySpec, make_strategy
-from tuner.study import recover_stale_trials
+from tuner.search.oracle import OptunaOracle
+from tuner.store.study import recover_stale_trials
+from tuner.strategies.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
+from tuner.strategies.registry import Setup, StrategySpec, make_strategy
 
 SIG = depth_signatures("MobileNetV2")
 EFF = get_objective("efficiency")

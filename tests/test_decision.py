@@ -1,4 +1,4 @@
-"""The oracle's rules (tuner.decision) case by case, on plain snapshots: no study, no TensorFlow.
+"""The oracle's rules (tuner.strategies.decision) case by case, on plain snapshots: no study, no TensorFlow.
 
 Depths 0..9; depth 1 adds only layers without weights, so it trains the
 same weights as depth 0 (signature 0). Measured trials are numbered 0, 1,
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from tuner.decision import (
+from tuner.strategies.decision import (
     MAX_REPEATS,
     Asked,
     Kind,
@@ -183,7 +183,7 @@ def test_nearest_free(near, taken, want):
 
 
 def test_the_rules_import_neither_optuna_nor_tensorflow():
-    code = ("import sys, tuner.decision; "
+    code = ("import sys, tuner.strategies.decision; "
             "print(sorted(m for m in ('optuna', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

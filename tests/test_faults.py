@@ -9,12 +9,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.config import SearchConfig
-from tuner.data import resolve_data_spec
-from tuner.hypermodel import DepthHyperModel
+from tuner.data.sources import resolve_data_spec
+from tuner.model.hypermodel import DepthHyperModel
+from tuner.model.protocol import Protocol
 from tuner.progress import QuietReporter
-from tuner.protocol import Protocol
-from tuner.search import SearchStopped, run_search
+from tuner.search.config import SearchConfig
+from tuner.search.run import SearchStopped, run_search
 
 
 def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):

@@ -8,11 +8,11 @@ import optuna
 import pandas as pd
 import pytest
 
+from tuner.analysis.figures import landscape_figures, pareto_front
+from tuner.analysis.landscape import from_csv, from_thesis
 from tuner.cli import report as report_cli
 from tuner.errors import UsageError
-from tuner.figures import landscape_figures, pareto_front
-from tuner.landscape import from_csv, from_thesis
-from tuner.space import DepthSpace
+from tuner.model.space import DepthSpace
 
 # depth -> list of (val_accuracy, fit_seconds); depth 5 is repeated.
 MEASURED = {

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import keras
+import keras_tuner as kt
 import pytest
 
-from tuner.backbones import (
+from tuner.errors import UsageError
+from tuner.model.backbones import (
     BACKBONES,
     depth_signatures,
     get_backbone_spec,
     set_depth,
     split_at_depth,
 )
-from tuner.errors import UsageError
-from tuner.hypermodel import DepthHyperModel, backbone_of
-from tuner.protocol import Protocol
-from tuner.space import DepthSpace
-
-import keras_tuner as kt
+from tuner.model.hypermodel import DepthHyperModel, backbone_of
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import optuna
 import pandas as pd
 import pytest
 
-from tuner.errors import UsageError
-from tuner.landscape import (
+from tuner.analysis.landscape import (
     THESIS_TABLES,
     from_csv,
     from_study,
     from_thesis,
     load_landscape,
 )
-from tuner.space import DepthSpace
+from tuner.errors import UsageError
+from tuner.model.space import DepthSpace
 
 
 @pytest.mark.parametrize("name, best", [("5.1", 5), ("5.2", 22), ("5.3", 3), ("5.4", 21)])

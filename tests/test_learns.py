@@ -12,11 +12,11 @@ import json
 
 import optuna
 
-from tuner.config import SearchConfig
-from tuner.data import resolve_data_spec
-from tuner.protocol import RANDOM_WEIGHTS, Protocol
-from tuner.search import run_search
-from tuner.space import DepthSpace
+from tuner.data.sources import resolve_data_spec
+from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
+from tuner.model.space import DepthSpace
+from tuner.search.config import SearchConfig
+from tuner.search.run import run_search
 
 CLASSES = 5  # tf_flowers: chance is 0.2
 DEPTHS = (0, 20)
@@ -49,8 +49,8 @@ def test_calibrated_weights_are_the_same_every_time(tmp_path):
 
     import numpy as np
 
-    from tuner.calibration import calibrated_weights
-    from tuner.fake_data import fake_arrays
+    from tuner.data.fake import fake_arrays
+    from tuner.model.calibration import calibrated_weights
 
     images, _ = fake_arrays(64, num_classes=CLASSES, image_size=32, seed=0)
     again, _ = fake_arrays(64, num_classes=CLASSES, image_size=32, seed=0)
@@ -68,8 +68,8 @@ def test_calibrated_weights_are_the_same_every_time(tmp_path):
 
 
 def test_fake_studies_have_their_own_name_and_say_so():
-    from tuner.study import default_study_name
-    from tuner.provenance import provenance_note
+    from tuner.store.provenance import provenance_note
+    from tuner.store.study import default_study_name
 
     assert default_study_name("tf_flowers") == "tf_flowers"
     assert default_study_name("tf_flowers", fake=True) == "tf_flowers-fake"

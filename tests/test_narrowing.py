@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.backbones import n_layers
-from tuner.landscape import from_thesis
-from tuner.narrowing import STAGE1, next_stage, plan, thesis_plan
-from tuner.replay import replay
+from tuner.analysis.landscape import from_thesis
+from tuner.analysis.replay import replay
+from tuner.model.backbones import n_layers
+from tuner.strategies.narrowing import STAGE1, next_stage, plan, thesis_plan
 
 H = n_layers("MobileNetV2")  # the thesis' backbone: its layers are the range
 

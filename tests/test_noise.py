@@ -12,8 +12,7 @@ import pytest
 
 from objectives import OBJECTIVES, get_objective
 from objectives.best import answer, best_depth
-from tuner.errors import UsageError
-from tuner.noise import (
+from objectives.noise import (
     DEFAULT_ACCURACY_SD,
     DEFAULT_NOISE,
     DEFAULT_SECONDS_CV,
@@ -24,6 +23,7 @@ from tuner.noise import (
     pool,
     standard_errors,
 )
+from tuner.errors import UsageError
 
 
 def _records(rows):

@@ -14,14 +14,14 @@ import optuna
 import pytest
 
 from objectives import get_objective
+from tuner.analysis.landscape import load_landscape
 from tuner.cli import compare as compare_cli
 from tuner.cli import report as report_cli
 from tuner.cli.live_compare import live_table
 from tuner.cli.main import main
 from tuner.cli.show import print_study
 from tuner.errors import UsageError
-from tuner.landscape import load_landscape
-from tuner.space import DepthSpace
+from tuner.model.space import DepthSpace
 
 # depth -> readings (val_accuracy, protocol_seconds, steady_seconds).
 # By efficiency depth 5 is best, by accuracy depth 60, by steady efficiency

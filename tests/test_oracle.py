@@ -10,12 +10,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.backbones import depth_signatures
-from tuner.oracle import MAX_REPEATS, Heartbeat, OptunaOracle
+from tuner.model.backbones import depth_signatures
+from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
-from tuner.samplers import SAMPLERS, make_sampler
-from tuner.space import DepthSpace
-from tuner.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
+from tuner.search.oracle import MAX_REPEATS, Heartbeat, OptunaOracle
+from tuner.store.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
+from tuner.strategies.registry import STRATEGIES, Setup, make_strategy
 
 SIG = depth_signatures("MobileNetV2")
 
@@ -23,6 +23,13 @@ SIG = depth_signatures("MobileNetV2")
 def _oracle(study, space, total):
     return OptunaOracle(study=study, space=space, signatures=SIG, total_trials=total,
                         max_consecutive_failures=3, reporter=QuietReporter())
+
+
+SAMPLERS = [name for name, cls in STRATEGIES.items() if not cls.chooses_depths]
+
+
+def make_sampler(name, *, space, seed):
+    return make_strategy(name, Setup(space=space, seed=seed)).sampler()
 
 
 def _measure(study, space, depth, value, **attrs):
@@ -166,7 +173,7 @@ def test_a_live_workers_trial_is_left_alone_and_counted_in_flight():
         t.set_user_attr(k, v)
     assert recover_stale_trials(study, space) == []
     oracle = _oracle(study, space, total=2)
-    import tuner.oracle as oracle_module
+    import tuner.search.oracle as oracle_module
 
     oracle_module.IDLE_POLL_SECONDS, saved = 0.0, oracle_module.IDLE_POLL_SECONDS
     try:

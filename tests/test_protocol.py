@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
 
 from objectives import OBJECTIVES
-from tuner.backbones import split_at_depth
-from types import SimpleNamespace
-
-from tuner.batches import dataset_arrays
-from tuner.data import load_images, resolve_data_spec
-from tuner.hypermodel import DepthHyperModel, backbone_of
-from tuner.protocol import Protocol
-from tuner.space import DepthSpace
+from tuner.data.batches import dataset_arrays
+from tuner.data.sources import load_images, resolve_data_spec
+from tuner.model.backbones import split_at_depth
+from tuner.model.hypermodel import DepthHyperModel, backbone_of
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_phase_seconds_end_with_training_not_with_the_pipeline_teardown(monkeypa
     """fit can return long after its last epoch (tf.data teardown, 0-37 s here): not training."""
     import time
 
-    from tuner.batches import Arrays
-    from tuner.hypermodel import compile_for, run_phase
+    from tuner.data.batches import Arrays
+    from tuner.model.hypermodel import compile_for, run_phase
 
     rng = np.random.default_rng(0)
     train = Arrays(rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64))

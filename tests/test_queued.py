@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import optuna
+import pytest
+from conftest import FAST
 from optuna.trial import TrialState
 
 from tuner.cli.main import main
-from tuner.narrowing import next_stage
-from tuner.strategies import completed_values, parse_depths
-from tuner.space import DepthSpace
-
-from conftest import FAST
-
-import pytest
 from tuner.errors import UsageError
+from tuner.model.space import DepthSpace
+from tuner.strategies.narrowing import next_stage
+from tuner.strategies.registry import completed_values, parse_depths
 
 # --fake-data: default study names are tf_flowers-fake-STRATEGY, never the real job's.
 COMMON = ["--dataset", "tf_flowers", "--fake-data", "--fake-examples", "32,16", *FAST,
@@ -36,7 +34,7 @@ def test_sweep_trains_each_depth_repeats_times_and_skips_equivalents(tmp_path, c
     assert trained == {0: 2, 2: 2}  # depth 1 (a ReLU) trains the same weights as depth 0
     again = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("measure_again")]
     assert [t.user_attrs["seed"] for t in again] == [t.number for t in again]  # seed 0 + trial number
-    from tuner.landscape import study_records
+    from tuner.store.records import study_records
 
     seeds = Counter((r["depth"], r["seed"]) for r in study_records(_study(storage, "tf_flowers-fake-sweep")))
     assert len(seeds) == 4  # every reading under a seed of its own: seed noise is measured too

@@ -13,11 +13,11 @@ import sys
 
 import optuna
 import pytest
-
 from conftest import FAST
+
 from tuner.cli.main import COMMANDS, build_parser, main
-from tuner.fresh import FreshStudy
-from tuner.study import STUDIES_ENV, default_storage, open_storage
+from tuner.store.fresh import FreshStudy
+from tuner.store.study import STUDIES_ENV, default_storage, open_storage
 
 # Lines TensorFlow's C++ side writes while it loads or probes for a GPU.
 NATIVE_MARKERS = ("absl::InitializeLog", "oneDNN", "cuda", "cuInit", "cpu_feature_guard", "I0000", "W0000", "E0000")
@@ -154,14 +154,14 @@ def test_default_storage_follows_the_environment_from_any_folder(tmp_path, monke
 
 
 def test_failure_before_the_first_trial_takes_back_the_new_study(tmp_path, monkeypatch):
-    import tuner.search
+    import tuner.search.run
 
     def no_trial(study, **kwargs):
         assert os.path.exists(tmp_path / "studies" / "fake.db")  # created only now, after the data
         raise RuntimeError("the head phase broke")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tuner.search, "_search", no_trial)
+    monkeypatch.setattr(tuner.search.run, "_search", no_trial)
     with pytest.raises(RuntimeError, match="head phase broke"):
         main(["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "8,4", *FAST,
               "--study", "fake", "--quiet"])

@@ -9,10 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.cli import compare as compare_cli
-from tuner.errors import UsageError
-from tuner.landscape import from_records, from_thesis
-from tuner.replay import (
+from tuner.analysis.landscape import from_records, from_thesis
+from tuner.analysis.replay import (
     DEFAULT_SECONDS_CV,
     StrategySpec,
     compare,
@@ -20,6 +18,8 @@ from tuner.replay import (
     parse_strategies,
     replay,
 )
+from tuner.cli import compare as compare_cli
+from tuner.errors import UsageError
 
 HAVE_GP = all(importlib.util.find_spec(m) for m in ("torch", "scipy"))
 

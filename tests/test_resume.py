@@ -8,9 +8,8 @@ import sys
 import time
 
 import optuna
-from optuna.trial import TrialState
-
 from conftest import FAST, run_cli
+from optuna.trial import TrialState
 
 
 def _study(storage):

@@ -8,19 +8,18 @@ import json
 import optuna
 import pytest
 import tensorflow_datasets as tfds
+from conftest import FAST
 from optuna.trial import TrialState
 
 from objectives import OBJECTIVES
 from tuner.cli.main import main
 from tuner.cli.show import print_study
-from tuner.config import SearchConfig
-from tuner.data import resolve_data_spec
-from tuner.metrics import METRIC_FIELDS
-from tuner.protocol import Protocol
-from tuner.search import run_search
-from tuner.space import DepthSpace
-
-from conftest import FAST
+from tuner.data.sources import resolve_data_spec
+from tuner.model.metrics import METRIC_FIELDS
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
+from tuner.search.config import SearchConfig
+from tuner.search.run import run_search
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,18 @@ import argparse
 import optuna
 import pytest
 
-from tuner.backbones import n_layers
+from tuner.analysis.landscape import from_thesis
+from tuner.analysis.replay import compare, replay
 from tuner.cli import compare as compare_cli
 from tuner.cli import live_compare as live_cli
 from tuner.cli import search as search_cli
-from tuner.confirm import confirmation_seed
 from tuner.errors import UsageError
-from tuner.landscape import from_thesis
-from tuner.oracle import OptunaOracle
+from tuner.model.backbones import n_layers
+from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
-from tuner.replay import compare, replay
-from tuner.space import DepthSpace
-from tuner.strategies import (
+from tuner.search.oracle import OptunaOracle
+from tuner.strategies.confirm import confirmation_seed
+from tuner.strategies.registry import (
     STRATEGIES,
     Setup,
     Strategy,
@@ -142,8 +142,8 @@ def test_a_new_strategy_is_one_class_and_one_line(monkeypatch, land52):
 
 def test_old_names_still_load():
     from studies.presets import DEFAULT_FAKE_EXAMPLES  # noqa: F401  (the presets import cheaply)
-    from tuner.config import SearchConfig
-    from tuner.data import resolve_data_spec
+    from tuner.data.sources import resolve_data_spec
+    from tuner.search.config import SearchConfig
 
     data = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(8, 8))
     for recorded in ("tpe", "gp", "random", "grid", "narrowing", "thesis-grids", "sweep"):

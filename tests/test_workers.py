@@ -16,12 +16,11 @@ import uuid
 
 import optuna
 import pytest
+from conftest import FAST
 from optuna.trial import TrialState
 
-from tuner.backbones import depth_signatures
-from tuner.metrics import METRIC_FIELDS
-
-from conftest import FAST
+from tuner.model.backbones import depth_signatures
+from tuner.model.metrics import METRIC_FIELDS
 
 SIG = depth_signatures("MobileNetV2")
 
@@ -53,7 +52,7 @@ def _start(args, cwd):
 
 
 def _load(storage, study):
-    from tuner.study import open_storage
+    from tuner.store.study import open_storage
 
     return optuna.load_study(study_name=study, storage=open_storage(storage))
 

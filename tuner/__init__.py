@@ -1,6 +1,8 @@
 """depth-tuner: how many top backbone layers to unfreeze, measured and searched.
 
-Flow: data -> hypermodel -> trial metrics -> objective -> study -> report.
+Flow, one sub-package per stage (nothing imports a later one): data -> model
+-> trials -> objectives -> store -> strategies -> search -> analysis -> api
+-> cli. README's "How it fits together" names each module's job.
 
 The Python API (``tuner.DepthSearch``, ``tuner.compare``) is imported on
 first use, so ``import tuner`` does not start TensorFlow.
@@ -10,7 +12,7 @@ from tuner.errors import DepthTunerError, TrialError, UsageError
 
 __version__ = "0.1.0"
 
-__all__ = ["DepthSearch", "compare", "UsageError", "TrialError", "DepthTunerError", "__version__"]
+__all__ = ["DepthSearch", "DepthTunerError", "TrialError", "UsageError", "__version__", "compare"]
 
 _LAZY = {"DepthSearch": "tuner.api", "compare": "tuner.api"}
 

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from studies.presets import DEFAULT_FAKE_EXAMPLES
 from tuner.errors import UsageError
-from tuner.prefix_cache import DEFAULT_CACHE_GIB
-from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from tuner.config import SearchConfig
-    from tuner.landscape import Landscape
+    from tuner.analysis.landscape import Landscape
+    from tuner.analysis.replay import Comparison
     from tuner.progress import Reporter
-    from tuner.replay import Comparison
-    from tuner.search import SearchOutcome
+    from tuner.search.config import SearchConfig
+    from tuner.search.run import SearchOutcome
 
 __all__ = ["DepthSearch", "compare", "comparison"]
 
@@ -40,7 +40,7 @@ class ResolvedSearch:
     config: SearchConfig
     study_name: str
     storage: str
-    options: dict[str, Any]  # the remaining keyword arguments of tuner.search.run_search
+    options: dict[str, Any]  # the remaining keyword arguments of tuner.search.run.run_search
 
 
 class DepthSearch:
@@ -154,12 +154,12 @@ class DepthSearch:
         The one place where the API and the CLI turn options into a
         configuration; raises ``UsageError`` with the CLI's message.
         """
-        from tuner.backbones import get_backbone_spec, n_layers, weights_source
-        from tuner.config import SearchConfig
-        from tuner.data import resolve_data_spec
-        from tuner.protocol import Protocol
-        from tuner.space import DepthSpace
-        from tuner.strategies import parse_strategy
+        from tuner.data.sources import resolve_data_spec
+        from tuner.model.backbones import get_backbone_spec, n_layers, weights_source
+        from tuner.model.protocol import Protocol
+        from tuner.model.space import DepthSpace
+        from tuner.search.config import SearchConfig
+        from tuner.strategies.registry import parse_strategy
 
         spec = get_backbone_spec(self.backbone)
         weights = "none" if self.weights is None else os.fspath(self.weights)
@@ -203,7 +203,7 @@ class DepthSearch:
         Like ``--trials``: running again with the same number does nothing,
         a higher one adds the difference. Ctrl-C marks the running trial
         FAIL, queues its depth and re-raises ``KeyboardInterrupt``; the
-        failure policy raises ``tuner.search.SearchStopped``.
+        failure policy raises ``tuner.search.run.SearchStopped``.
         """
         outcome = self.run_strategy(trials=n_trials)
         if outcome.interrupted:
@@ -221,12 +221,12 @@ class DepthSearch:
     ) -> SearchOutcome:
         """What ``run`` does, with the options of ``sweep`` and ``live-compare``.
 
-        The strategy is ``sampler`` (any name of ``tuner.strategies.STRATEGIES``);
+        The strategy is ``sampler`` (any name of ``tuner.strategies.registry.STRATEGIES``);
         ``depths`` and ``repeats`` are a sweep's; ``trials=None`` runs until the
         strategy has nothing left (or ``seconds_budget`` is spent).
         """
         from tuner.progress import Reporter
-        from tuner.search import run_search
+        from tuner.search.run import run_search
 
         resolved = self.resolve()
         reporter = reporter or Reporter(quiet=not self.progress)
@@ -244,7 +244,7 @@ class DepthSearch:
     @property
     def study(self) -> optuna.Study:
         """The stored study, read from the storage (``UsageError`` if there is none yet)."""
-        from tuner.study import load_stored_study
+        from tuner.store.study import load_stored_study
 
         name, storage = self._location()
         return load_stored_study(name, storage=storage)
@@ -255,7 +255,7 @@ class DepthSearch:
         ``include_all`` adds failed trials and depths answered from an
         equivalent one, as ``show --all``.
         """
-        from tuner.summary import trials_frame
+        from tuner.analysis.summary import trials_frame
 
         return trials_frame(self.study, include_all=include_all)
 
@@ -272,13 +272,13 @@ class DepthSearch:
         return None if best is None else float(best["value"])
 
     def _best_row(self) -> pd.Series | None:
-        from tuner.summary import best_trial_row
+        from tuner.analysis.summary import best_trial_row
 
         return best_trial_row(self.trials_dataframe())
 
     def _location(self) -> tuple[str, str]:
         """The study's name and storage URL, defaults as the CLI's."""
-        from tuner.study import default_storage, default_study_name
+        from tuner.store.study import default_storage, default_study_name
 
         name = self.study_name or default_study_name(os.fspath(self.dataset), fake=self.fake_data)
         return name, self.storage or default_storage(name)
@@ -329,14 +329,14 @@ def comparison(
 
     ``landscape`` is ``thesis:5.1``..``thesis:5.4``, ``study:NAME`` (with
     ``storage``) or a CSV path; ``strategies`` are names of
-    ``tuner.strategies.STRATEGIES`` (``narrowing``, ``thesis-grids``, ``sweep``,
+    ``tuner.strategies.registry.STRATEGIES`` (``narrowing``, ``thesis-grids``, ``sweep``,
     ``tpe``, ``gp``, ``random``, ``grid``; a sampler may add ``:linear`` /
     ``:log``, any strategy ``+confirmN``). ``max_depth`` None: the
     landscape's own range (its study's, or its backbone's layers).
     """
-    from tuner.landscape import Landscape, load_landscape
-    from tuner.replay import compare as replay_compare
-    from tuner.replay import parse_strategies
+    from tuner.analysis.landscape import Landscape, load_landscape
+    from tuner.analysis.replay import compare as replay_compare
+    from tuner.analysis.replay import parse_strategies
 
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:

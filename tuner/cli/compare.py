@@ -39,10 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "columns depth,val_accuracy,time_s")
     p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME (default: "
                    "sqlite:///studies/NAME.db, in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
-    from tuner.strategies import STRATEGIES
+    from tuner.strategies.registry import STRATEGIES
 
     p.add_argument("--strategies", default="narrowing,tpe,random",
-                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies.py; "
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies/registry.py; "
                    "narrowing:thesis is thesis-grids); a sampler may take a scale, e.g. tpe:linear, "
                    "and any strategy confirmation repeats at the end of the budget, e.g. tpe+confirm2 "
                    "(default: %(default)s)")
@@ -86,9 +86,9 @@ def format_table(table) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuner.analysis.figures import anytime_figure, efficiency_figure, save
+    from tuner.analysis.landscape import load_landscape
     from tuner.api import comparison
-    from tuner.figures import anytime_figure, efficiency_figure, save
-    from tuner.landscape import load_landscape
 
     land = load_landscape(args.landscape, storage=args.storage)  # as measured, for its figure
     result = comparison(

@@ -24,10 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
     add_run_arguments(p, sampler=False)
-    from tuner.strategies import STRATEGIES
+    from tuner.strategies.registry import STRATEGIES
 
     p.add_argument("--strategies", default="narrowing,tpe",
-                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies.py)")
+                   help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies/registry.py)")
     p.add_argument("--budget-seconds", type=float, required=True,
                    help="training seconds (sum of protocol_seconds) each strategy may spend")
     p.add_argument("--depth-scale", default="log", choices=["linear", "log"],
@@ -35,12 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="also write comparison.csv to this folder (default: print only)")
 
 
-def live_table(studies: dict[str, str], *, storage_for) -> "object":
+def live_table(studies: dict[str, str], *, storage_for) -> object:
     """One row per strategy from its stored study (a pandas DataFrame)."""
     import pandas as pd
 
-    from tuner.study import load_stored_study
-    from tuner.summary import study_answer, trials_frame
+    from tuner.analysis.summary import study_answer, trials_frame
+    from tuner.store.study import load_stored_study
 
     rows = []
     direction = "maximize"
@@ -68,8 +68,8 @@ def live_table(studies: dict[str, str], *, storage_for) -> "object":
 def run(args: argparse.Namespace) -> int:
     from tuner.cli.search import run_strategy
     from tuner.errors import UsageError
-    from tuner.strategies import parse_strategy
-    from tuner.study import default_storage, default_study_name
+    from tuner.store.study import default_storage, default_study_name
+    from tuner.strategies.registry import parse_strategy
 
     specs = [parse_strategy(s) for s in args.strategies.split(",") if s.strip()]
     if not specs:

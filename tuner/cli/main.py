@@ -49,7 +49,7 @@ VERBOSE_HELP = "also show the libraries' start-up lines (TensorFlow's C++ log) a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuner.study import STUDIES_ENV
+    from tuner.store.study import STUDIES_ENV
 
     parser = _Parser(
         prog="depth-tuner",
@@ -80,9 +80,9 @@ def _sigterm_as_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tuner.errors import UsageError
-
     import optuna
+
+    from tuner.errors import UsageError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -64,7 +64,7 @@ def study_curve(records, *, objective: str):
     """
     import pandas as pd
 
-    from tuner.landscape import from_records
+    from tuner.analysis.landscape import from_records
 
     rows, cum, done = [], 0.0, []
     for r in sorted(records, key=lambda r: r["number"]):
@@ -76,10 +76,11 @@ def study_curve(records, *, objective: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuner.figures import anytime_figure, landscape_figures, save
-    from tuner.landscape import from_study, study_records
-    from tuner.provenance import provenance_note
-    from tuner.study import load_stored_study, recorded_config
+    from tuner.analysis.figures import anytime_figure, landscape_figures, save
+    from tuner.analysis.landscape import from_study
+    from tuner.store.provenance import provenance_note
+    from tuner.store.records import study_records
+    from tuner.store.study import load_stored_study, recorded_config
 
     study = load_stored_study(args.study, storage=args.storage)
     land = from_study(study)  # refuses a study without measured trials

@@ -40,9 +40,9 @@ def _objective_name(text: str) -> str:
 
 
 def _strategy_name(text: str) -> str:
-    """A known strategy (``tuner.strategies``), as typed: aliases and +confirmN are resolved later."""
+    """A known strategy (``tuner.strategies.registry``), as typed: aliases and +confirmN are resolved later."""
     from tuner.errors import UsageError
-    from tuner.strategies import parse_strategy
+    from tuner.strategies.registry import parse_strategy
 
     try:
         parse_strategy(text)
@@ -59,7 +59,7 @@ def _fake_examples(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from tuner.confirm import DEFAULT_CONFIRM
+    from tuner.strategies.confirm import DEFAULT_CONFIRM
 
     add_run_arguments(p, sampler=True)
     p.add_argument("--confirm", type=_positive_int, default=None, metavar="N",
@@ -76,10 +76,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     """Options of every command that trains (search, narrow, sweep, live-compare)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
     from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
-    from tuner.prefix_cache import DEFAULT_CACHE_GIB
-    from tuner.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
-    from tuner.space import SCALES
-    from tuner.strategies import DEFAULT_STRATEGY, STRATEGIES
+    from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+    from tuner.model.space import SCALES
+    from tuner.strategies.registry import DEFAULT_STRATEGY, STRATEGIES
+    from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
 
     d = p.add_argument_group("data")
     d.add_argument("--dataset", required=True,
@@ -116,7 +116,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
         s.add_argument("--sampler", "--strategy", dest="sampler", default=DEFAULT_STRATEGY,
                        type=_strategy_name, metavar="NAME",
                        help=f"strategy that picks the next depth: {', '.join(STRATEGIES)} "
-                       "(tuner/strategies.py; an Optuna sampler, or one that queues its own depths)")
+                       "(tuner/strategies/registry.py; an Optuna sampler, or one that queues its own depths)")
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
@@ -156,13 +156,13 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
                  seconds_budget: float | None = None, show: bool = True) -> int:
     """Hand the options to the API (tuner.api.DepthSearch), run the study, print its table.
 
-    ``strategy`` is a name of ``tuner.strategies.STRATEGIES``; ``depths`` and
+    ``strategy`` is a name of ``tuner.strategies.registry.STRATEGIES``; ``depths`` and
     ``repeats`` are a sweep's.
     """
     from tuner.api import DepthSearch
     from tuner.progress import Reporter
-    from tuner.search import SearchStopped
-    from tuner.study import default_storage, default_study_name
+    from tuner.search.run import SearchStopped
+    from tuner.store.study import default_storage, default_study_name
 
     options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}
     study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix

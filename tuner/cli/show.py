@@ -28,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
     """Table (or csv/json) of the trials; the answer (best depth ± interval, within noise) under it."""
-    from tuner.provenance import provenance_note
-    from tuner.study import load_stored_study, recorded_config
-    from tuner.summary import best_trial_row, study_answer, trials_frame
+    from tuner.analysis.summary import best_trial_row, study_answer, trials_frame
+    from tuner.store.provenance import provenance_note
+    from tuner.store.study import load_stored_study, recorded_config
 
     out = out or sys.stdout
     s = load_stored_study(study, storage=storage)

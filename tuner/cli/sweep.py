@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuner.cli.search import run_strategy
     from tuner.errors import UsageError
-    from tuner.strategies import parse_depths
+    from tuner.strategies.registry import parse_depths
 
     if args.repeats < 1:
         raise UsageError("--repeats must be 1 or more")

@@ -1,0 +1,83 @@
+"""The folder tree is the flow, and nothing imports upward.
+
+Why: a module that imports from a later stage (the trial code reading the
+analysis, a strategy reading the CLI) ties the engine to what is built on it;
+this test keeps the order README's "How it fits together" describes. It reads
+every module with ``ast`` (imports inside functions included), so it needs
+no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Earlier stages first; a module may import its own stage and earlier ones.
+LAYERS = [
+    ("tuner", "tuner.errors", "tuner.progress", "tuner.quiet", "tuner.processes", "studies"),
+    ("tuner.data",),
+    ("tuner.model",),
+    ("tuner.trials",),
+    ("objectives",),
+    ("tuner.store",),
+    ("tuner.strategies",),
+    ("tuner.search",),
+    ("tuner.analysis",),
+    ("tuner.api",),
+    ("tuner.cli",),
+]
+PACKAGES = ("tuner", "objectives", "studies")
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _layer(module: str) -> int:
+    """The stage of ``module``: its longest matching prefix in LAYERS."""
+    best, length = None, -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = index, len(prefix)
+    assert best is not None, f"{module} belongs to no stage of LAYERS: add it there and to README"
+    return best
+
+
+def _imports(path: pathlib.Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            # ``from tuner.trials import activations`` imports a module, not a name
+            names.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if f"{node.module}.{alias.name}" in MODULES)
+    return {n for n in names if n.split(".")[0] in PACKAGES}
+
+
+MODULES = _modules()
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_nothing_imports_upward(module):
+    mine = _layer(module)
+    upward = sorted(n for n in _imports(MODULES[module], module) if _layer(n) > mine)
+    assert not upward, f"{module} (stage {mine}) imports later stages: {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_module_says_its_job_in_its_first_line(module):
+    doc = ast.get_docstring(ast.parse(MODULES[module].read_text()))
+    assert doc and doc.splitlines()[0].strip(), f"{module} has no one-line docstring saying its job"

@@ -1,0 +1,1 @@
+"""After training: landscapes, replays of strategies on them, tables and figures."""

@@ -1,0 +1,96 @@
+"""Tables read from a stored study (the CLI prints them; code gets DataFrames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from objectives import OBJECTIVES, get_objective
+from objectives.best import Answer
+from tuner.analysis.landscape import from_records
+from tuner.model.metrics import protocol_seconds
+from tuner.store.records import study_objective, study_records
+from tuner.store.study import recorded_space, trial_depth
+
+COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
+           "fit_seconds", "steady_seconds", "efficiency", "value", "trainable_params", "trained", "note"]
+
+
+def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
+    """One row per trial; by default only measured (trained and finished) trials.
+
+    ``include_all`` adds failed and running trials and the suggestions that
+    were answered from an equivalent, already measured depth.
+    """
+    space = recorded_space(study)
+    # A multi-objective (pareto) study has no one value per trial: show its ranking value.
+    multi = get_objective(study_objective(study)) if len(study.directions) > 1 else None
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        reused = "reused_from" in a
+        if not include_all and (t.state != TrialState.COMPLETE or reused):
+            continue
+        if t.state == TrialState.WAITING:
+            continue
+        try:
+            depth = trial_depth(t, space)
+        except (KeyError, ValueError):
+            depth = None
+        acc = a.get("val_accuracy")
+        sec = protocol_seconds(a) if "fit_seconds" in a else None
+        note = ""
+        if reused:
+            note = f"same weights as #{a['reused_from']}, not trained again"
+        elif "fail_reason" in a:
+            note = a["fail_reason"]
+        elif "retry_of" in a:
+            note = f"retrains #{a['retry_of']}"
+        elif "plain_because" in a:
+            note = "ran plain: the cut's activations exceed the cache size"
+        rows.append({
+            "number": t.number,
+            "depth": depth,
+            "state": t.state.name,
+            "mode": a.get("trial_mode", "plain" if acc is not None else None),
+            "val_accuracy": acc,
+            "protocol_seconds": sec,
+            "search_seconds": a.get("search_seconds"),
+            "fit_seconds": a.get("fit_seconds"),
+            "steady_seconds": a.get("steady_seconds"),
+            "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
+            "value": (t.values[0] if t.values and multi is None else
+                      multi.values(acc, sec).item() if multi is not None and acc is not None and sec
+                      else None),
+            "trainable_params": a.get("trainable_params"),
+            "trained": acc is not None and not reused,
+            "note": note,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def study_answer(study: optuna.Study) -> Answer | None:
+    """The study's best depth by its recorded objective, pooled per depth, with its uncertainty.
+
+    The same ranking ``report``, ``compare`` and ``live-compare`` use
+    (``objectives.best``); None before any measured trial.
+    """
+    records = study_records(study)
+    if not records:
+        return None
+    return from_records(records, name=study.study_name, objective=study_objective(study)).answer()
+
+
+def best_trial_row(frame: pd.DataFrame, *, depth: int | None = None) -> pd.Series | None:
+    """The measured trial with the highest stored value (at ``depth``, if given).
+
+    Which depth is best is ``study_answer``'s decision; this picks a trial of it.
+    """
+    done = frame[(frame["state"] == "COMPLETE") & frame["value"].notna() & frame["trained"]]
+    if depth is not None:
+        done = done[done["depth"] == depth]
+    if done.empty:
+        return None
+    return done.loc[done["value"].idxmax()]

@@ -1,0 +1,1 @@
+"""Where the images come from (TFDS, a folder, generated), and the batches every trial sees."""

@@ -1,0 +1,309 @@
+"""Where the images come from: TFDS by name or preset, a local folder, or fake.
+
+All three end as resized uint8 images, read once and cached before the
+search starts, so every trial pays the same per-epoch input cost and the
+first trial is not charged for decoding the dataset (batching and the
+backbone's preprocessing: ``tuner.data.batches``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import tensorflow as tf
+
+from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
+from tuner.data.fake import GENERATOR as FAKE_GENERATOR
+from tuner.data.fake import fake_images
+from tuner.errors import UsageError, one_line
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+DEFAULT_TRAIN_SPLIT = "train[:80%]"
+DEFAULT_VAL_SPLIT = "train[80%:]"
+# Enough generated images for the offline demo to learn in 3+3 epochs at 32 px.
+# Reachable when TFDS could download; probed once so that an offline machine
+# fails in seconds instead of retrying downloads for minutes. HOST:PORT in
+# DEPTH_TUNER_NETWORK_PROBE replaces it (tests point it at a closed port).
+NETWORK_PROBE = "storage.googleapis.com:443"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What data a study trains on; recorded in the study's configuration."""
+
+    source: str  # "tfds", "folder" or "fake"
+    name: str  # TFDS name, folder path, or the dataset the fake data stands in for
+    train_split: str | None = None
+    val_split: str | None = None
+    val_fraction: float | None = None  # folder only
+    num_classes: int | None = None
+    fake_examples: tuple[int, int] | None = None  # (train, validation), fake only
+    fake_images: str | None = None  # which generator (tuner.data.fake.GENERATOR), fake only
+
+    def as_config(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["fake_examples"] is not None:
+            d["fake_examples"] = list(d["fake_examples"])
+        if d["fake_images"] is None:
+            del d["fake_images"]  # studies of real data record what they always did
+        return d
+
+
+def resolve_data_spec(
+    *,
+    dataset: str,
+    train_split: str | None = None,
+    val_split: str | None = None,
+    val_fraction: float = 0.2,
+    fake: bool = False,
+    fake_examples: tuple[int, int] = DEFAULT_FAKE_EXAMPLES,
+    data_dir: str | None = None,
+) -> DataSpec:
+    """Turn ``--dataset`` and friends into a checked ``DataSpec``."""
+    if os.path.isdir(dataset):
+        if train_split or val_split:
+            raise UsageError(
+                "--train-split/--val-split apply to TFDS datasets; for a folder "
+                "use --val-fraction"
+            )
+        if not 0 < val_fraction < 1:
+            raise UsageError(f"--val-fraction {val_fraction} must be between 0 and 1")
+        classes = check_image_folder(dataset)
+        path = os.path.abspath(dataset)
+        if fake:
+            return DataSpec("fake", path, num_classes=len(classes),
+                            fake_examples=tuple(fake_examples), fake_images=FAKE_GENERATOR)
+        return DataSpec("folder", path, val_fraction=val_fraction,
+                        num_classes=len(classes))
+
+    preset = PRESETS.get(dataset)
+    tfds_name = preset.tfds_name if preset else dataset
+    train_split = train_split or (preset.train_split if preset else DEFAULT_TRAIN_SPLIT)
+    val_split = val_split or (preset.val_split if preset else DEFAULT_VAL_SPLIT)
+    check_splits_disjoint(train_split, val_split)
+    num_classes = preset.num_classes if preset else _tfds_num_classes(tfds_name, data_dir)
+    if fake:
+        return DataSpec("fake", tfds_name, train_split, val_split, num_classes=num_classes,
+                        fake_examples=tuple(fake_examples), fake_images=FAKE_GENERATOR)
+    return DataSpec("tfds", tfds_name, train_split, val_split, num_classes=num_classes)
+
+
+def _tfds_num_classes(name: str, data_dir: str | None) -> int:
+    import tensorflow_datasets as tfds
+
+    if name not in tfds.list_builders():
+        raise UsageError(
+            f"unknown dataset {name!r}: pass a TFDS dataset name, a preset "
+            f"({', '.join(PRESETS)}) or an existing folder of class sub-folders"
+        )
+    info = tfds.builder(name, data_dir=data_dir).info
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2:
+        raise UsageError(f"dataset {name!r} has no (image, label) pairs: pick an image-classification dataset")
+    label = info.features[keys[1]]
+    n = getattr(label, "num_classes", None)
+    if not n or n < 2:
+        raise UsageError(f"dataset {name!r} has no class label: pick an image-classification dataset")
+    return int(n)
+
+
+def _parse_split(spec: str) -> list:
+    import tensorflow_datasets as tfds
+
+    parts = []
+    for part in spec.split("+"):
+        try:
+            ri = tfds.core.ReadInstruction.from_spec(part.strip())
+        except (ValueError, NotImplementedError) as exc:
+            raise UsageError(
+                f"split {spec!r} cannot be parsed ({one_line(exc)}): write it like "
+                "'train[:10%]' or 'train[20%:30%]'"
+            ) from None
+        parts.append(ri)
+    return parts
+
+
+def _interval(ri) -> tuple[float, float] | None:
+    if ri.unit == "%":
+        lo = 0.0 if ri.from_ is None else float(ri.from_)
+        hi = 100.0 if ri.to is None else float(ri.to)
+        lo, hi = (lo + 100 if lo < 0 else lo), (hi + 100 if hi < 0 else hi)
+        return lo, hi
+    if ri.unit == "abs" and (ri.from_ or 0) >= 0 and (ri.to is None or ri.to >= 0):
+        return float(ri.from_ or 0), float("inf") if ri.to is None else float(ri.to)
+    return None
+
+
+def check_splits_disjoint(train_split: str, val_split: str) -> None:
+    """Refuse train and validation slices that share examples."""
+    for a in _parse_split(train_split):
+        for b in _parse_split(val_split):
+            if a.split_name != b.split_name:
+                continue
+            ia, ib = _interval(a), _interval(b)
+            if ia is None or ib is None or a.unit != b.unit:
+                raise UsageError(
+                    f"cannot tell whether --train-split {train_split!r} and --val-split "
+                    f"{val_split!r} overlap: slice both in % or both in examples"
+                )
+            if max(ia[0], ib[0]) < min(ia[1], ib[1]):
+                raise UsageError(
+                    f"--train-split {train_split!r} and --val-split {val_split!r} overlap: "
+                    "validation must not contain training examples; pick disjoint slices"
+                )
+
+
+def check_image_folder(path: str) -> list[str]:
+    """Class names of a folder of class sub-folders, refusing what would mislead."""
+    classes = sorted(
+        d for d in os.listdir(path)
+        if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")
+    )
+    if len(classes) < 2:
+        raise UsageError(
+            f"folder {path} has {len(classes)} class sub-folder(s): put the images "
+            "of each class in its own sub-folder, at least 2 classes"
+        )
+    for cls in classes:
+        folder = os.path.join(path, cls)
+        files = [f for f in os.listdir(folder) if not f.startswith(".")]
+        images = [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not images:
+            raise UsageError(
+                f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}): "
+                "add images or remove the folder"
+            )
+        others = sorted(set(files) - set(images))
+        if others:
+            raise UsageError(
+                f"{os.path.join(folder, others[0])} is not an image "
+                f"({', '.join(IMAGE_EXTENSIONS)}): remove it from the data folder"
+            )
+        for f in images:
+            fp = os.path.join(folder, f)
+            try:
+                tf.io.decode_image(tf.io.read_file(fp), channels=3, expand_animations=False)
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError):
+                raise UsageError(
+                    f"{fp} cannot be read as an image: replace or remove it"
+                ) from None
+    return classes
+
+
+def _network_reachable(timeout: float = 3.0) -> bool:
+    host, _, port = os.environ.get("DEPTH_TUNER_NETWORK_PROBE", NETWORK_PROBE).rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    import tensorflow_datasets as tfds
+
+    kwargs = dict(split=[spec.train_split, spec.val_split], as_supervised=True,
+                  data_dir=data_dir, shuffle_files=False)
+    try:
+        train, val = tfds.load(spec.name, download=False, **kwargs)
+        return train, val
+    except (AssertionError, tfds.core.DatasetNotFoundError, FileNotFoundError):
+        pass  # not on disk yet
+    except ValueError as exc:
+        raise UsageError(f"dataset {spec.name!r}: {one_line(exc)}") from None
+    if not _network_reachable():
+        where = data_dir or "~/tensorflow_datasets"
+        raise UsageError(
+            f"dataset {spec.name!r} is not in {where} and the network is unreachable: "
+            "download it on a connected machine and pass --data-dir, or use "
+            "--fake-data or a local folder (--dataset PATH)"
+        )
+    train, val = tfds.load(spec.name, download=True, **kwargs)
+    return train, val
+
+
+def _load_folder(spec: DataSpec, image_size: int, seed: int):
+    # Keras prints "Using N files for training." to stdout even with
+    # verbose=False; stdout carries only results, and the counts are reported.
+    with contextlib.redirect_stdout(io.StringIO()):
+        train, val = tf.keras.utils.image_dataset_from_directory(
+            spec.name, validation_split=spec.val_fraction, subset="both", seed=seed,
+            image_size=(image_size, image_size), batch_size=None, label_mode="int",
+            shuffle=True, verbose=False,
+        )
+    return train, val
+
+
+def _to_uint8(image, label, image_size: int):
+    if image.shape.rank == 3 and image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    image = tf.image.resize(image, (image_size, image_size))
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return image, label
+
+
+@dataclass
+class Datasets:
+    """Resized uint8 (image, label) pairs, cached in memory: what every trial trains on."""
+
+    train_images: tf.data.Dataset
+    val_images: tf.data.Dataset
+    num_classes: int
+    train_examples: int
+    val_examples: int
+
+
+def load_images(
+    spec: DataSpec, *, image_size: int, seed: int, data_dir: str | None = None
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Resized uint8 (image, label) pairs, cached in memory and already read once."""
+    if spec.source == "fake":
+        n_train, n_val = spec.fake_examples
+        both = fake_images(n_train + n_val, num_classes=spec.num_classes,
+                           image_size=image_size, seed=seed)
+        train, val = both.take(n_train), both.skip(n_train)
+    elif spec.source == "folder":
+        train, val = _load_folder(spec, image_size, seed)
+    else:
+        train, val = _load_tfds(spec, data_dir)
+    resize = lambda x, y: _to_uint8(x, y, image_size)
+    return (train.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache(),
+            val.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache())
+
+
+def load_datasets(
+    spec: DataSpec, *, image_size: int, seed: int, data_dir: str | None = None,
+) -> Datasets:
+    """The images of both splits, read once and counted; empty slices are refused."""
+    train, val = load_images(spec, image_size=image_size, seed=seed, data_dir=data_dir)
+    n_train, n_val = _warm_up(train), _warm_up(val)
+    if n_train == 0 or n_val == 0:
+        raise UsageError(
+            f"the {'training' if n_train == 0 else 'validation'} slice of {spec.name!r} "
+            "is empty: widen --train-split/--val-split"
+        )
+    return Datasets(train, val, spec.num_classes, n_train, n_val)
+
+
+def save_images(datasets: Datasets, directory: str) -> None:
+    """Write the resized images once, for trial processes to load quickly."""
+    datasets.train_images.save(os.path.join(directory, "train"))
+    datasets.val_images.save(os.path.join(directory, "val"))
+
+
+def load_saved_images(directory: str) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    return (tf.data.Dataset.load(os.path.join(directory, "train")).cache(),
+            tf.data.Dataset.load(os.path.join(directory, "val")).cache())
+
+
+def _warm_up(ds: tf.data.Dataset) -> int:
+    """Fill the cache now, outside any timed trial; returns the example count."""
+    n = 0
+    for _ in ds:
+        n += 1
+    return n

@@ -1,0 +1,1 @@
+"""A backbone cut at a depth, trained by the thesis protocol, timed and measured."""

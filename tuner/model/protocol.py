@@ -1,0 +1,65 @@
+"""The training protocol: everything besides the depth that decides a trial's numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tuner.errors import UsageError
+
+# Defaults of the TensorFlow transfer-learning guide: dropout 0.2, Adam at
+# 1e-4 for the head, ten times lower while fine-tuning.
+DEFAULT_HEAD_LR = 1e-4
+DEFAULT_FINETUNE_LR = 1e-5
+# How a study records --weights none: random weights, BatchNormalization
+# statistics calibrated on the training images (tuner.model.calibration).
+RANDOM_WEIGHTS = "none (BatchNormalization calibrated on training images)"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    backbone: str = "MobileNetV2"
+    weights: str | None = "imagenet"  # "imagenet", None (random) or a file path
+    image_size: int = 224
+    batch_size: int = 32
+    head_epochs: int = 3
+    finetune_epochs: int = 3
+    head_lr: float = DEFAULT_HEAD_LR
+    finetune_lr: float = DEFAULT_FINETUNE_LR
+    dropout: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.image_size >= 1, "--image-size must be a positive number of pixels"),
+            (1 <= self.batch_size <= 4096, "--batch-size must be between 1 and 4096"),
+            (1 <= self.head_epochs <= 1000, "--head-epochs must be between 1 and 1000"),
+            (1 <= self.finetune_epochs <= 1000, "--finetune-epochs must be between 1 and 1000 (depth only acts in phase 2)"),
+            (0 < self.head_lr < 1, "--head-lr must be between 0 and 1"),
+            (0 < self.finetune_lr < 1, "--finetune-lr must be between 0 and 1"),
+            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+
+    def as_config(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.weights not in (None, "imagenet"):
+            d["weights_sha256"] = _sha256(self.weights)
+        d["weights"] = RANDOM_WEIGHTS if self.weights is None else self.weights
+        return d
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def host_name() -> str:
+    return os.uname().nodename

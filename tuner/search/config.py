@@ -1,0 +1,58 @@
+"""A search's full configuration, validated in one place and recorded on the study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from objectives import get_objective
+from tuner.data.sources import DataSpec
+from tuner.errors import UsageError
+from tuner.model.backbones import check_image_size, get_backbone_spec, n_layers
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
+from tuner.strategies.registry import STRATEGIES, parse_strategy
+
+TRIAL_MODES = ("cached", "plain")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    data: DataSpec
+    protocol: Protocol = field(default_factory=Protocol)
+    objective: str = "efficiency"
+    sampler: str = "tpe"  # a strategy of tuner.strategies.registry.STRATEGIES (the key keeps older studies loading)
+    space: DepthSpace | None = None  # None: every layer of the protocol's backbone
+    trial_mode: str = "cached"
+
+    def __post_init__(self) -> None:
+        objective = get_objective(self.objective)
+        spec = parse_strategy(self.sampler)
+        if spec.scale is not None or spec.confirm:
+            raise UsageError(f"strategy {self.sampler!r}: the study records the bare name; "
+                             "give the scale as --depth-scale and confirmations as --confirm")
+        object.__setattr__(self, "sampler", spec.name)  # aliases recorded by their one name
+        backbone = get_backbone_spec(self.protocol.backbone)
+        check_image_size(backbone, self.protocol.image_size)
+        n = n_layers(backbone.name)
+        if self.space is None:
+            object.__setattr__(self, "space", DepthSpace(0, n))
+        elif self.space.high > n:
+            raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {backbone.name}: "
+                             f"use at most {n}")
+        if objective.is_multi and not STRATEGIES[self.sampler].multi_objective:
+            raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
+                             f"(or accuracy) with {self.sampler}, not {self.objective!r}")
+        if self.trial_mode not in TRIAL_MODES:
+            raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
+
+    def as_config(self) -> dict[str, Any]:
+        """What the study records; resuming with anything different is refused."""
+        return {
+            "data": self.data.as_config(),
+            "protocol": self.protocol.as_config(),
+            "objective": self.objective,
+            "sampler": self.sampler,
+            "space": {"low": self.space.low, "high": self.space.high, "scale": self.space.scale},
+            "trial_mode": self.trial_mode,
+        }

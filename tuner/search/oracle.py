@@ -1,0 +1,290 @@
+"""A Keras Tuner oracle whose decisions come from a stored Optuna study.
+
+Keras Tuner asks ``populate_space`` for the next depth; the oracle asks the
+Optuna study (ask/tell) and tells it each result in ``end_trial``. Keras
+Tuner's own retry queue is never used (``max_retries_per_trial=0``): it
+hands retried trials out without asking the oracle, which would leave the
+Optuna trial RUNNING. A depth that must be trained again is enqueued in the
+Optuna study instead, where every worker sees it.
+
+What to do next is decided by ``tuner.strategies.decision`` (pure functions of a
+snapshot of the study); this module takes the snapshots and carries the
+decisions out: asking, telling, queueing, heartbeats and waits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+
+import keras_tuner as kt
+import optuna
+from keras_tuner.engine import trial as kt_trial
+from optuna.trial import TrialState
+
+from objectives import Objective
+from objectives.noise import pool
+from tuner.model.metrics import protocol_seconds
+from tuner.model.protocol import host_name
+from tuner.model.space import DepthSpace
+from tuner.progress import Reporter
+from tuner.store.study import (
+    HEARTBEAT_SECONDS,
+    enqueue,
+    is_stale,
+    measured_trials,
+    recover_stale_trials,
+    requeue,
+    trial_depth,
+    was_queued,
+)
+from tuner.strategies.confirm import confirmation_seed
+from tuner.strategies.decision import (
+    MAX_REPEATS,  # noqa: F401  (re-exported: the nudge's threshold, read by tests)
+    NUDGE_ATTRS,
+    Asked,
+    Kind,
+    Seen,
+    Snapshot,
+    after_asking,
+)
+from tuner.strategies.registry import Setup, Strategy, decide_before_asking
+
+OBJECTIVE_NAME = "objective"
+IDLE_POLL_SECONDS = 5.0
+# Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
+# own check cannot reach. The failure policy is DepthTuner's (tuner.search.runner).
+KERAS_TUNER_NEVER = sys.maxsize
+
+
+class Heartbeat:
+    """Writes a timestamp on a running trial so other workers see it is alive.
+
+    Through the asked trial's own ``set_user_attr``: Optuna's storages are
+    safe to call from another thread, and a finished trial refuses the write,
+    which ends the heartbeat."""
+
+    def __init__(self, trial: optuna.Trial, every: float = HEARTBEAT_SECONDS):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(trial, every), daemon=True)
+        self._thread.start()
+
+    def _run(self, trial: optuna.Trial, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                trial.set_user_attr("heartbeat", time.time())
+            except Exception:
+                return  # trial finished or storage gone: nothing left to keep alive
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class OptunaOracle(kt.Oracle):
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        space: DepthSpace,
+        signatures: tuple[int, ...],
+        total_trials: int | None,
+        max_consecutive_failures: int,
+        reporter: Reporter,
+        strategy: Strategy | None = None,
+        seconds_budget: float | None = None,
+        study_metrics: tuple[str, ...] = (),
+        ranking: Objective | None = None,
+        base_seed: int = 0,
+    ):
+        super().__init__(
+            objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
+            max_trials=None,
+            max_retries_per_trial=0,
+            max_consecutive_failed_trials=KERAS_TUNER_NEVER,
+        )
+        # 0 never stops; counted and enforced by DepthTuner.on_trial_end.
+        self.max_consecutive_failures = max_consecutive_failures
+        self.study = study
+        self.space = space
+        self.signatures = signatures
+        self.total_trials = total_trials
+        self.reporter = reporter
+        # The strategy (tuner.strategies.registry) queues depths in the study whenever
+        # none waits (confirmation repeats too, decided from the study alone,
+        # so parallel workers and resumed runs agree). One that chooses its
+        # depths itself never lets the sampler be asked, and ends the search
+        # when it has nothing to add.
+        self.strategy = strategy or Strategy(Setup(space=space))
+        # Stop once the measured trials' protocol_seconds reach this (live comparisons).
+        self.seconds_budget = seconds_budget
+        # A multi-objective study (``--objective pareto``) is told these
+        # metrics of the trial, one per direction, instead of the one value.
+        self.study_metrics = study_metrics
+        self.ranking = ranking  # not self.objective: that is Keras Tuner's
+        self.base_seed = base_seed
+        self.optuna_trials: dict[str, optuna.Trial] = {}
+        self._heartbeats: dict[str, Heartbeat] = {}
+        self._repeats = 0
+        self.stop_reason = ""
+
+    # -- Keras Tuner side --------------------------------------------------
+    def populate_space(self, trial_id: str) -> dict:
+        """Carry out ``tuner.strategies.decision``'s rules: snapshot the study, decide, act, until a trial trains."""
+        for t in recover_stale_trials(self.study, self.space):
+            self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
+        while True:
+            decision, snap = decide_before_asking(self._snapshot(), self.strategy, self.study, self.space)
+            if decision.kind is Kind.STOP:
+                self.stop_reason = decision.reason
+                return {"status": kt_trial.TrialStatus.STOPPED}
+            if decision.kind is Kind.WAIT:
+                time.sleep(IDLE_POLL_SECONDS)
+                return {"status": kt_trial.TrialStatus.IDLE}
+
+            ot = self.study.ask(self.space.distributions())
+            depth = self.space.depth_of(ot.params)
+            self.space.record(ot, depth)
+            again = bool(ot.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
+            if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
+                ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
+            # After asking, in this order (tuner.strategies.decision.Asked says why): the
+            # trials asked before this one that still run, then the measured ones.
+            ahead = [t for t in self._in_flight() if t.number < ot.number]
+            measured = measured_trials(self.study)
+            decision = after_asking(snap, Asked(ot.number, depth, again=again, queued=was_queued(ot),
+                                                ahead=self._seen(ahead), measured=self._seen(measured)))
+            self._repeats = decision.repeats
+            if decision.kind is Kind.ANSWER:
+                source = next(t for t in measured if t.number == decision.source)
+                ot.set_user_attr("reused_from", source.number)
+                self.study.tell(ot, self._pooled_values(self._sig(depth), measured, source))
+            elif decision.kind is Kind.GIVE_WAY:
+                self._give_way(ot, decision.reason, again_later=decision.requeue)
+                if decision.then_wait:
+                    time.sleep(IDLE_POLL_SECONDS)
+                    return {"status": kt_trial.TrialStatus.IDLE}
+            else:
+                for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
+                                   ("heartbeat", time.time())):
+                    ot.set_user_attr(key, value)
+                self.optuna_trials[trial_id] = ot
+                self._heartbeats[trial_id] = Heartbeat(ot)
+                return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": decision.depth}}
+            if decision.nudge is not None:
+                enqueue(self.study, self.space, decision.nudge, dict(NUDGE_ATTRS))
+
+    def end_trial(self, trial: kt_trial.Trial) -> None:
+        ot = self.optuna_trials.pop(trial.trial_id, None)
+        if ot is not None:
+            self._finish(ot, trial)
+        super().end_trial(trial)
+
+    def _finish(self, ot: optuna.Trial, trial: kt_trial.Trial) -> None:
+        self._heartbeats.pop(trial.trial_id).stop()
+        values = None
+        names = self.study_metrics or (OBJECTIVE_NAME,)
+        if trial.status == kt_trial.TrialStatus.COMPLETED and all(map(trial.metrics.exists, names)):
+            values = [trial.metrics.get_last_value(n) for n in names]
+        if values is not None and all(v is not None and math.isfinite(v) for v in values):
+            self.study.tell(ot, values if self.study_metrics else values[0])
+            return
+        reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
+        reason = reason or "the objective is not a finite number"
+        ot.set_user_attr("fail_reason", reason)
+        if trial.message:
+            ot.set_user_attr("fail_traceback", trial.message[-4000:])
+        self.study.tell(ot, state=TrialState.FAIL)
+        self.reporter.say(f"trial {ot.number} depth {trial.hyperparameters.get('depth')} failed: {reason}")
+
+    def abandon_running(self, reason: str) -> None:
+        """Mark this worker's running trials FAIL and queue their depths again (Ctrl-C)."""
+        for trial_id, ot in list(self.optuna_trials.items()):
+            self._heartbeats.pop(trial_id).stop()
+            ot.set_user_attr("fail_reason", reason)
+            self.study.tell(ot, state=TrialState.FAIL, skip_if_finished=True)
+            requeue(self.study, self.space, ot)
+            del self.optuna_trials[trial_id]
+
+    # Keras Tuner's files are disposable artifacts: a full disk must not
+    # cost a result that is already in the study.
+    def save(self) -> None:
+        try:
+            super().save()
+        except OSError as exc:
+            self._artifact_error(exc)
+
+    def _save_trial(self, trial) -> None:  # no public hook: every write of a trial's file passes here
+        try:
+            super()._save_trial(trial)
+        except OSError as exc:
+            self._artifact_error(exc)
+
+    def _artifact_error(self, exc: OSError) -> None:
+        if not getattr(self, "_warned_artifacts", False):
+            self._warned_artifacts = True
+            self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
+
+    # -- helpers -----------------------------------------------------------
+    def _pooled_values(self, sig: int, measured: list, source) -> float | list[float]:
+        """What a re-suggested depth is told: the pooled readings of its weights, not one reading."""
+        same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
+        if self.ranking is None or len(same) < 2:
+            return source.values
+        # One pooling rule for the study and the answer (objectives.noise.pool); keyed by
+        # the weights' signature, since equivalent depths train the same weights.
+        row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
+                    "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
+        acc, sec = float(row["val_accuracy"]), float(row["fit_seconds"])
+        if self.study_metrics:  # pareto: the pooled metrics, one per direction
+            pooled = {"val_accuracy": acc, "protocol_seconds": sec}
+            return [pooled[k] for k in self.study_metrics]
+        trial_formula = self.ranking.trial_formula or self.ranking.formula
+        return float(trial_formula(acc, sec))
+
+    def _snapshot(self) -> Snapshot:
+        """The study as the round's rules read it (measured first, then in flight, as always)."""
+        measured = measured_trials(self.study)
+        spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
+        in_flight = self._in_flight()
+        return Snapshot(
+            measured=self._seen(measured), running=self._seen(in_flight),
+            depths=self.space.depths(), signatures=self.signatures, total=self.total_trials,
+            seconds_budget=self.seconds_budget, seconds_spent=spent,
+            chooses_depths=self.strategy.chooses_depths, queued=len(self._waiting()),
+            repeats=self._repeats)
+
+    def _seen(self, trials: list) -> tuple[Seen, ...]:
+        out = []
+        for t in trials:
+            depth = trial_depth(t, self.space)
+            out.append(Seen(t.number, depth, self._sig(depth)))
+        return tuple(out)
+
+    def _waiting(self) -> list:
+        return self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+    def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
+        """End a just-asked trial untrained; a queued depth goes back to the queue."""
+        ot.set_user_attr("fail_reason", reason)
+        self.study.tell(ot, state=TrialState.FAIL)
+        if again_later and was_queued(ot):
+            requeue(self.study, self.space, ot, retry_of=ot.user_attrs.get("retry_of", ot.number))
+
+    def _sig(self, depth: int) -> int:
+        return self.signatures[depth]
+
+    def _in_flight(self) -> list:
+        mine = {ot.number for ot in self.optuna_trials.values()}
+        return [
+            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number not in mine and ("depth" in t.user_attrs or t.params) and not is_stale(t)
+        ]
+
+
+def _last_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,130 @@
+"""The Keras Tuner ``Tuner`` that builds, trains and times one depth per trial.
+
+Its metrics go onto the Optuna trial (user attributes) before the objective
+value is handed back to Keras Tuner, so the study holds everything even if
+Keras Tuner's folder is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import keras_tuner as kt
+
+from objectives import Objective
+from tuner.errors import ConsecutiveFailures, TrialError
+from tuner.model.hypermodel import DepthHyperModel
+from tuner.model.metrics import TrialMetrics
+from tuner.progress import Reporter
+from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
+from tuner.store.study import measured_trials
+
+
+class DepthTuner(kt.Tuner):
+    def __init__(
+        self,
+        *,
+        oracle: OptunaOracle,
+        hypermodel: DepthHyperModel,
+        objective: Objective,
+        reporter: Reporter,
+        directory: str,
+        project_name: str,
+        base_request: dict,
+        serve: Callable[..., dict],
+        checkpoint_dir: str | None = None,
+    ):
+        self.objective_fn = objective
+        self.reporter = reporter
+        self.checkpoint_dir = checkpoint_dir
+        # Every trial is a request (tuner.trials.work) served by the long-lived
+        # trial process, or in this process with --in-process.
+        self.base_request = base_request
+        self.serve = serve
+        self.consecutive_failures = 0  # of this run, as Keras Tuner would count them
+        # Keras Tuner's folder only holds disposable artifacts: start it fresh
+        # so its reload logic never replays trials the study already owns.
+        super().__init__(
+            oracle=oracle, hypermodel=hypermodel, directory=directory,
+            project_name=project_name, overwrite=True,
+        )
+
+    def _populate_initial_space(self) -> None:  # no public hook; its docstring makes it the override point
+        # Declaring the one hyperparameter is enough; Keras Tuner would
+        # otherwise build (and load weights for) a whole model up front.
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *_: object, **__: object) -> dict:
+        ot = self.oracle.optuna_trials[trial.trial_id]
+        depth = int(trial.hyperparameters.get("depth"))
+        number = len(measured_trials(self.oracle.study)) + 1
+        total = self.oracle.total_trials or "?"
+        kind = "confirmation repeat" if ot.user_attrs.get("confirm") else "repeat"
+        again = f", {kind} with seed {ot.user_attrs['seed']}" if ot.user_attrs.get("measure_again") else ""
+        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
+
+        def progress(phase, epoch, epochs, seconds):
+            self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
+                                epoch=epoch, epochs=epochs, seconds=seconds)
+
+        request = {**self.base_request, "kind": "trial", "depth": depth,
+                   "checkpoint": self._checkpoint_path(ot.number)}
+        if ot.user_attrs.get("seed") is not None:  # a repeat (sweep, confirmation) trains with its own seed
+            request["trial_seed"] = int(ot.user_attrs["seed"])
+        result = self.serve(request, progress=progress)
+        metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
+        head = self.base_request.get("phase1")
+        if head and self.oracle.total_trials:  # this trial's share of the shared head phase
+            share = float(head["search_seconds"]) / self.oracle.total_trials
+            metrics.extra["shared_seconds"] = share
+            metrics.search_seconds += share
+        for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far
+            if key in result:
+                metrics.extra[f"process_{key}"] = result[key]
+        if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
+            self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
+                              f"{metrics.extra['checkpoint_error']}")
+        if not metrics.is_finite():
+            raise TrialError(f"depth {depth} produced non-finite metrics")
+        value = self.objective_fn(metrics.as_attrs())
+        for key, v in metrics.as_attrs().items():
+            ot.set_user_attr(key, v)
+        self.reporter.trial_done(trial=number, total=total, depth=depth,
+                                 val_accuracy=metrics.val_accuracy, seconds=metrics.protocol_seconds,
+                                 objective=self.objective_fn.name, value=value,
+                                 search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
+        return {
+            OBJECTIVE_NAME: value,
+            "val_accuracy": metrics.val_accuracy,
+            "protocol_seconds": metrics.protocol_seconds,
+        }
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        """The failure policy: stop after ``max_consecutive_failures`` failed trials in a row.
+
+        Counted here rather than by Keras Tuner, whose stop is a RuntimeError
+        known only by its text and has no "never" (0 here)."""
+        super().on_trial_end(trial)  # the oracle has told the study by now
+        failed = trial.status != kt.engine.trial.TrialStatus.COMPLETED
+        self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+        limit = self.oracle.max_consecutive_failures
+        if limit and self.consecutive_failures >= limit:
+            raise ConsecutiveFailures(self.consecutive_failures)
+
+    def _checkpoint_path(self, number: int) -> str | None:
+        if not self.checkpoint_dir:
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        return os.path.join(self.checkpoint_dir, f"trial_{number}.weights.h5")
+
+    def save_model(self, trial_id, model, step=0) -> None:
+        """Checkpoints are written only when asked for (``checkpoint_dir``)."""
+
+    def save(self) -> None:
+        try:
+            super().save()
+        except OSError as exc:  # disk full etc.: Keras Tuner's files are optional
+            self.oracle._artifact_error(exc)

@@ -1,0 +1,1 @@
+"""Which depth to train next: every strategy in one registry, and the rules they follow."""

@@ -1,0 +1,153 @@
+"""Phase 2 of one depth on cached activations, from the shared head, priced as the plain protocol.
+
+The trial starts from the head the shared phase 1 left (weights and dropout
+state), trains the top k layers (plus the few frozen layers between the
+cache point and the cut, run live) on the activations at the cache point,
+with the plain run's phase-2 batches, and then probes the real plain model
+at this depth for the step costs that make ``protocol_seconds``.
+
+Caching is valid because the protocol feeds every epoch the same inputs (no
+augmentation) and the backbone runs in inference mode; a protocol that
+randomises inputs per epoch must run plain.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from tuner.data.batches import Arrays, image_transform, training_batches
+from tuner.model.backbones import (
+    build_backbone,
+    get_backbone_spec,
+    layers_with_weights,
+    set_depth,
+    split_at_depth,
+)
+from tuner.model.cut import IMAGES, BackboneCuts
+from tuner.model.hypermodel import (
+    Head,
+    InferenceMode,
+    Progress,
+    compile_for,
+    plain_model,
+    run_phase,
+    trainable_count,
+)
+from tuner.model.metrics import TrialMetrics, steady_seconds
+from tuner.model.protocol import Protocol, host_name
+from tuner.trials import activations
+from tuner.trials.accounting import StepCosts, probe_steps
+from tuner.trials.prefix_cache import PrefixCache
+
+
+class CacheTooSmall(Exception):
+    """The cut's activations do not fit the cache's cap: the trial must run plain."""
+
+
+def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
+                     head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
+                     keys: activations.CacheKeys, progress: Progress | None = None,
+                     checkpoint: str | None = None, phase2_seed: int | None = None) -> TrialMetrics:
+    t0 = time.perf_counter()
+    p = protocol
+    spec = get_backbone_spec(p.backbone)
+    keras.utils.set_random_seed(p.seed)
+    backbone = build_backbone(spec, image_size=p.image_size, weights=p.weights)
+    cuts = BackboneCuts(backbone)
+    transform = image_transform(spec.preprocess)
+    point = cuts.cache_point_for(depth)
+    if depth * 3 > cuts.n * 2:
+        # Deep cuts save little forward work but pay a probe that traces a
+        # large backward graph: at 64 px, depths 115 and 134 cost 1.2x the
+        # plain trial (benchmarks/RESULTS.md). Train phase 2 on the images
+        # and measure it, as at the input cut; phase 1 is still saved.
+        point = cuts.cache_points[cuts.n]
+    filled = False
+    t_cache = time.perf_counter()
+    if point is not None and point.layer == IMAGES:
+        x_train, x_val, input_transform = train, val, transform  # nothing frozen below the cut
+    else:
+        if point is not None and not activations.fits(point, len(train) + len(val), cache):
+            raise CacheTooSmall(
+                f"the activations at depth {depth}'s cut ({point.layer}, "
+                f"{activations.point_bytes(point, len(train) + len(val)) / 2**30:.2f} GiB) "
+                f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
+        entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
+                                                   transform=transform, batch_size=p.batch_size)
+        x_train, x_val = Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y)
+        input_transform = None
+
+    set_depth(backbone, depth)
+    head = Head.for_protocol(p, num_classes)
+    # The plain model at this depth, sharing every layer with the trial's model.
+    plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
+    trainable = trainable_count(plain)
+    extra: dict = {}
+    images_cut = point is not None and point.layer == IMAGES
+    t_probe = time.perf_counter()
+    if depth == 0:
+        # Nothing of the backbone trains: the plain phase 2 runs phase 1's
+        # graph again (only the learning rate differs), already priced.
+        costs = StepCosts.from_attrs(phase1, "phase1")
+        extra.update(costs.as_attrs("phase2"))
+    elif not images_cut:
+        # Probed before training, as a plain phase 2 would meet this process:
+        # kernels for these layers' gradients not yet run. The probe's steps
+        # move the weights: they are put back before the trial trains.
+        saved = [w.numpy() for w in plain.trainable_weights]
+        compile_for(plain, num_classes, p.finetune_lr)
+        costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
+                                                    epochs=1, batch_size=p.batch_size, transform=transform),
+                            validation=StepCosts.from_attrs(phase1, "phase1"))
+        for w, value in zip(plain.trainable_weights, saved):
+            w.assign(value)
+        extra.update(costs.as_attrs("phase2"))
+
+    inputs = keras.Input(shape=x_train.x.shape[1:])
+    if point is None:  # depth 0: the head alone, on the pooled features
+        x = inputs
+    else:
+        x = InferenceMode(cuts.suffix(point))(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, head(x))
+    head.set_state(head_state)
+    compile_for(model, num_classes, p.finetune_lr)
+    t_train = time.perf_counter()
+    run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
+                    transform=input_transform, progress=progress,
+                    seconds_before=float(phase1["fit_seconds"]), seed=phase2_seed)
+    extra.update(build_seconds=t_cache - t0, cache_seconds=t_probe - t_cache,
+                 probe_seconds=t_train - t_probe, train_seconds=time.perf_counter() - t_train)
+    if checkpoint:
+        try:
+            plain.save_weights(checkpoint)
+        except OSError as exc:
+            extra["checkpoint_error"] = str(exc)
+    if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
+        phase2, phase2_steady = run.seconds, steady_seconds([run.epoch_seconds])
+    else:
+        shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
+        phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
+        phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
+    extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
+    _, trained = split_at_depth(backbone, depth)
+    return TrialMetrics(
+        depth=depth,
+        val_accuracy=float(run.history["val_accuracy"][-1]),
+        val_loss=float(run.history["val_loss"][-1]),
+        fit_seconds=run.seconds,
+        phase_seconds=[float(phase1["fit_seconds"]), run.seconds],
+        epoch_seconds=run.epoch_seconds,
+        first_epoch_seconds=run.epoch_seconds[0],
+        steady_seconds=float(phase1["steady_seconds"]) + phase2_steady,
+        trainable_params=trainable,
+        trained_layers_with_weights=layers_with_weights(trained),
+        host=host_name(),
+        protocol_seconds=float(phase1["protocol_seconds"]) + phase2,
+        trial_mode="cached",
+        losses=[*phase1["losses"], *run.history["loss"]],
+        extra=extra,
+    )

@@ -1,0 +1,175 @@
+"""Trials run in a long-lived child process, replaced when its memory grows.
+
+TensorFlow 2.21 / Keras 3 keep the traced graphs of every ``fit`` alive
+after ``clear_session()`` (about 150-180 MB per MobileNetV2 trial, see
+benchmarks/RESULTS.md; keras-team/keras#17458), so a worker never trains in
+its own process. One child serves trial after trial (its imports and the
+loaded images are paid once, not per trial) and is replaced by a fresh one
+once its resident memory has grown by ``max_growth_mib`` since its first
+request: memory stays bounded over any number of trials.
+
+Requests and answers are JSON lines (stdin / stdout): epoch progress, then
+the result or the error. The child dies with its worker (``PR_SET_PDEATHSIG``),
+so a SIGKILLed worker leaves nothing training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from tuner.errors import TrialError
+from tuner.model.protocol import Protocol
+from tuner.model.space import DepthSpace
+from tuner.quiet import quiet_tensorflow
+
+CHILD_COMMAND = [sys.executable, "-m", "tuner.trials.process"]
+DEFAULT_MAX_GROWTH_MIB = 1536.0
+
+
+def make_request(*, protocol: Protocol, num_classes: int, space: DepthSpace, images_dir: str,
+                 **fields: Any) -> dict[str, Any]:
+    return {"protocol": asdict(protocol), "num_classes": num_classes, "space": asdict(space),
+            "images_dir": images_dir, **fields}
+
+
+class TrialProcess:
+    """The worker's handle on its child; ``request`` starts one when needed."""
+
+    def __init__(self, *, max_growth_mib: float = DEFAULT_MAX_GROWTH_MIB,
+                 on_note: Callable[[str], None] | None = None):
+        self.max_growth_mib = max_growth_mib
+        self.on_note = on_note
+        self.proc: subprocess.Popen | None = None
+        self.started = 0  # children started so far (replacements included)
+        self._err = None
+        self._first_rss: float | None = None
+
+    def _start(self) -> None:
+        self._err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(CHILD_COMMAND + [str(os.getpid())], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._err, text=True)
+        self.started += 1
+        self._first_rss = None
+
+    def request(self, request: dict[str, Any], *,
+                progress: Callable[[int, int, int, float], None] | None = None) -> dict[str, Any]:
+        """Serve one request in the child; raises ``TrialError`` if it fails or the child dies."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        proc = self.proc
+        result: dict[str, Any] | None = None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                kind = event.get("event")
+                if kind == "epoch" and progress:
+                    progress(event["phase"], event["epoch"], event["epochs"], event["seconds"])
+                elif kind == "note" and self.on_note:
+                    self.on_note(event["message"])
+                elif kind in ("result", "error"):
+                    result = event
+                    break
+        except BrokenPipeError:
+            pass  # the child died; told below
+        except BaseException:  # Ctrl-C, SIGTERM: the child must not outlive the trial
+            self.close(kill=True)
+            raise
+        if result is None:
+            proc.wait()
+            self._err.seek(0)
+            tail = " | ".join(line.strip() for line in self._err.read().strip().splitlines()[-3:])
+            how = (f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exit code {proc.returncode}")
+            self.close()
+            raise TrialError(f"the trial process died ({how}); its last output: {tail or '-'}")
+        self._check_memory(float(result.get("rss_mib", "nan")))
+        if result["event"] == "error":
+            raise TrialError(result["message"])
+        return result
+
+    def _check_memory(self, rss: float) -> None:
+        if self._first_rss is None:
+            self._first_rss = rss
+        elif rss - self._first_rss > self.max_growth_mib:
+            self.close()  # the next request starts a fresh child
+
+    def close(self, *, kill: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            if kill:
+                proc.kill()
+            else:
+                proc.stdin.close()
+            proc.wait(timeout=None if kill else 60)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        if self._err:
+            self._err.close()
+            self._err = None
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the parent still kills us on Ctrl-C
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before we could ask to follow it
+
+
+def main() -> None:
+    quiet_tensorflow()  # before trial_work imports it; verbose if the worker is
+    _die_with_parent(int(sys.argv[1]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides what a Ctrl-C means
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, not into the protocol
+
+    def emit(**event) -> None:
+        out.write(json.dumps(event) + "\n")
+
+    from tuner.trials.work import handle
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = dict(event="result", **handle(json.loads(line), emit))
+        except TrialError as exc:
+            answer = dict(event="error", message=str(exc))
+        except Exception as exc:  # recorded on the trial; the search goes on
+            answer = dict(event="error", message=f"{type(exc).__name__}: {exc}")
+        emit(**answer, rss_mib=proc_status_mib("VmRSS"), peak_rss_mib=proc_status_mib("VmHWM"))
+
+
+def proc_status_mib(field: str) -> float:
+    """A memory figure of this process from /proc (VmRSS now, VmHWM its peak), in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+if __name__ == "__main__":
+    main()
