@@ -84,10 +84,15 @@ class Objective:
 
     def study_values(self, metrics: Metrics) -> list[float]:
         """What the Optuna study is told for one trial (one value, or one per direction)."""
+        return self.told(float(metrics["val_accuracy"]), self.seconds(metrics))  # type: ignore[arg-type]
+
+    def told(self, accuracy: float, seconds: float) -> list[float]:
+        """What the study is told for an accuracy and its seconds: one trial's, or a depth's
+        pooled means (a re-suggested depth, live and in a replay); one value per direction."""
         if not self.study_metrics:
-            return [self(metrics)]
-        return [float(self.seconds(metrics)) if k == "protocol_seconds" else float(metrics[k])  # type: ignore[arg-type]
-                for k in self.study_metrics]
+            return [float((self.trial_formula or self.formula)(accuracy, seconds))]
+        by_name = {"val_accuracy": accuracy, "protocol_seconds": seconds}
+        return [float(by_name[k]) for k in self.study_metrics]
 
     def values(self, accuracy: Any, seconds: Any) -> np.ndarray:
         """The ranking formula on (arrays of) accuracies and seconds."""

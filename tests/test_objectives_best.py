@@ -15,6 +15,8 @@ import pytest
 
 from objectives import get_objective
 from tuner.analysis.landscape import load_landscape
+from tuner.analysis.landscape import from_records
+from tuner.analysis.replay import judged_values, regret, true_best
 from tuner.cli import compare as compare_cli
 from tuner.cli import report as report_cli
 from tuner.cli.live_compare import live_table
@@ -150,14 +152,56 @@ def test_compare_ranks_a_study_landscape_by_its_objective(tmp_path, capsys):
     assert "best depth 60 (accuracy " in capsys.readouterr().out
 
 
-def test_compare_refuses_to_replay_cheapest_within(tmp_path):
-    storage = _study(tmp_path, "cheapest-within:0.02")
+def _compare(argv: list[str]):
     p = argparse.ArgumentParser()
     compare_cli.add_arguments(p)
-    args = p.parse_args(["--landscape", "study:s", "--storage", storage, "--strategies", "random",
-                         "--seeds", "1", "--budget", "2", "--workers", "1"])
-    with pytest.raises(UsageError, match="does not replay"):
-        compare_cli.run(args)
+    return compare_cli.run(p.parse_args([*argv, "--workers", "1"]))
+
+
+def test_compare_replays_a_cheapest_within_study_by_its_rule(tmp_path, capsys):
+    # The study's own objective; depths 0..60 only, so a sweep of every fifth depth reads all four
+    # measured ones (and interpolated ones between them), noise-free.
+    storage = _study(tmp_path, "cheapest-within:0.03")
+    assert _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "grid",
+                     "--seeds", "2", "--budget", "61", "--max-depth", "60", "--noise-scale", "0"]) == 0
+    out = capsys.readouterr().out
+    # Between 5 (pooled 0.91 at 120 s) and 20 (0.93 at 160 s), depth 13 (0.9207 at 141.3 s) is
+    # the cheapest at >= 0.95 - 0.03: an interpolated depth, which the grid trains too.
+    assert "best depth 13 (cheapest-within:0.03 141.333)" in out
+    row = out.strip().splitlines()[-1].split()
+    assert row[0] == "grid" and row[-1] == "1.00"  # P(meets bar)
+    assert "P(meets bar)" in out and "regret med" in out
+
+
+def test_an_answer_below_the_bar_has_infinite_regret():
+    land = from_records([{"depth": d, "val_accuracy": a, "fit_seconds": s}
+                         for d, a, s in ((0, 0.70, 100.0), (10, 0.90, 120.0), (20, 0.95, 200.0))],
+                        name="bar", objective="cheapest-within:0.01").interpolated(low=0, high=20)
+    best, value = true_best(land)
+    assert best == 18 and value == pytest.approx(184.0)  # 0.94 at 184 s: just clears 0.95 - 0.01
+    values = judged_values(land)
+    assert values.loc[10] == float("inf")  # 0.90: more than 0.01 under the best accuracy
+    assert regret(values.loc[10], value, "minimize") == float("inf")
+    assert regret(values.loc[best], value, "minimize") == 0.0
+
+
+def test_compare_replays_pareto_with_a_multi_objective_study(tmp_path, capsys):
+    storage = _study(tmp_path, "pareto")
+    assert _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "tpe,random",
+                     "--seeds", "2", "--budget", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "best depth 5 (pareto " in out and "tpe:log" in out and "P(meets bar)" not in out
+    with pytest.raises(UsageError, match="one value per depth"):
+        _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "narrowing",
+                  "--seeds", "1", "--budget", "2"])
+
+
+def test_compare_objective_flag_replaces_the_landscapes(capsys):
+    assert _compare(["--landscape", "thesis:5.1", "--objective", "accuracy", "--strategies", "random",
+                     "--seeds", "1", "--budget", "3"]) == 0
+    assert "(accuracy " in capsys.readouterr().out
+    with pytest.raises(UsageError, match="unknown objective 'nope'"):
+        _compare(["--landscape", "thesis:5.1", "--objective", "nope"])
 
 
 @pytest.mark.parametrize("value", ["cheapest-within:abc", "cheapest-within:2", "bogus"])

@@ -324,6 +324,7 @@ def comparison(
     thesis_grids: bool = False,
     storage: str | None = None,
     workers: int | None = None,
+    objective: str | None = None,
 ) -> Comparison:
     """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves.
 
@@ -333,6 +334,9 @@ def comparison(
     ``tpe``, ``gp``, ``random``, ``grid``; a sampler may add ``:linear`` /
     ``:log``, any strategy ``+confirmN``). ``max_depth`` None: the
     landscape's own range (its study's, or its backbone's layers).
+    ``objective`` (any ``--objective``, e.g. ``cheapest-within:0.01`` or
+    ``pareto``) replaces the landscape's own (a study's recorded one, else
+    efficiency): the replayed study is told what a live search with it is told.
     """
     from tuner.analysis.landscape import Landscape, load_landscape
     from tuner.analysis.replay import compare as replay_compare
@@ -342,6 +346,7 @@ def comparison(
     if workers < 1:
         raise UsageError(f"--workers must be >= 1; got {workers}")
     land = landscape if isinstance(landscape, Landscape) else load_landscape(landscape, storage=storage)
+    land = land.judged_by(objective)
     text = strategies if isinstance(strategies, str) else ",".join(strategies)
     specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
     return replay_compare(landscape=land, strategies=specs, seeds=seeds, budget=budget,

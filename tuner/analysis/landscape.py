@@ -132,6 +132,14 @@ class Landscape:
     def objective_spec(self) -> Objective:
         return get_objective(self.objective)
 
+    def judged_by(self, objective: str | None) -> Landscape:
+        """The same measurements ranked by another objective (None: its own); the seconds
+        stay the ones it counted."""
+        if objective is None or objective == self.objective:
+            return self
+        get_objective(objective)  # an unknown name is a one-line usage error here
+        return replace(self, objective=objective)
+
     @property
     def values(self) -> pd.Series:
         """The objective's value of every depth (its formula on the depth's means)."""

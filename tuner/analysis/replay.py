@@ -42,7 +42,8 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   reading per depth: its best observed depth, ties shallower). It is judged
   on the landscape's *mean* value by its objective (``Landscape.objective``:
   efficiency for thesis tables and CSV files, the study's own for
-  ``study:NAME``): relative regret ``1 - v(choice) / v(best)``, and whether
+  ``study:NAME``, or ``compare --objective``): relative regret (``regret``;
+  a cheapest-within answer below its accuracy bar is worth nothing), and whether
   the choice is *within noise* of the best depth: the answer's test
   (``|v_d - v_best| < 1.96 sqrt(sd_d^2 + sd_best^2)``) with each depth's
   value sd of one reading under the replayed noise. A re-suggested depth is
@@ -181,11 +182,46 @@ def _waiting(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def _pooled_value(readings: list[dict], depth: int, objective) -> float:
-    mine = [r for r in readings if r["depth"] == depth]
-    acc = sum(r["val_accuracy"] for r in mine) / len(mine)
-    sec = sum(r["fit_seconds"] for r in mine) / len(mine)
-    return float(objective.values(acc, sec))
+def _pooled_told(readings: list[dict], depth: int, objective) -> list[float]:
+    """What a re-suggested depth is told: its readings pooled (as the live oracle tells it)."""
+    row = pool(r for r in readings if r["depth"] == depth).iloc[0]
+    return objective.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
+
+
+def judged_values(landscape: Landscape) -> pd.Series:
+    """Each depth's true value by the landscape's objective, as a final answer is judged.
+
+    A depth below the objective's accuracy bar (cheapest-within: more than EPS
+    under the best mean accuracy) is worth nothing: the worst value there is.
+    """
+    objective = landscape.objective_spec
+    values = landscape.values.astype(float)
+    if objective.eligible is not None:
+        ok = np.asarray(objective.eligible(landscape.table["val_accuracy"].to_numpy(dtype=float)))
+        worst = -math.inf if objective.direction == "maximize" else math.inf
+        values = values.where(ok, worst)
+    return values
+
+
+def true_best(landscape: Landscape) -> tuple[int, float]:
+    """The best depth of the (interpolated) landscape between its shallowest and deepest
+    measured depth (never an extrapolated one), and its value.
+
+    For efficiency and accuracy it is a measured depth (the formula is monotone
+    between two interpolated points); under an accuracy bar the cheapest depth
+    that clears it can lie between two measured ones.
+    """
+    measured = landscape.measured_depths
+    inside = landscape.table.loc[min(measured):max(measured)] if measured else landscape.table
+    depth = best_depth(inside, landscape.objective_spec)
+    return depth, float(judged_values(landscape).loc[depth])
+
+
+def regret(value: float, best: float, direction: str) -> float:
+    """Relative regret of an answer worth ``value`` against the best depth's ``best``:
+    the share of the best value lost (maximised objectives) or the extra share paid
+    (minimised ones); 0 at the best, inf for an answer below the accuracy bar."""
+    return 1.0 - value / best if direction == "maximize" else value / best - 1.0
 
 
 def replay(
@@ -216,17 +252,15 @@ def replay(
         raise ValueError(f"replay needs every depth {low}..{high}: pass landscape.interpolated()")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = landscape.objective_spec
-    if objective.eligible is not None:
-        raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
-                         "replay a landscape of an efficiency or accuracy study")
     spec = parse_strategy(strategy, scale="log") if isinstance(strategy, str) else strategy
-    truth = landscape.values
+    truth = judged_values(landscape)
     world = make_world(landscape, seed=seed, noise_scale=noise_scale)
     sd, cv = _noise_arrays(landscape)
     sd, cv = sd * noise_scale, cv * noise_scale
     strat = _strategy(spec, land=landscape, seed=seed, budget=budget, low=low, high=high)
     space = strat.setup.space
-    study = optuna.create_study(direction=objective.direction, sampler=strat.sampler())
+    # Told what the live study is told: one value, or accuracy and seconds (pareto).
+    study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
     measured: list[Seen] = []  # one per reading; a depth is its own signature here
@@ -253,7 +287,7 @@ def replay(
         repeats = decision.repeats
         if decision.kind is Kind.ANSWER:  # answered from the readings so far, pooled, for free
             trial.set_user_attr("reused_from", decision.source)
-            study.tell(trial, _pooled_value(readings, depth, objective))
+            study.tell(trial, _pooled_told(readings, depth, objective))
             if decision.nudge is not None:
                 enqueue(study, space, decision.nudge, dict(NUDGE_ATTRS))
             continue
@@ -270,7 +304,7 @@ def replay(
         readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
         measured.append(Seen(trial.number, depth, depth))
         eff = float(objective.values(acc, sec))
-        study.tell(trial, eff)
+        study.tell(trial, objective.told(acc, sec))
         cum += sec
         choice = best_depth(pool(readings), objective)
         rows.append(
@@ -298,16 +332,17 @@ def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> s
     The answer's test (``objectives.best``) with one reading per depth under
     the replayed noise (pooled over depths): ``|v_d - v_best| < 1.96 *
     sqrt(sd_d^2 + sd_best^2)``. Without noise only the best depth (and exact ties).
+    A depth below the objective's accuracy bar (on the mean landscape) never is.
     """
     sd, cv = _noise_arrays(landscape)
     noise = NoiseModel(accuracy_sd=float(np.sqrt(np.mean(sd**2))) * noise_scale,
                        seconds_cv=float(np.sqrt(np.mean(cv**2))) * noise_scale)
     table = landscape.table.assign(repeats=1, seeds=1)
     vals = depth_values(table, landscape.objective_spec, noise)
-    best = landscape.best_depth
+    best = true_best(landscape)[0]
     b = vals.loc[best]
     limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
-    close = ((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"])
+    close = vals["eligible"] & (((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"]))
     return {int(d) for d in vals.index[close.to_numpy(dtype=bool)]} | {best}
 
 
@@ -332,6 +367,8 @@ class Comparison:
     runs: pd.DataFrame
     table: pd.DataFrame
     curves: pd.DataFrame
+    best_depth: int  # what the answers are judged against (``true_best``)
+    best_value: float
 
 
 def compare(
@@ -353,9 +390,6 @@ def compare(
         raise UsageError(f"--seeds and --budget must be >= 1; got {seeds} and {budget}")
     if noise_scale < 0:
         raise UsageError(f"--noise-scale must be >= 0; got {noise_scale}")
-    if landscape.objective_spec.eligible is not None:
-        raise UsageError(f"compare does not replay objective {landscape.objective!r} yet: "
-                         "replay a landscape of an efficiency or accuracy study")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     high = landscape.depth_range()[1] if high is None else high
     DepthSpace(low, high)  # the range checked: one line if it is empty
@@ -388,7 +422,8 @@ def compare(
         landscape=land,
         runs=runs,
         table=summarise(runs, landscape=land, order=order, noise_scale=noise_scale),
-        curves=anytime_curves(runs, order=order),
+        curves=anytime_curves(runs, order=order, direction=land.objective_spec.direction),
+        **dict(zip(("best_depth", "best_value"), true_best(land))),
     )
 
 
@@ -400,26 +435,30 @@ def summarise(
 
     ``trials_to_best`` / ``seconds_to_best`` are medians over seeds, ``inf``
     when the best depth was trained in fewer than half of them; ``p_found``
-    is that fraction. Regret is relative (0 = the best depth's efficiency).
+    is that fraction. Regret is relative to the best depth's value (``regret``:
+    0 at the best; inf for an answer below the objective's accuracy bar, and
+    ``p_meets_bar`` is the share of answers at or above it).
     ``p_within_noise``: share of seeds whose final answer is within noise of
     the best depth (``within_noise_of_best``); ``confirmations``: median
     confirmation repeats spent.
     """
-    best, best_eff = landscape.best_depth, landscape.best_value
+    best, best_eff = true_best(landscape)
+    direction = landscape.objective_spec.direction
     close = within_noise_of_best(landscape, noise_scale=noise_scale)
     out = []
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
         trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
-        near, confirms = [], []
+        near, confirms, meets = [], [], []
         for _, run in per_seed:
             hit = run[run["depth"] == best]
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
             secs.append(float(hit["cum_seconds"].iloc[0]) if len(hit) else math.inf)
             last = run.iloc[-1]
-            regrets.append(1.0 - float(last["choice_efficiency"]) / best_eff)
+            regrets.append(regret(float(last["choice_efficiency"]), best_eff, direction))
             final_best.append(int(last["choice"]) == best)
             near.append(int(last["choice"]) in close)
+            meets.append(math.isfinite(float(last["choice_efficiency"])))
             confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
             trainings.append(len(run))
             totals.append(float(last["cum_seconds"]))
@@ -436,6 +475,7 @@ def summarise(
                 "regret_p95": float(np.quantile(r, 0.95)),
                 "p_final_best": float(np.mean(final_best)),
                 "p_within_noise": float(np.mean(near)),
+                "p_meets_bar": float(np.mean(meets)),
                 "confirmations": float(np.median(confirms)),
                 "trainings": float(np.median(trainings)),
                 "seconds": float(np.median(totals)),
@@ -445,14 +485,17 @@ def summarise(
 
 
 def anytime_curves(
-    runs: pd.DataFrame, *, order: Sequence[str] | None = None, points: int = 200
+    runs: pd.DataFrame, *, order: Sequence[str] | None = None, points: int = 200,
+    direction: str = "maximize",
 ) -> pd.DataFrame:
-    """Mean efficiency of each strategy's current choice against cumulative seconds.
+    """Mean value of each strategy's current choice against cumulative seconds.
 
     On a common time grid per strategy: median and 5-95 % band over seeds.
     A run holds its last choice after it stops; before its first training
-    finishes it has no choice (NaN, ignored).
+    finishes it has no choice, which ranks as the worst value (in
+    ``direction``) and is left out of the curve.
     """
+    worst = -np.inf if direction == "maximize" else np.inf
     t_max = float(runs["cum_seconds"].max())
     grid = np.linspace(0.0, t_max, points)
     frames = []
@@ -467,7 +510,7 @@ def anytime_curves(
         m = np.vstack(curves)
         with np.errstate(all="ignore"):
             have = np.mean(~np.isnan(m), axis=0)
-            filled = np.where(np.isnan(m), -np.inf, m)  # "no choice yet" ranks lowest
+            filled = np.where(np.isnan(m), worst, m)  # "no choice yet" ranks worst
             med = np.quantile(filled, 0.5, axis=0)
             lo = np.quantile(filled, 0.05, axis=0)
             hi = np.quantile(filled, 0.95, axis=0)

@@ -238,12 +238,8 @@ class OptunaOracle(kt.Oracle):
         # the weights' signature, since equivalent depths train the same weights.
         row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
                     "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
-        acc, sec = float(row["val_accuracy"]), float(row["fit_seconds"])
-        if self.study_metrics:  # pareto: the pooled metrics, one per direction
-            pooled = {"val_accuracy": acc, "protocol_seconds": sec}
-            return [pooled[k] for k in self.study_metrics]
-        trial_formula = self.ranking.trial_formula or self.ranking.formula
-        return float(trial_formula(acc, sec))
+        told = self.ranking.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
+        return told if self.study_metrics else told[0]
 
     def _snapshot(self) -> Snapshot:
         """The study as the round's rules read it (measured first, then in flight, as always)."""
