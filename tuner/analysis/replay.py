@@ -61,7 +61,6 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
 from objectives.best import best_depth, depth_values
 from objectives.noise import (
@@ -74,7 +73,7 @@ from objectives.noise import (
 from tuner.analysis.landscape import Landscape
 from tuner.errors import UsageError
 from tuner.model.space import DepthSpace
-from tuner.store.study import enqueue, was_queued
+from tuner.store.study import enqueue, queued_count, was_queued
 from tuner.strategies.confirm import CONFIRM_ATTR, confirmation_seed
 from tuner.strategies.decision import (
     NUDGE_ATTRS,
@@ -178,10 +177,6 @@ def _reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, dept
     return acc, sec
 
 
-def _waiting(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-
-
 def _pooled_told(readings: list[dict], depth: int, objective) -> list[float]:
     """What a re-suggested depth is told: its readings pooled (as the live oracle tells it)."""
     row = pool(r for r in readings if r["depth"] == depth).iloc[0]
@@ -272,7 +267,7 @@ def replay(
         # The live oracle's rules (tuner.strategies.decision), on one worker: nothing runs elsewhere.
         snap = Snapshot(measured=tuple(measured), running=(), depths=space.depths(),
                         signatures=signatures, total=budget, chooses_depths=strat.chooses_depths,
-                        queued=_waiting(study), repeats=repeats)
+                        queued=queued_count(study), repeats=repeats)
         decision, snap = decide_before_asking(snap, strat, study, space)
         if decision.kind is not Kind.ASK:
             break  # the budget is spent, every depth is read, or the strategy has nothing left

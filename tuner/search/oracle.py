@@ -36,6 +36,7 @@ from tuner.store.study import (
     enqueue,
     is_stale,
     measured_trials,
+    queued_count,
     recover_stale_trials,
     requeue,
     trial_depth,
@@ -250,7 +251,7 @@ class OptunaOracle(kt.Oracle):
             measured=self._seen(measured), running=self._seen(in_flight),
             depths=self.space.depths(), signatures=self.signatures, total=self.total_trials,
             seconds_budget=self.seconds_budget, seconds_spent=spent,
-            chooses_depths=self.strategy.chooses_depths, queued=len(self._waiting()),
+            chooses_depths=self.strategy.chooses_depths, queued=queued_count(self.study),
             repeats=self._repeats)
 
     def _seen(self, trials: list) -> tuple[Seen, ...]:
@@ -259,9 +260,6 @@ class OptunaOracle(kt.Oracle):
             depth = trial_depth(t, self.space)
             out.append(Seen(t.number, depth, self._sig(depth)))
         return tuple(out)
-
-    def _waiting(self) -> list:
-        return self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
 
     def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
         """End a just-asked trial untrained; a queued depth goes back to the queue."""

@@ -258,6 +258,11 @@ def measured_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
+def queued_count(study: optuna.Study) -> int:
+    """Depths waiting in the study's queue (WAITING trials), as the decision rules count them."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
 def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRACE_SECONDS) -> bool:
     """Is this RUNNING trial's worker gone?"""
     attrs = trial.user_attrs

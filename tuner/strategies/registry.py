@@ -46,7 +46,7 @@ from objectives import Objective, get_objective
 from tuner.errors import UsageError
 from tuner.model.space import SCALES, DepthSpace
 from tuner.store.records import study_records
-from tuner.store.study import enqueue, measured_trials, trial_depth
+from tuner.store.study import enqueue, measured_trials, queued_count, trial_depth
 from tuner.strategies.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
 from tuner.strategies.decision import (
     MAX_REPEATS,  # the nudge's threshold (tuner.strategies.decision), still exported here
@@ -404,7 +404,6 @@ def decide_before_asking(snap: Snapshot, strategy: Strategy, study: optuna.Study
     if decision.kind is Kind.REFILL:
         for depth, attrs in strategy.queue(study):
             enqueue(study, space, depth, attrs)
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        snap = replace(snap, queued=len(waiting), refilled=True)
+        snap = replace(snap, queued=queued_count(study), refilled=True)
         decision = before_asking(snap)
     return decision, snap
