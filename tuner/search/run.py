@@ -18,9 +18,7 @@ from dataclasses import dataclass
 
 import keras
 import optuna
-from keras_tuner.src import (
-    config as kt_config,  # no public switch for tracebacks (below)
-)
+from keras_tuner.src import config as kt_config  # no public switch (below)
 
 from objectives import get_objective
 from tuner.data.batches import dataset_arrays
