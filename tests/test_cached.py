@@ -144,7 +144,7 @@ def test_the_cache_stays_within_its_cap(tmp_path):
 
 
 def test_trial_process_is_replaced_when_its_memory_grows(tmp_path, monkeypatch):
-    from tuner import trial_process
+    from tuner.trials import process as trial_process
 
     fake = tmp_path / "child.py"
     fake.write_text(

@@ -58,7 +58,7 @@ def test_exception_in_a_trial_is_recorded_and_the_search_goes_on(tmp_path, monke
 
 
 def test_nan_loss_fails_the_trial_with_its_reason(tmp_path, monkeypatch):
-    from tuner import hypermodel
+    from tuner.model import hypermodel
 
     original = hypermodel.compile_for
     calls = {"n": 0}
@@ -120,7 +120,7 @@ def test_checkpoints_only_when_asked(tmp_path, monkeypatch):
 def test_a_trial_process_that_dies_is_recorded(tmp_path, monkeypatch):
     import sys
 
-    from tuner import trial_process
+    from tuner.trials import process as trial_process
 
     crash = "import os, signal, sys; sys.stdin.readline(); os.kill(os.getpid(), signal.SIGKILL)"
     monkeypatch.setattr(trial_process, "CHILD_COMMAND", [sys.executable, "-c", crash])

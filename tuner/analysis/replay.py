@@ -422,6 +422,13 @@ def compare(
     )
 
 
+def _quantile(values: np.ndarray, q: float) -> float:
+    """Interpolated quantile; with infinite regrets (answers below the bar) the nearest
+    order statistic instead, since interpolating between two infinities has no value."""
+    method = "linear" if np.isfinite(values).all() else "nearest"
+    return float(np.quantile(values, q, method=method))
+
+
 def summarise(
     runs: pd.DataFrame, *, landscape: Landscape, order: Sequence[str] | None = None,
     noise_scale: float = 1.0,
@@ -465,9 +472,9 @@ def summarise(
                 "trials_to_best": float(np.median(trials)),
                 "seconds_to_best": float(np.median(secs)),
                 "p_found": float(np.mean(np.isfinite(trials))),
-                "regret_median": float(np.median(r)),
-                "regret_p05": float(np.quantile(r, 0.05)),
-                "regret_p95": float(np.quantile(r, 0.95)),
+                "regret_median": _quantile(r, 0.5),
+                "regret_p05": _quantile(r, 0.05),
+                "regret_p95": _quantile(r, 0.95),
                 "p_final_best": float(np.mean(final_best)),
                 "p_within_noise": float(np.mean(near)),
                 "p_meets_bar": float(np.mean(meets)),
