@@ -175,10 +175,12 @@ def test_compare_replays_a_cheapest_within_study_by_its_rule(tmp_path, capsys):
 def test_an_answer_below_the_bar_has_infinite_regret():
     land = from_records([{"depth": d, "val_accuracy": a, "fit_seconds": s}
                          for d, a, s in ((0, 0.70, 100.0), (10, 0.90, 120.0), (20, 0.95, 200.0))],
-                        name="bar", objective="cheapest-within:0.01").interpolated(low=0, high=20)
+                        name="bar", objective="cheapest-within:0.01").interpolated(low=0, high=30)
+    # Depths 21-30 are extrapolated (accuracy above 0.95): they neither raise the bar nor clear it.
     best, value = true_best(land)
     assert best == 18 and value == pytest.approx(184.0)  # 0.94 at 184 s: just clears 0.95 - 0.01
     values = judged_values(land)
+    assert values.loc[20] == pytest.approx(200.0) and values.loc[25] == float("inf")
     assert values.loc[10] == float("inf")  # 0.90: more than 0.01 under the best accuracy
     assert regret(values.loc[10], value, "minimize") == float("inf")
     assert regret(values.loc[best], value, "minimize") == 0.0

@@ -192,10 +192,22 @@ def judged_values(landscape: Landscape) -> pd.Series:
     objective = landscape.objective_spec
     values = landscape.values.astype(float)
     if objective.eligible is not None:
-        ok = np.asarray(objective.eligible(landscape.table["val_accuracy"].to_numpy(dtype=float)))
+        # The bar comes from the measured range, as the best depth does (``true_best``):
+        # an extrapolated depth neither sets it nor clears it.
+        inside = _measured_range(landscape)
+        accuracy = landscape.table["val_accuracy"].where(inside).to_numpy(dtype=float)
         worst = -math.inf if objective.direction == "maximize" else math.inf
-        values = values.where(ok, worst)
+        values = values.where(np.asarray(objective.eligible(accuracy), dtype=bool), worst)
     return values
+
+
+def _measured_range(landscape: Landscape) -> pd.Series:
+    """True for the depths between the shallowest and the deepest measured one."""
+    measured = landscape.measured_depths
+    depths = landscape.table.index.to_series()
+    if not measured:
+        return depths == depths  # all
+    return (depths >= min(measured)) & (depths <= max(measured))
 
 
 def true_best(landscape: Landscape) -> tuple[int, float]:
@@ -206,8 +218,7 @@ def true_best(landscape: Landscape) -> tuple[int, float]:
     between two interpolated points); under an accuracy bar the cheapest depth
     that clears it can lie between two measured ones.
     """
-    measured = landscape.measured_depths
-    inside = landscape.table.loc[min(measured):max(measured)] if measured else landscape.table
+    inside = landscape.table[_measured_range(landscape).to_numpy()]
     depth = best_depth(inside, landscape.objective_spec)
     return depth, float(judged_values(landscape).loc[depth])
 
