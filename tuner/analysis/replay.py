@@ -348,7 +348,8 @@ def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> s
     best = true_best(landscape)[0]
     b = vals.loc[best]
     limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
-    close = vals["eligible"] & (((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"]))
+    clears_bar = np.isfinite(judged_values(landscape).to_numpy())
+    close = clears_bar & (((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"]))
     return {int(d) for d in vals.index[close.to_numpy(dtype=bool)]} | {best}
 
 
