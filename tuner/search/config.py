@@ -11,7 +11,7 @@ from tuner.errors import UsageError
 from tuner.model.backbones import check_image_size, get_backbone_spec, n_layers
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
-from tuner.strategies.registry import STRATEGIES, parse_strategy
+from tuner.strategies.registry import check_objective, parse_strategy
 
 TRIAL_MODES = ("cached", "plain")
 
@@ -40,9 +40,7 @@ class SearchConfig:
         elif self.space.high > n:
             raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {backbone.name}: "
                              f"use at most {n}")
-        if objective.is_multi and not STRATEGIES[self.sampler].multi_objective:
-            raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
-                             f"(or accuracy) with {self.sampler}, not {self.objective!r}")
+        check_objective(self.sampler, objective)
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
 

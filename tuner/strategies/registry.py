@@ -380,6 +380,14 @@ def parse_strategy(text: str, *, scale: str | None = None) -> StrategySpec:
     return StrategySpec(name, None if cls.chooses_depths else (sc or scale), int(count) if sep else 0)
 
 
+def check_objective(name: str, objective: Objective) -> None:
+    """A one-line usage error when strategy ``name`` cannot serve ``objective``."""
+    if objective.is_multi and not STRATEGIES[name].multi_objective:
+        able = ", ".join(n for n, cls in STRATEGIES.items() if cls.multi_objective)
+        raise UsageError(f"{name} ranks one value per depth, so it cannot search --objective "
+                         f"{objective.name}: use one of {able}, or another objective")
+
+
 def make_strategy(spec: StrategySpec | str, setup: Setup) -> Strategy:
     """The strategy ``spec`` names, on ``setup`` (a named scale replaces the setup's)."""
     if isinstance(spec, str):
@@ -387,9 +395,7 @@ def make_strategy(spec: StrategySpec | str, setup: Setup) -> Strategy:
     cls = STRATEGIES[spec.name]
     if spec.scale is not None and spec.scale != setup.space.scale:
         setup = replace(setup, space=DepthSpace(setup.space.low, setup.space.high, spec.scale))
-    if setup.objective.is_multi and not cls.multi_objective:
-        raise UsageError(f"the narrowing ranks one value per depth: use --objective efficiency "
-                         f"(or accuracy) with {spec.name}, not {setup.objective.name!r}")
+    check_objective(spec.name, setup.objective)
     strategy = cls(setup)
     return Confirmed(strategy, spec.confirm) if spec.confirm else strategy
 
