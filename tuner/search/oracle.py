@@ -191,7 +191,7 @@ class OptunaOracle(kt.Oracle):
         if trial.status == kt_trial.TrialStatus.COMPLETED and all(map(trial.metrics.exists, names)):
             values = [trial.metrics.get_last_value(n) for n in names]
         if values is not None and all(v is not None and math.isfinite(v) for v in values):
-            self.study.tell(ot, values if self.study_metrics else values[0])
+            self.study.tell(ot, values)  # one value per direction, as Optuna takes them
             return
         reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
         reason = reason or "the objective is not a finite number"
@@ -230,7 +230,7 @@ class OptunaOracle(kt.Oracle):
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
     # -- helpers -----------------------------------------------------------
-    def _pooled_values(self, sig: int, measured: list, source) -> float | list[float]:
+    def _pooled_values(self, sig: int, measured: list, source) -> list[float]:
         """What a re-suggested depth is told: the pooled readings of its weights, not one reading."""
         same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
         if self.ranking is None or len(same) < 2:
@@ -239,8 +239,7 @@ class OptunaOracle(kt.Oracle):
         # the weights' signature, since equivalent depths train the same weights.
         row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
                     "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
-        told = self.ranking.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
-        return told if self.study_metrics else told[0]
+        return self.ranking.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
 
     def _snapshot(self) -> Snapshot:
         """The study as the round's rules read it (measured first, then in flight, as always)."""
