@@ -60,8 +60,9 @@ def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
     return write_calibrated_weights(protocol, images, path, batch_size=None)
 
 
-# Where a cached trial's own seconds go (absent from plain rows).
+# Where a cached trial's own seconds go, and what its probe measured (absent from plain rows).
 PARTS = ("build_seconds", "cache_seconds", "probe_seconds", "train_seconds")
+PROBED = ("phase2_train_step", "phase2_train_trace")
 
 
 def summary(xs):
@@ -123,7 +124,8 @@ def main() -> None:
                                "peak_rss_mib": result.get("peak_rss_mib"),
                                "cache_mib": cache.size_bytes() / 2**20,
                                "head_search_seconds": head["search_seconds"],
-                               **{k: result["extra"].get(k) for k in PARTS}}
+                               **{k: result["extra"].get(k) for k in PARTS},
+                               **{k: result["extra"].get(k) for k in PROBED}}
                         rows.append(row)
                         print(f"  rep {rep} depth {depth:3d} {mode:6s}: acc {m['val_accuracy']:.4f} "
                               f"protocol {m['protocol_seconds']:6.1f} s, took {m['search_seconds']:6.1f} s",

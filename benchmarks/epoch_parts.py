@@ -4,8 +4,8 @@ Phase 1 at depth 0 (the frozen backbone and the head), the digits at
 ``--size`` px with their calibrated weights, ``--repeats`` times: per epoch
 the training batches (first, median), the validation pass and what follows
 its last batch until the epoch ends; then the accounting's probe of the same
-model (``tuner.trials.accounting.probe_steps``, 16 steps as the head phase
-uses) and its phase estimate against the measured phase.
+model (``tuner.trials.accounting.probe_steps``: one burst of 16 steps, half
+the head phase's) and its phase estimate against the measured phase.
 
     python benchmarks/digits_folder.py --out /tmp/digits160 --size 160
     python benchmarks/epoch_parts.py --weights /tmp/digits160.weights.h5 --size 160 --repeats 3
@@ -27,7 +27,12 @@ import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 from cached_trials import digits  # noqa: E402
 
-from tuner.data.batches import image_transform, steps_per_epoch, training_batches, validation_batches  # noqa: E402
+from tuner.data.batches import (  # noqa: E402
+    image_transform,
+    steps_per_epoch,
+    training_batches,
+    validation_batches,
+)
 from tuner.model.backbones import get_backbone_spec  # noqa: E402
 from tuner.model.hypermodel import DepthHyperModel  # noqa: E402
 from tuner.model.protocol import Protocol  # noqa: E402

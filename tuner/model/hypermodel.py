@@ -148,9 +148,9 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
     if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
         raise TrialError(f"loss became NaN in phase {phase} at depth {depth}: lower "
                          f"--{'head' if phase == 1 else 'finetune'}-lr")
-    # The protocol's seconds end with its training: fit sometimes returns
-    # 10-37 s after its last epoch at 160 px (the input pipeline's teardown,
-    # inside Keras/tf.data), at random, which no training step pays.
+    # The protocol's seconds end with its training: fit returned up to 37 s
+    # after its last epoch at 160 px (tf.data's autotuning thread shutting
+    # down, off since in data.batches), at random; no training step pays it.
     trained = clock.train_end or returned
     return PhaseRun(list(clock.seconds), trained - start, dict(history.history), returned - trained)
 

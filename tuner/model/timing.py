@@ -33,7 +33,7 @@ class EpochClock(keras.callbacks.Callback):
             self._on_epoch(len(self.seconds), sum(self.seconds))
 
     def on_train_end(self, logs=None):
-        # When training ended. ``fit`` can return many seconds later: tearing
-        # down its input pipeline took 0-37 s at random here (benchmarks/RESULTS.md).
+        # When training ended: what ``fit`` does after that (tearing down its
+        # input pipeline) is not training (benchmarks/RESULTS.md).
         self.train_end = time.perf_counter()
 

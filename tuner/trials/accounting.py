@@ -66,29 +66,52 @@ class StepCosts:
         return cls(**{k: float(attrs[f"{prefix}_{k}"]) for k in cls.__dataclass_fields__})
 
 
-def _costs(stamps: list[float]) -> tuple[float, float]:
-    steps = [b - a for a, b in zip(stamps, stamps[1:])]
-    step = statistics.median(steps[1:]) if len(steps) > 1 else steps[0]
-    return step, max(steps[0] - step, 0.0)
+def _costs(bursts: list[list[float]]) -> tuple[float, float]:
+    """Step: the median over every burst's steps but its first; trace: what the very first step adds."""
+    steps = [[b - a for a, b in zip(stamps, stamps[1:])] for stamps in bursts]
+    timed = [s for burst in steps for s in burst[1:]]
+    step = statistics.median(timed) if timed else steps[0][0]
+    return step, max(steps[0][0] - step, 0.0)
+
+
+class StepProbe:
+    """Times the compiled plain ``model``'s training and validation steps, in one or more bursts.
+
+    The machine's speed drifts by ~10 % from one ten-second window to the
+    next here, and one burst sees one window: bursts spread over a longer
+    stretch (the head phase probes before and after its own work) average
+    that out. Validation is the plain model's forward pass, the same at
+    every depth: once timed (in the head phase), pass those costs as
+    ``validation``. The probe's training steps change the model's trainable
+    weights: run it after the trial's results are taken (or on a copy).
+    """
+
+    def __init__(self, model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset | None = None, *,
+                 validation: StepCosts | None = None):
+        self.model, self.train, self.val, self.validation = model, train, val, validation
+        self._train: list[list[float]] = []
+        self._test: list[list[float]] = []
+
+    def run(self, steps: int = PROBE_STEPS) -> StepProbe:
+        clock = _BatchClock()
+        # From the fit call on: what fit does before its first step (building the
+        # new optimizer, the symbolic pass) is part of what a plain phase pays.
+        clock.train.append(time.perf_counter())
+        self.model.fit(self.train.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+        self._train.append(clock.train)
+        if self.validation is None:
+            self.model.evaluate(self.val.take(steps + 1), verbose=0, callbacks=[clock])
+            self._test.append(clock.test)
+        return self
+
+    def costs(self) -> StepCosts:
+        train_step, train_trace = _costs(self._train)
+        if self.validation is not None:
+            return StepCosts(train_step, train_trace, self.validation.val_step, self.validation.val_trace)
+        return StepCosts(train_step, train_trace, *_costs(self._test))
 
 
 def probe_steps(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset | None = None,
                 steps: int = PROBE_STEPS, *, validation: StepCosts | None = None) -> StepCosts:
-    """Time the compiled plain ``model``'s training and validation steps.
-
-    Validation is the plain model's forward pass, the same at every depth:
-    once timed (in the head phase), pass those costs as ``validation``.
-    The probe's training steps change the model's trainable weights: call it
-    after the trial's results are taken (or on a throw-away copy).
-    """
-    clock = _BatchClock()
-    # From the fit call on: what fit does before its first step (building the
-    # new optimizer, the symbolic pass) is part of what a plain phase pays.
-    clock.train.append(time.perf_counter())
-    model.fit(train.take(steps + 1), epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-    train_step, train_trace = _costs(clock.train)
-    if validation is not None:
-        return StepCosts(train_step, train_trace, validation.val_step, validation.val_trace)
-    model.evaluate(val.take(steps + 1), verbose=0, callbacks=[clock])
-    val_step, val_trace = _costs(clock.test)
-    return StepCosts(train_step, train_trace, val_step, val_trace)
+    """One burst of :class:`StepProbe`."""
+    return StepProbe(model, train, val, validation=validation).run(steps).costs()

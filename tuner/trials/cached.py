@@ -39,7 +39,7 @@ from tuner.model.hypermodel import (
 from tuner.model.metrics import TrialMetrics, steady_seconds
 from tuner.model.protocol import Protocol, host_name
 from tuner.trials import activations
-from tuner.trials.accounting import StepCosts, probe_steps
+from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
 
@@ -88,23 +88,26 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     extra: dict = {}
     images_cut = point is not None and point.layer == IMAGES
     t_probe = time.perf_counter()
+    probe = None
     if depth == 0:
         # Nothing of the backbone trains: the plain phase 2 runs phase 1's
         # graph again (only the learning rate differs), already priced.
         costs = StepCosts.from_attrs(phase1, "phase1")
         extra.update(costs.as_attrs("phase2"))
     elif not images_cut:
-        # Probed before training, as a plain phase 2 would meet this process:
-        # kernels for these layers' gradients not yet run. The probe's steps
-        # move the weights: they are put back before the trial trains.
+        # Traced before training, as a plain phase 2 would meet this process:
+        # kernels for these layers' gradients not yet run. Half the timed
+        # steps now, half after training, seconds apart (the machine's speed
+        # drifts). The probe's steps move the weights: they are put back
+        # before the trial trains.
         saved = [w.numpy() for w in plain.trainable_weights]
         compile_for(plain, num_classes, p.finetune_lr)
-        costs = probe_steps(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs,
-                                                    epochs=1, batch_size=p.batch_size, transform=transform),
-                            validation=StepCosts.from_attrs(phase1, "phase1"))
+        probe = StepProbe(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs, epochs=1,
+                                                  batch_size=p.batch_size, transform=transform),
+                          validation=StepCosts.from_attrs(phase1, "phase1"))
+        probe.run(PROBE_STEPS // 2)
         for w, value in zip(plain.trainable_weights, saved):
             w.assign(value)
-        extra.update(costs.as_attrs("phase2"))
 
     inputs = keras.Input(shape=x_train.x.shape[1:])
     if point is None:  # depth 0: the head alone, on the pooled features
@@ -126,6 +129,11 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
             plain.save_weights(checkpoint)
         except OSError as exc:
             extra["checkpoint_error"] = str(exc)
+    if probe is not None:  # the trial's weights are saved: the second burst may move them
+        t_second = time.perf_counter()
+        costs = probe.run(PROBE_STEPS // 2).costs()
+        extra["probe_seconds"] += time.perf_counter() - t_second
+        extra.update(costs.as_attrs("phase2"))
     if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
         phase2, phase2_steady = run.seconds, steady_seconds([run.epoch_seconds])
     else:

@@ -28,10 +28,10 @@ from tuner.model.hypermodel import Head, compile_for, plain_model, run_phase
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.trials import activations
-from tuner.trials.accounting import PROBE_STEPS, probe_steps
+from tuner.trials.accounting import PROBE_STEPS, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
-HEAD_PROBE_STEPS = 4 * PROBE_STEPS
+HEAD_PROBE_STEPS = 8 * PROBE_STEPS  # in two bursts
 
 
 @dataclass
@@ -50,6 +50,19 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     backbone.trainable = False
     cuts = BackboneCuts(backbone)
     transform = image_transform(spec.preprocess)
+    head = Head.for_protocol(p, num_classes)  # before the probe's head: the plain run's initial weights
+    # Price the plain phase 1 on a throw-away head: same graph, same step cost.
+    # Every trial's protocol seconds include this phase (twice at depth 0):
+    # a longer probe than a trial's, paid once per study, in two bursts on
+    # either side of this phase's own work, half a minute apart at 160 px.
+    probe_model = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size, "probe")
+    compile_for(probe_model, num_classes, p.head_lr)
+    probe = StepProbe(probe_model,
+                      training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
+                                       batch_size=p.batch_size, transform=transform),
+                      validation_batches(val, batch_size=p.batch_size, transform=transform).repeat())
+    probe.run(HEAD_PROBE_STEPS // 2)
+
     examples = len(train) + len(val)
     points = activations.head_phase_points(cuts, low=space.low, high=space.high,
                                            examples=examples, cap_bytes=cache.cap_bytes)
@@ -59,7 +72,6 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     pass_seconds = time.perf_counter() - t_pass
     pooled = filled[None]
 
-    head = Head.for_protocol(p, num_classes)
     features = keras.Input(shape=pooled.train.shape[1:])
     head_model = keras.Model(features, head(features))
     compile_for(head_model, num_classes, p.head_lr)
@@ -67,15 +79,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
                     Arrays(np.asarray(pooled.val), val.y), protocol=p, phase=1, depth=0)
     state = head.get_state()
 
-    # Price the plain phase 1 on a throw-away head: same graph, same step cost.
-    probe = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size, "probe")
-    compile_for(probe, num_classes, p.head_lr)
-    # Every trial's protocol seconds include this phase (twice at depth 0):
-    # a longer probe than a trial's, paid once per study.
-    costs = probe_steps(probe, training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
-                                                batch_size=p.batch_size, transform=transform),
-                        validation_batches(val, batch_size=p.batch_size, transform=transform).repeat(),
-                        steps=HEAD_PROBE_STEPS)
+    costs = probe.run(HEAD_PROBE_STEPS // 2).costs()
     seconds = costs.phase_seconds(epochs=p.head_epochs, train_examples=len(train),
                                   val_examples=len(val), batch_size=p.batch_size)
     metrics = {
