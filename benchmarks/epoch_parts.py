@@ -4,7 +4,7 @@ Phase 1 at depth 0 (the frozen backbone and the head), the digits at
 ``--size`` px with their calibrated weights, ``--repeats`` times: per epoch
 the training batches (first, median), the validation pass and what follows
 its last batch until the epoch ends; then the accounting's probe of the same
-model (``tuner.trials.accounting.probe_steps``: one burst of 16 steps, half
+model (``tuner.trials.accounting.StepProbe``: one burst of 16 steps, half
 the head phase's) and its phase estimate against the measured phase.
 
     python benchmarks/digits_folder.py --out /tmp/digits160 --size 160
@@ -37,7 +37,7 @@ from tuner.model.backbones import get_backbone_spec  # noqa: E402
 from tuner.model.hypermodel import DepthHyperModel  # noqa: E402
 from tuner.model.protocol import Protocol  # noqa: E402
 from tuner.model.space import DepthSpace  # noqa: E402
-from tuner.trials.accounting import probe_steps  # noqa: E402
+from tuner.trials.accounting import StepProbe  # noqa: E402
 
 
 class Stamps(keras.callbacks.Callback):
@@ -113,8 +113,8 @@ def main() -> None:
                   f"median {np.median(batches[1:]):.3f}); validation {val_end - val_start:.2f} s; "
                   f"after its last batch {seg[-1][1] - val_end:.3f} s")
         probe = hypermodel.build(kt.HyperParameters())
-        costs = probe_steps(probe, training_batches(train, seed=0, first_epoch=0, epochs=1, batch_size=32,
-                                                    transform=transform), val_ds, steps=16)
+        costs = StepProbe(probe, training_batches(train, seed=0, first_epoch=0, epochs=1, batch_size=32,
+                                                  transform=transform), val_ds).run(16).costs()
         estimate = costs.phase_seconds(epochs=3, train_examples=len(train), val_examples=len(val), batch_size=32)
         print(f"  probe: train step {costs.train_step:.3f} s, val step {costs.val_step:.3f} s -> "
               f"phase {estimate:.2f} s ({100 * (estimate / phase - 1):+.1f} % against the measured phase)")

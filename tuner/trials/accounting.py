@@ -5,10 +5,11 @@ A cached trial never runs the plain protocol, yet its objective must mean
 parts (the frozen part's forward, the cached suffix's step) misses the plain
 step by -16 % to +25 % (issue 7), so the plain training and validation
 steps are timed directly: a short probe of the real plain model at the
-trial's depth, a few batches after the one that traces it. A phase then
-costs ``epochs x (train batches x train step + val batches x val step)``
-plus the tracing its first epoch pays. Medians of several per-step timings
-move far less than one wall-clock reading of a whole run.
+trial's depth, a few batches after the one that traces it, in bursts some
+seconds apart. A phase then costs ``epochs x (train batches x train step +
+val batches x val step)`` plus the tracing its first epoch pays. Validated
+against interleaved plain runs in benchmarks/RESULTS.md: within 1 % of a
+plain phase timed next to it, once tf.data's autotuning was off.
 """
 
 from __future__ import annotations
@@ -110,8 +111,3 @@ class StepProbe:
             return StepCosts(train_step, train_trace, self.validation.val_step, self.validation.val_trace)
         return StepCosts(train_step, train_trace, *_costs(self._test))
 
-
-def probe_steps(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset | None = None,
-                steps: int = PROBE_STEPS, *, validation: StepCosts | None = None) -> StepCosts:
-    """One burst of :class:`StepProbe`."""
-    return StepProbe(model, train, val, validation=validation).run(steps).costs()
