@@ -84,16 +84,21 @@ def epochs_of(events):
     return out
 
 
+def digits_phase1(weights: str, size: int):
+    """The digits at ``size`` px, the plain hypermodel on ``weights`` (phase 1 is its build), the input transform."""
+    train, val = digits(size)
+    protocol = Protocol(backbone="MobileNetV2", weights=weights, image_size=size, seed=0)
+    hypermodel = DepthHyperModel(protocol=protocol, num_classes=10, space=DepthSpace(0, 154))
+    return train, val, hypermodel, image_transform(get_backbone_spec("MobileNetV2").preprocess)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="calibrated weights (benchmarks/digits_folder.py)")
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    train, val = digits(args.size)
-    protocol = Protocol(backbone="MobileNetV2", weights=args.weights, image_size=args.size, seed=0)
-    hypermodel = DepthHyperModel(protocol=protocol, num_classes=10, space=DepthSpace(0, 154))
-    transform = image_transform(get_backbone_spec("MobileNetV2").preprocess)
+    train, val, hypermodel, transform = digits_phase1(args.weights, args.size)
     val_ds = validation_batches(val, batch_size=32, transform=transform)
     for rep in range(args.repeats):
         model = hypermodel.build(kt.HyperParameters())

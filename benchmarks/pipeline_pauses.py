@@ -26,18 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from cached_trials import digits  # noqa: E402
+from epoch_parts import digits_phase1  # noqa: E402
 
-from tuner.data.batches import (  # noqa: E402
-    image_transform,
-    steps_per_epoch,
-    training_batches,
-    validation_batches,
-)
-from tuner.model.backbones import get_backbone_spec  # noqa: E402
-from tuner.model.hypermodel import DepthHyperModel  # noqa: E402
-from tuner.model.protocol import Protocol  # noqa: E402
-from tuner.model.space import DepthSpace  # noqa: E402
+from tuner.data.batches import steps_per_epoch, training_batches, validation_batches  # noqa: E402
 from tuner.model.timing import EpochClock  # noqa: E402
 
 
@@ -58,10 +49,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--rounds", type=int, default=4)
     args = p.parse_args()
-    train, val = digits(args.size)
-    protocol = Protocol(backbone="MobileNetV2", weights=args.weights, image_size=args.size, seed=0)
-    model = DepthHyperModel(protocol=protocol, num_classes=10, space=DepthSpace(0, 154)).build(kt.HyperParameters())
-    transform = image_transform(get_backbone_spec("MobileNetV2").preprocess)
+    train, val, hypermodel, transform = digits_phase1(args.weights, args.size)
+    model = hypermodel.build(kt.HyperParameters())
     model.evaluate(validation_batches(val, batch_size=32, transform=transform), verbose=0)  # traced
     tails = {True: [], False: []}
     teardowns = {True: [], False: []}
