@@ -110,4 +110,3 @@ class StepProbe:
         if self.validation is not None:
             return StepCosts(train_step, train_trace, self.validation.val_step, self.validation.val_trace)
         return StepCosts(train_step, train_trace, *_costs(self._test))
-
