@@ -110,6 +110,26 @@ def test_a_confirmation_seed_trains_phase_2_alike_in_both_modes(setup):
     assert cached.losses[2:] != base.losses[2:]  # phase 2 saw other batches
 
 
+def test_a_trial_after_a_deeper_one_trains_as_the_first_did(setup):
+    """The trial process keeps its backbone between trials; what one trial trained never leaks into the next."""
+    from tuner.trials.cached import run_cached_trial
+
+    s = setup
+
+    def trial(depth):
+        return run_cached_trial(protocol=s["protocol"], num_classes=5, depth=depth, train=s["train"],
+                                val=s["val"], head_state=s["head"].state, phase1=s["head"].metrics,
+                                cache=s["cache"], keys=s["keys"])
+
+    first = trial(15)
+    deeper = trial(40)  # trains every layer depth 15 trains, and more
+    again = trial(15)
+    assert deeper.losses[2:] != first.losses[2:]
+    np.testing.assert_allclose(again.losses, first.losses, rtol=1e-6)
+    assert again.val_loss == pytest.approx(first.val_loss, rel=1e-6)
+    assert again.trainable_params == first.trainable_params
+
+
 def test_head_phase_fills_the_cache_in_its_pass(setup):
     filled = setup["head"].metrics["cached_points"]
     assert {3, 11, 20, 29} <= set(filled) and filled == sorted(filled)

@@ -24,7 +24,13 @@ from tuner.data.batches import (
 )
 from tuner.model.backbones import build_backbone, get_backbone_spec
 from tuner.model.cut import BackboneCuts
-from tuner.model.hypermodel import Head, compile_for, plain_model, run_phase
+from tuner.model.hypermodel import (
+    Head,
+    build_optimizer,
+    compile_for,
+    plain_model,
+    run_phase,
+)
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.trials import activations
@@ -75,6 +81,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     features = keras.Input(shape=pooled.train.shape[1:])
     head_model = keras.Model(features, head(features))
     compile_for(head_model, num_classes, p.head_lr)
+    build_optimizer(head_model)
     run = run_phase(head_model, Arrays(np.asarray(pooled.train), train.y),
                     Arrays(np.asarray(pooled.val), val.y), protocol=p, phase=1, depth=0)
     state = head.get_state()
