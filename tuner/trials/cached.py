@@ -146,7 +146,8 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     model = keras.Model(inputs, head(x))
     head.set_state(head_state)
     compile_for(model, num_classes, p.finetune_lr)
-    build_optimizer(model)
+    if not images_cut:  # on the images this phase 2 is the plain one: it pays what plain pays
+        build_optimizer(model)
     t_train = time.perf_counter()
     run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
                     transform=input_transform, progress=progress,
