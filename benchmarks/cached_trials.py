@@ -33,8 +33,24 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 
 
-def digits(image_size: int, seed: int = 0):
-    """(train, val) uint8 RGB arrays of scikit-learn's digits, upscaled; 80 / 20."""
+# One-pixel shifts of the 8x8 digit (zero fill) for ``copies`` > 1: the same
+# real digits, as many more images as a larger data set (tf_flowers: 3,670).
+SHIFTS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+
+
+def _shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def digits(image_size: int, seed: int = 0, copies: int = 1):
+    """(train, val) uint8 RGB arrays of scikit-learn's digits, upscaled; 80 / 20.
+
+    ``copies`` > 1 adds shifted copies of each split's own digits (a digit
+    and its copies stay on one side of the split)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -43,14 +59,20 @@ def digits(image_size: int, seed: int = 0):
 
     from tuner.data.batches import Arrays
 
+    if not 1 <= copies <= 1 + len(SHIFTS):
+        sys.exit(f"--copies must be 1..{1 + len(SHIFTS)}")
     d = load_digits()
-    x = (d.images / 16.0 * 255.0).astype(np.float32)[..., None]
-    x = tf.image.resize(tf.image.grayscale_to_rgb(tf.constant(x)), (image_size, image_size)).numpy()
-    x = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], d.target[order].astype(np.int64)
-    cut = int(0.8 * len(x))
-    return Arrays(x[:cut], y[:cut]), Arrays(x[cut:], y[cut:])
+    order = np.random.default_rng(seed).permutation(len(d.images))
+    small, labels = d.images[order], d.target[order].astype(np.int64)
+    cut = int(0.8 * len(small))
+
+    def upscaled(images, y):
+        images = np.concatenate([images, *(_shifted(images, *s) for s in SHIFTS[:copies - 1])])
+        x = (images / 16.0 * 255.0).astype(np.float32)[..., None]
+        x = tf.image.resize(tf.image.grayscale_to_rgb(tf.constant(x)), (image_size, image_size)).numpy()
+        return Arrays(np.clip(np.round(x), 0, 255).astype(np.uint8), np.tile(y, copies))
+
+    return upscaled(small[:cut], labels[:cut]), upscaled(small[cut:], labels[cut:])
 
 
 def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
