@@ -32,7 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
-
 # One-pixel shifts of the 8x8 digit (zero fill) for ``copies`` > 1: the same
 # real digits, as many more images as a larger data set (tf_flowers: 3,670).
 SHIFTS = ((0, 1), (1, 0), (0, -1), (-1, 0))
@@ -170,7 +169,7 @@ def main() -> None:
 def report(rows, size, depths) -> None:
     print("\n| px | depth | plain fit_seconds median [range] | cached protocol_seconds median [range] "
           "| protocol error vs plain median | plain took | cached took | ratio | val acc plain / cached "
-          "| spread plain / cached |\n|---|---|---|---|---|---|---|---|---|---|")
+          "| spread plain / cached | paired error per round |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for depth in depths:
         sel = lambda mode, key: [r[key] for r in rows
                                  if r["size"] == size and r["depth"] == depth and r["mode"] == mode]
@@ -178,9 +177,13 @@ def report(rows, size, depths) -> None:
         pt, ct = statistics.median(sel("plain", "search_seconds")), statistics.median(sel("cached", "search_seconds"))
         pa, ca = statistics.mean(sel("plain", "val_accuracy")), statistics.mean(sel("cached", "val_accuracy"))
         spread = lambda s: (s[2] - s[1]) / s[0]
+        # Each cached reading against the plain one next to it (same depth and round).
+        reading = {(r["repeat"], r["mode"]): r for r in rows if r["size"] == size and r["depth"] == depth}
+        paired = ", ".join(f"{reading[rep, 'cached']['protocol_seconds'] / reading[rep, 'plain']['fit_seconds'] - 1:+.1%}"
+                           for rep in sorted({rep for rep, _ in reading}))
         print(f"| {size} | {depth} | {pf[0]:.1f} [{pf[1]:.1f}–{pf[2]:.1f}] | {cp[0]:.1f} [{cp[1]:.1f}–{cp[2]:.1f}] "
               f"| {cp[0] / pf[0] - 1:+.1%} | {pt:.1f} s | {ct:.1f} s | {pt / ct:.1f}x | {pa:.4f} / {ca:.4f} "
-              f"| {spread(pf):.0%} / {spread(cp):.0%} |", flush=True)
+              f"| {spread(pf):.0%} / {spread(cp):.0%} | {paired} |", flush=True)
 
 
 if __name__ == "__main__":
