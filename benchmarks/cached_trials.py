@@ -59,7 +59,7 @@ def digits(image_size: int, seed: int = 0, copies: int = 1):
     from tuner.data.batches import Arrays
 
     if not 1 <= copies <= 1 + len(SHIFTS):
-        sys.exit(f"--copies must be 1..{1 + len(SHIFTS)}")
+        raise ValueError(f"copies must be 1..{1 + len(SHIFTS)}, not {copies}")
     d = load_digits()
     order = np.random.default_rng(seed).permutation(len(d.images))
     small, labels = d.images[order], d.target[order].astype(np.int64)

@@ -25,7 +25,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=int, default=96)
-    p.add_argument("--copies", type=int, default=1,
+    p.add_argument("--copies", type=int, default=1, choices=range(1, 6),
                    help="add one-pixel-shifted copies of every digit: 2 gives 3,594 images, "
                         "about tf_flowers' 3,670")
     args = p.parse_args()
