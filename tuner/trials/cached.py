@@ -13,7 +13,6 @@ randomises inputs per epoch must run plain.
 
 from __future__ import annotations
 
-import os
 import time
 
 import keras
@@ -21,13 +20,12 @@ import numpy as np
 
 from tuner.data.batches import Arrays, image_transform, training_batches
 from tuner.model.backbones import (
-    build_backbone,
     get_backbone_spec,
     layers_with_weights,
     set_depth,
     split_at_depth,
 )
-from tuner.model.cut import IMAGES, BackboneCuts
+from tuner.model.cut import IMAGES
 from tuner.model.hypermodel import (
     Head,
     InferenceMode,
@@ -40,41 +38,13 @@ from tuner.model.hypermodel import (
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
 from tuner.model.protocol import Protocol, host_name
-from tuner.trials import activations
+from tuner.trials import activations, work
 from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
 
 class CacheTooSmall(Exception):
     """The cut's activations do not fit the cache's cap: the trial must run plain."""
-
-
-_backbones: dict[tuple, tuple[keras.Model, BackboneCuts, list[np.ndarray]]] = {}
-
-
-def _backbone(protocol: Protocol) -> tuple[keras.Model, BackboneCuts]:
-    """The protocol's backbone as built, kept for the process's next trial.
-
-    Building MobileNetV2 and loading its weights costs ~0.8 s, a tenth of a
-    shallow cached trial at 160 px; the long-lived trial process builds it
-    once and puts the built weights back (0.03 s) before each trial, which
-    trains some of them. Trial models are new every time and share its layers.
-    """
-    p = protocol
-    stamp = None
-    if p.weights not in (None, "imagenet") and os.path.exists(p.weights):
-        st = os.stat(p.weights)
-        stamp = (st.st_mtime_ns, st.st_size)
-    key = (p.backbone, p.image_size, p.weights, stamp, p.seed)
-    if key not in _backbones:
-        _backbones.clear()
-        keras.utils.set_random_seed(p.seed)  # random weights (--weights none) alike in every trial
-        backbone = build_backbone(get_backbone_spec(p.backbone), image_size=p.image_size, weights=p.weights)
-        _backbones[key] = (backbone, BackboneCuts(backbone), backbone.get_weights())
-    backbone, cuts, built = _backbones[key]
-    backbone.set_weights(built)
-    set_depth(backbone, len(backbone.layers))  # as built: every layer trainable
-    return backbone, cuts
 
 
 def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
@@ -84,7 +54,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
-    backbone, cuts = _backbone(p)
+    backbone, cuts = work.backbone(p)
     transform = image_transform(spec.preprocess)
     point = cuts.cache_point_for(depth)
     if depth * 3 > cuts.n * 2:

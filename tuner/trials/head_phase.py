@@ -22,8 +22,7 @@ from tuner.data.batches import (
     training_batches,
     validation_batches,
 )
-from tuner.model.backbones import build_backbone, get_backbone_spec
-from tuner.model.cut import BackboneCuts
+from tuner.model.backbones import get_backbone_spec
 from tuner.model.hypermodel import (
     Head,
     build_optimizer,
@@ -33,7 +32,7 @@ from tuner.model.hypermodel import (
 )
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
-from tuner.trials import activations
+from tuner.trials import activations, work
 from tuner.trials.accounting import PROBE_STEPS, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
@@ -51,10 +50,8 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
-    keras.utils.set_random_seed(p.seed)
-    backbone = build_backbone(spec, image_size=p.image_size, weights=p.weights)
+    backbone, cuts = work.backbone(p)
     backbone.trainable = False
-    cuts = BackboneCuts(backbone)
     transform = image_transform(spec.preprocess)
     head = Head.for_protocol(p, num_classes)  # before the probe's head: the plain run's initial weights
     # Price the plain phase 1 on a throw-away head: same graph, same step cost.
