@@ -1,7 +1,7 @@
 """What a trial process does with one request: the shared head phase, a plain or a cached trial.
 
-Runs inside the long-lived trial process (``tuner.trials.process``); images
-are loaded once per process and kept for the next request.
+Runs inside the long-lived trial process (``tuner.trials.process``); the
+images and the built backbone are kept there for the next request.
 """
 
 from __future__ import annotations
