@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -13,6 +14,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ["DEPTH_TUNER_NETWORK_PROBE"] = "127.0.0.1:9"
 # Default storages go to each test's own folder, never a user's study folder.
 os.environ.pop("DEPTH_TUNER_STUDIES", None)
+# Cached activations and layer counts go to this session's folder, never the
+# user's ~/.cache; set before collection, as some test modules count layers.
+_CACHE_HOME = tempfile.TemporaryDirectory(prefix="depth-tuner-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME.name
 
 import optuna
 import pytest
@@ -31,12 +36,6 @@ def run_cli(args: list[str], *, cwd, timeout: float = 600, env_extra: dict | Non
         [sys.executable, "-m", "tuner.cli.main", *args], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=timeout,
     )
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _own_cache(tmp_path_factory):
-    """Cached activations go to a folder of the test session, not the user's ~/.cache."""
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -75,8 +75,8 @@ def test_bad_options_raise_the_clis_message(tmp_path, monkeypatch, capsys, kwarg
 
 def test_depth_range_follows_the_backbone():
     from tuner.data.sources import resolve_data_spec
-    from tuner.model.backbones import n_layers
     from tuner.model.protocol import Protocol
+    from tuner.model.signatures import n_layers
     from tuner.search.config import SearchConfig
 
     resolved = tuner.DepthSearch(dataset="tf_flowers", backbone="ResNet50", weights=None).resolve()

@@ -19,7 +19,7 @@ from objectives import get_objective
 from tuner.analysis.landscape import from_thesis
 from tuner.analysis.replay import compare, parse_strategies, replay
 from tuner.errors import UsageError
-from tuner.model.backbones import depth_signatures
+from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
 from tuner.search.oracle import OptunaOracle

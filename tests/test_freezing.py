@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import keras_tuner as kt
 import pytest
 
 from tuner.errors import UsageError
+from tuner.model import signatures
 from tuner.model.backbones import (
     BACKBONES,
-    depth_signatures,
+    count_signatures,
     get_backbone_spec,
     set_depth,
     split_at_depth,
 )
 from tuner.model.hypermodel import DepthHyperModel, backbone_of
 from tuner.model.protocol import Protocol
+from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 
 
@@ -100,3 +107,44 @@ def test_two_classes_get_one_sigmoid_unit():
     hm.declare_hyperparameters(hp)
     out = hm.build(hp).layers[-1]
     assert out.units == 1 and out.activation.__name__ == "sigmoid"
+
+
+def _count_in_fresh_process(cache_home) -> tuple[int, bool]:
+    code = ("import sys; from tuner.model.signatures import n_layers; "
+            "print(n_layers('MobileNetV2'), 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, XDG_CACHE_HOME=str(cache_home)),
+                         capture_output=True, text=True, check=True, timeout=300).stdout.split()
+    return int(out[0]), out[1] == "True"
+
+
+def test_layer_counts_are_kept_so_table_replays_need_no_tensorflow(tmp_path):
+    n = len(count_signatures("MobileNetV2")) - 1
+    assert _count_in_fresh_process(tmp_path) == (n, True)  # built once, TensorFlow imported
+    assert _count_in_fresh_process(tmp_path) == (n, False)  # then read from the user's cache
+
+
+@pytest.mark.parametrize("kept", ["{not json", '{"keras": "0.0.1", "backbones": {"mobilenetv2": [0, 1]}}',
+                                  '{"keras": "KERAS", "backbones": {"mobilenetv2": "oops"}}'])
+def test_unreadable_or_stale_layer_counts_are_rebuilt(tmp_path, monkeypatch, kept):
+    from importlib.metadata import version
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "depth-tuner" / "signatures.json"
+    path.parent.mkdir()
+    path.write_text(kept.replace("KERAS", version("keras")))
+    signatures.depth_signatures.cache_clear()
+    try:
+        assert signatures.depth_signatures("mobilenetv2") == count_signatures("MobileNetV2")
+    finally:
+        signatures.depth_signatures.cache_clear()
+    assert json.loads(path.read_text())["backbones"]["mobilenetv2"] == list(count_signatures("MobileNetV2"))
+
+
+def test_an_unwritable_cache_folder_costs_only_the_rebuild(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))  # depth-tuner/ cannot be made there
+    signatures.depth_signatures.cache_clear()
+    try:
+        assert signatures.n_layers("MobileNetV2") == len(count_signatures("MobileNetV2")) - 1
+    finally:
+        signatures.depth_signatures.cache_clear()

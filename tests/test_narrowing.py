@@ -6,7 +6,7 @@ import pytest
 
 from tuner.analysis.landscape import from_thesis
 from tuner.analysis.replay import replay
-from tuner.model.backbones import n_layers
+from tuner.model.signatures import n_layers
 from tuner.strategies.narrowing import STAGE1, next_stage, plan, thesis_plan
 
 H = n_layers("MobileNetV2")  # the thesis' backbone: its layers are the range

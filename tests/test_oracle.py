@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.model.backbones import depth_signatures
+from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
 from tuner.search.oracle import MAX_REPEATS, Heartbeat, OptunaOracle

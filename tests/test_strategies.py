@@ -17,7 +17,7 @@ from tuner.cli import compare as compare_cli
 from tuner.cli import live_compare as live_cli
 from tuner.cli import search as search_cli
 from tuner.errors import UsageError
-from tuner.model.backbones import n_layers
+from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
 from tuner.search.oracle import OptunaOracle

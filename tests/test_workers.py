@@ -19,8 +19,8 @@ import pytest
 from conftest import FAST
 from optuna.trial import TrialState
 
-from tuner.model.backbones import depth_signatures
 from tuner.model.metrics import METRIC_FIELDS
+from tuner.model.signatures import depth_signatures
 
 SIG = depth_signatures("MobileNetV2")
 

@@ -155,8 +155,9 @@ class DepthSearch:
         configuration; raises ``UsageError`` with the CLI's message.
         """
         from tuner.data.sources import resolve_data_spec
-        from tuner.model.backbones import get_backbone_spec, n_layers, weights_source
+        from tuner.model.backbones import get_backbone_spec, weights_source
         from tuner.model.protocol import Protocol
+        from tuner.model.signatures import n_layers
         from tuner.model.space import DepthSpace
         from tuner.search.config import SearchConfig
         from tuner.strategies.registry import parse_strategy

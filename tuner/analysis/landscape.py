@@ -119,7 +119,7 @@ class Landscape:
         default backbone, widened to its deepest row)."""
         if self.space is not None:
             return self.space.low, self.space.high
-        from tuner.model.backbones import DEFAULT_BACKBONE, n_layers
+        from tuner.model.signatures import DEFAULT_BACKBONE, n_layers
 
         high = n_layers(self.thesis.backbone if self.thesis else DEFAULT_BACKBONE)
         return 0, max(high, max(self.depths))

@@ -12,7 +12,6 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import keras
 
@@ -46,7 +45,6 @@ def _apps():
 
 
 BACKBONES: dict[str, BackboneSpec] = _apps()
-DEFAULT_BACKBONE = "MobileNetV2"
 
 
 def get_backbone_spec(name: str) -> BackboneSpec:
@@ -139,14 +137,9 @@ def layers_with_weights(layers) -> int:
     return sum(1 for layer in layers if layer.weights)
 
 
-@cache
-def depth_signatures(name: str) -> tuple[int, ...]:
-    """For each depth 0..n, how many weight-holding layers it trains.
-
-    Two depths with the same number train exactly the same weights. Built
-    once per backbone with random weights at the smallest size: the layer
-    list does not depend on either.
-    """
+def count_signatures(name: str) -> tuple[int, ...]:
+    """``signatures.depth_signatures`` from a backbone built with random weights at the
+    smallest size: the layer list depends on neither. Use that function: it keeps them."""
     spec = get_backbone_spec(name)
     model = spec.constructor(
         include_top=False, weights=None, input_shape=(spec.min_size * 2,) * 2 + (3,)
@@ -159,10 +152,6 @@ def depth_signatures(name: str) -> tuple[int, ...]:
     del model
     keras.backend.clear_session()
     return tuple(sigs)
-
-
-def n_layers(name: str) -> int:
-    return len(depth_signatures(name)) - 1
 
 
 def calibrate_batchnorm(backbone: keras.Model, images, *, batch_size: int | None = None) -> None:

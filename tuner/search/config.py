@@ -8,8 +8,9 @@ from typing import Any
 from objectives import get_objective
 from tuner.data.sources import DataSpec
 from tuner.errors import UsageError
-from tuner.model.backbones import check_image_size, get_backbone_spec, n_layers
+from tuner.model.backbones import check_image_size, get_backbone_spec
 from tuner.model.protocol import Protocol
+from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.strategies.registry import check_objective, parse_strategy
 

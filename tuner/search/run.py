@@ -24,7 +24,7 @@ from objectives import get_objective
 from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_datasets, save_images
 from tuner.errors import ConsecutiveFailures, TrialError, UsageError
-from tuner.model.backbones import build_backbone, depth_signatures, get_backbone_spec
+from tuner.model.backbones import build_backbone, get_backbone_spec
 from tuner.model.calibration import (
     CALIBRATION_IMAGES,
     calibrated_weights,
@@ -32,6 +32,7 @@ from tuner.model.calibration import (
     trial_protocol,
 )
 from tuner.model.hypermodel import DepthHyperModel
+from tuner.model.signatures import depth_signatures
 from tuner.processes import pid_alive
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig

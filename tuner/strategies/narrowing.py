@@ -26,7 +26,7 @@ stage-1 best is 10 (the thesis' case), 8 when it is 0 (stage 2 = {5}), and
 fixed plan (``thesis_plan``, the thesis'
 exact grids, ``tuner.strategies.registry.ThesisGrids``) the stages are trained as given.
 
-``high`` has no default: the range is the backbone's (``tuner.model.backbones.n_layers``).
+``high`` has no default: the range is the backbone's (``tuner.model.signatures.n_layers``).
 """
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuner.model.signatures import cache_home
 from tuner.processes import pid_alive
 
 DEFAULT_CACHE_GIB = 8.0
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "depth-tuner", "prefix")
+    return os.path.join(cache_home(), "prefix")
 
 
 def cache_key(fields: dict) -> str:

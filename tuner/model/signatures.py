@@ -1,0 +1,76 @@
+"""How many weight-holding layers each depth of a backbone trains, kept on disk.
+
+The counts come from building the backbone (``backbones.count_signatures``),
+which imports TensorFlow: about 5 s before ``compare`` on the thesis' tables
+could replay anything, for numbers that change only with Keras. They are
+kept per Keras version in the user's cache folder; a missing, stale or
+unreadable file is rebuilt, and a folder that cannot be written costs only
+the rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import cache
+from importlib.metadata import version
+
+DEFAULT_BACKBONE = "MobileNetV2"
+
+
+def cache_home() -> str:
+    """depth-tuner's folder in the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "depth-tuner")
+
+
+def _path() -> str:
+    return os.path.join(cache_home(), "signatures.json")
+
+
+def _read(keras_version: str) -> dict[str, list[int]]:
+    """The counts kept for this Keras version; whatever does not look like counts is left out."""
+    try:
+        with open(_path()) as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict) or kept.get("keras") != keras_version:
+        return {}
+    backbones = kept.get("backbones")
+    if not isinstance(backbones, dict):
+        return {}
+    return {name: counts for name, counts in backbones.items()
+            if isinstance(counts, list) and counts and all(type(n) is int for n in counts)}
+
+
+def _write(keras_version: str, backbones: dict[str, list[int]]) -> None:
+    try:
+        os.makedirs(cache_home(), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_home(), prefix=".signatures-")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"keras": keras_version, "backbones": backbones}, f)
+        os.replace(tmp, _path())  # readers see the old file or the new one, never half of one
+    except OSError:
+        pass
+
+
+@cache
+def depth_signatures(name: str) -> tuple[int, ...]:
+    """For each depth 0..n, how many weight-holding layers it trains.
+
+    Two depths with the same number train exactly the same weights."""
+    keras_version = version("keras")
+    kept = _read(keras_version)
+    key = name.lower()  # backbone names are matched without case
+    if key not in kept:
+        from tuner.model.backbones import count_signatures  # imports TensorFlow
+
+        kept = {**_read(keras_version), key: list(count_signatures(name))}
+        _write(keras_version, kept)
+    return tuple(kept[key])
+
+
+def n_layers(name: str) -> int:
+    return len(depth_signatures(name)) - 1
