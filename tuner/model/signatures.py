@@ -10,11 +10,12 @@ the rebuild.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from functools import cache
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 DEFAULT_BACKBONE = "MobileNetV2"
 
@@ -49,11 +50,15 @@ def _write(keras_version: str, backbones: dict[str, list[int]]) -> None:
     try:
         os.makedirs(cache_home(), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_home(), prefix=".signatures-")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w") as f:
             json.dump({"keras": keras_version, "backbones": backbones}, f)
         os.replace(tmp, _path())  # readers see the old file or the new one, never half of one
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 @cache
@@ -61,15 +66,23 @@ def depth_signatures(name: str) -> tuple[int, ...]:
     """For each depth 0..n, how many weight-holding layers it trains.
 
     Two depths with the same number train exactly the same weights."""
-    keras_version = version("keras")
+    try:
+        keras_version = version("keras")
+    except PackageNotFoundError:  # Keras without its package metadata: nothing to key them by
+        return _built(name)
     kept = _read(keras_version)
     key = name.lower()  # backbone names are matched without case
     if key not in kept:
-        from tuner.model.backbones import count_signatures  # imports TensorFlow
-
-        kept = {**_read(keras_version), key: list(count_signatures(name))}
+        kept = {**_read(keras_version), key: list(_built(name))}
         _write(keras_version, kept)
     return tuple(kept[key])
+
+
+def _built(name: str) -> tuple[int, ...]:
+    """Build the backbone to count: this imports TensorFlow, so only when needed."""
+    from tuner.model.backbones import count_signatures
+
+    return count_signatures(name)
 
 
 def n_layers(name: str) -> int:
