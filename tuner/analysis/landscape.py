@@ -119,7 +119,8 @@ class Landscape:
         default backbone, widened to its deepest row)."""
         if self.space is not None:
             return self.space.low, self.space.high
-        from tuner.model.signatures import DEFAULT_BACKBONE, n_layers
+        from tuner.model.protocol import DEFAULT_BACKBONE
+        from tuner.model.signatures import n_layers
 
         high = n_layers(self.thesis.backbone if self.thesis else DEFAULT_BACKBONE)
         return 0, max(high, max(self.depths))

@@ -16,11 +16,12 @@ DEFAULT_FINETUNE_LR = 1e-5
 # How a study records --weights none: random weights, BatchNormalization
 # statistics calibrated on the training images (tuner.model.calibration).
 RANDOM_WEIGHTS = "none (BatchNormalization calibrated on training images)"
+DEFAULT_BACKBONE = "MobileNetV2"  # the thesis' backbone
 
 
 @dataclass(frozen=True)
 class Protocol:
-    backbone: str = "MobileNetV2"
+    backbone: str = DEFAULT_BACKBONE
     weights: str | None = "imagenet"  # "imagenet", None (random) or a file path
     image_size: int = 224
     batch_size: int = 32

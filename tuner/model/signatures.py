@@ -17,13 +17,7 @@ import tempfile
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
-DEFAULT_BACKBONE = "MobileNetV2"
-
-
-def cache_home() -> str:
-    """depth-tuner's folder in the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "depth-tuner")
+from tuner.user_cache import cache_home
 
 
 def _path() -> str:
@@ -73,7 +67,7 @@ def depth_signatures(name: str) -> tuple[int, ...]:
     kept = _read(keras_version)
     key = name.lower()  # backbone names are matched without case
     if key not in kept:
-        kept = {**_read(keras_version), key: list(_built(name))}
+        kept[key] = list(_built(name))
         _write(keras_version, kept)
     return tuple(kept[key])
 

@@ -161,7 +161,8 @@ def recorded_space(study: optuna.Study) -> DepthSpace:
     config = recorded_config(study)
     s = config.get("space")
     if s is None:  # a study from before the range was recorded: every layer of its backbone
-        from tuner.model.signatures import DEFAULT_BACKBONE, n_layers
+        from tuner.model.protocol import DEFAULT_BACKBONE
+        from tuner.model.signatures import n_layers
 
         s = {"low": 0, "high": n_layers(config.get("protocol", {}).get("backbone", DEFAULT_BACKBONE))}
     return DepthSpace(int(s["low"]), int(s["high"]), s.get("scale", "linear"))

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuner.model.signatures import cache_home
 from tuner.processes import pid_alive
+from tuner.user_cache import cache_home
 
 DEFAULT_CACHE_GIB = 8.0
 
