@@ -200,3 +200,22 @@ def test_dashboard_shows_the_plain_depth_and_old_studies_resume():
         assert study.trials_dataframe()["params_depth"].iloc[-1] == depth
     finally:
         oracle.abandon_running("test over")
+
+
+def test_a_trial_asked_an_instant_earlier_elsewhere_is_waited_for_not_missed():
+    """Optuna stores an asked trial as RUNNING before its sampler sets the depth: the later
+    asker must see that trial's depth (and give way to it), not train the same weights."""
+    import threading
+
+    space = DepthSpace(0, 154)
+    study = optuna.create_study(direction="maximize")
+    other = study.ask()  # another worker's trial, its depth not sampled yet
+    later = study.ask(space.distributions())
+    oracle = _oracle(study, space, total=4)
+    assert other.number not in [t.number for t in oracle._in_flight()]  # no depth: not seen in flight
+
+    timer = threading.Timer(0.3, lambda: other.suggest_int("depth", space.low, space.high))
+    timer.start()
+    ahead = oracle._ahead_of(later.number)
+    timer.join()
+    assert [t.number for t in ahead] == [other.number] and "depth" in ahead[0].params

@@ -56,6 +56,8 @@ from tuner.strategies.registry import Setup, Strategy, decide_before_asking
 
 OBJECTIVE_NAME = "objective"
 IDLE_POLL_SECONDS = 5.0
+# How long to wait for a trial asked an instant earlier elsewhere to show its depth.
+AHEAD_WAIT_SECONDS = 5.0
 # Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
 # own check cannot reach. The failure policy is DepthTuner's (tuner.search.runner).
 KERAS_TUNER_NEVER = sys.maxsize
@@ -154,7 +156,7 @@ class OptunaOracle(kt.Oracle):
                 ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
             # After asking, in this order (tuner.strategies.decision.Asked says why): the
             # trials asked before this one that still run, then the measured ones.
-            ahead = [t for t in self._in_flight() if t.number < ot.number]
+            ahead = self._ahead_of(ot.number)
             measured = measured_trials(self.study)
             decision = after_asking(snap, Asked(ot.number, depth, again=again, queued=was_queued(ot),
                                                 ahead=self._seen(ahead), measured=self._seen(measured)))
@@ -270,12 +272,32 @@ class OptunaOracle(kt.Oracle):
     def _sig(self, depth: int) -> int:
         return self.signatures[depth]
 
-    def _in_flight(self) -> list:
+    def _running_elsewhere(self) -> list:
         mine = {ot.number for ot in self.optuna_trials.values()}
-        return [
-            t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if t.number not in mine and ("depth" in t.user_attrs or t.params) and not is_stale(t)
-        ]
+        return [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if t.number not in mine and not is_stale(t)]
+
+    def _in_flight(self) -> list:
+        return [t for t in self._running_elsewhere() if _has_depth(t)]
+
+    def _ahead_of(self, number: int) -> list:
+        """The trials asked before ``number`` that still run elsewhere, each with its depth.
+
+        Optuna stores an asked trial as RUNNING before its sampler has set the
+        depth, so a worker that asked an instant earlier can still show none;
+        counted without it, both workers trained the same weights (seen in
+        CI). Wait for it to show, for at most ``AHEAD_WAIT_SECONDS`` (a worker
+        killed mid-ask never shows one)."""
+        deadline = time.monotonic() + AHEAD_WAIT_SECONDS
+        while True:
+            ahead = [t for t in self._running_elsewhere() if t.number < number]
+            if all(map(_has_depth, ahead)) or time.monotonic() > deadline:
+                return [t for t in ahead if _has_depth(t)]
+            time.sleep(0.05)
+
+
+def _has_depth(trial) -> bool:
+    return "depth" in trial.user_attrs or bool(trial.params)
 
 
 def _last_line(message: str | None) -> str:
