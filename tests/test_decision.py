@@ -66,6 +66,9 @@ BEFORE = {
                                                     "every depth in the range"),
     "every depth measured or in flight": (snap(ALL_WEIGHTS[:-1], (9,), total=20, queued=1),
                                           Kind.STOP, "every depth in the range"),
+    "every depth measured or ruled out": (snap((0, 2, 3, 4), total=20, refilled=True,
+                                            closed={5: "", 6: "", 7: "", 8: "", 9: ""}),
+                                          Kind.STOP, "measured or ruled out"),
     "one depth free": (snap(ALL_WEIGHTS[:-1], queued=1), Kind.ASK, "queued"),
     "queue empty: the strategy may queue confirmations": (snap((3,), total=5), Kind.REFILL, ""),
     "queue still empty after refill: the sampler": (snap((3,), total=5, refilled=True), Kind.ASK, "sampler"),
@@ -119,6 +122,19 @@ AFTER = {
     "a strategy that chooses its depths is never nudged": (
         snap((3,), total=9, chooses_depths=True, repeats=MAX_REPEATS - 1), asked(3, (3,), queued=True),
         {"kind": Kind.ANSWER, "nudge": None, "repeats": MAX_REPEATS}),
+    "a ruled-out depth is not trained": (
+        snap((3,), total=5, closed={7: "too dear"}), asked(7, (3,)),
+        {"kind": Kind.RULE_OUT, "depth": 7, "reason": "too dear", "nudge": None, "repeats": 1}),
+    f"the {MAX_REPEATS}rd ruled-out suggestion in a row nudges near the best depth": (
+        snap((3, 5), total=9, repeats=MAX_REPEATS - 1, closed={7: "x", 8: "x", 9: "x"}, best=3),
+        asked(9, (3, 5)),
+        {"kind": Kind.RULE_OUT, "nudge": 2, "repeats": 0}),
+    "the nudge after an answer skips ruled-out depths": (
+        snap((4,), total=9, repeats=MAX_REPEATS - 1, closed={2: "x", 3: "x", 5: "x"}), asked(4, (4,)),
+        {"kind": Kind.ANSWER, "nudge": 6, "repeats": 0}),
+    "a repeat of a measured depth is never ruled out": (
+        snap((3,), total=5, closed={3: "x"}), asked(3, (3,), again=True, queued=True),
+        {"kind": Kind.TRAIN}),
     "a repeat (measure_again) of a measured depth trains": (
         snap((3,), total=5, repeats=1), asked(3, (3,), again=True, queued=True),
         {"kind": Kind.TRAIN, "depth": 3, "repeats": 0}),

@@ -13,7 +13,9 @@ from optuna.trial import TrialState
 from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
-from tuner.search.oracle import MAX_REPEATS, Heartbeat, OptunaOracle
+from tuner.search.oracle import Heartbeat, OptunaOracle
+from tuner.strategies.decision import MAX_REPEATS
+from tuner.strategies.rounds import give_way
 from tuner.store.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
 from tuner.strategies.registry import STRATEGIES, Setup, make_strategy
 
@@ -142,7 +144,7 @@ def test_queued_trials_are_marked_and_old_ones_still_go_back_to_the_queue():
     assert new.user_attrs[QUEUED_ATTR] is True and QUEUED_ATTR not in old.user_attrs
     assert was_queued(new) and was_queued(old) and not was_queued(sampled)
     for ot in (new, old, sampled):
-        oracle._give_way(ot, "test", again_later=True)
+        give_way(oracle.search, ot, "test", again_later=True)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert sorted(space.depth_of(study.ask(space.distributions()).params) for _ in waiting) == [30, 40]
     assert all(t.user_attrs[QUEUED_ATTR] for t in waiting)
@@ -212,10 +214,10 @@ def test_a_trial_asked_an_instant_earlier_elsewhere_is_waited_for_not_missed():
     other = study.ask()  # another worker's trial, its depth not sampled yet
     later = study.ask(space.distributions())
     oracle = _oracle(study, space, total=4)
-    assert other.number not in [t.number for t in oracle._in_flight()]  # no depth: not seen in flight
+    assert other.number not in [t.number for t in oracle.running()]  # no depth: not seen in flight
 
     timer = threading.Timer(0.3, lambda: other.suggest_int("depth", space.low, space.high))
     timer.start()
-    ahead = oracle._ahead_of(later.number)
+    ahead = oracle.ahead_of(later.number)
     timer.join()
     assert [t.number for t in ahead] == [other.number] and "depth" in ahead[0].params

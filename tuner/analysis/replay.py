@@ -35,8 +35,13 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   repeat) draws new noise of its own, reproducible from (seed, depth, reading),
   as a live repeat trains under a seed of its own.
 * **Strategies.** The replay runs the very objects of ``tuner.strategies.registry``
-  on an in-memory Optuna study, the same loop as the live oracle: a replay
-  and a live run of one strategy on one landscape pick the same depths.
+  on an in-memory Optuna study through the live oracle's own ask-round
+  (``tuner.strategies.rounds.ask_round``): a replay and a live run of one
+  strategy on one landscape pick the same depths.
+* **Ruled out.** A sampler's suggestion that its price rules out
+  (``tuner.strategies.bound``: even accuracy 1 could not beat the best so
+  far, beyond noise) costs nothing and is not counted against ``max_asks``;
+  ``ruled_out`` counts them.
 * **Answer.** A strategy's final choice is the answer rule of
   ``objectives.best.answer`` on its readings pooled per depth (with one
   reading per depth: its best observed depth, ties shallower). It is judged
@@ -73,24 +78,16 @@ from objectives.noise import (
 from tuner.analysis.landscape import Landscape
 from tuner.errors import UsageError
 from tuner.model.space import DepthSpace
-from tuner.store.study import enqueue, queued_count, was_queued
-from tuner.strategies.confirm import CONFIRM_ATTR, confirmation_seed
-from tuner.strategies.decision import (
-    NUDGE_ATTRS,
-    Asked,
-    Kind,
-    Seen,
-    Snapshot,
-    after_asking,
-)
+from tuner.strategies.confirm import CONFIRM_ATTR
+from tuner.strategies.decision import Kind
 from tuner.strategies.registry import (
     Setup,
     Strategy,
     StrategySpec,
-    decide_before_asking,
     make_strategy,
     parse_strategy,
 )
+from tuner.strategies.rounds import Search, ask_round
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",
@@ -177,12 +174,6 @@ def _reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, dept
     return acc, sec
 
 
-def _pooled_told(readings: list[dict], depth: int, objective) -> list[float]:
-    """What a re-suggested depth is told: its readings pooled (as the live oracle tells it)."""
-    row = pool(r for r in readings if r["depth"] == depth).iloc[0]
-    return objective.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
-
-
 def judged_values(landscape: Landscape) -> pd.Series:
     """Each depth's true value by the landscape's objective, as a final answer is judged.
 
@@ -267,48 +258,36 @@ def replay(
     space = strat.setup.space
     # Told what the live study is told: one value, or accuracy and seconds (pareto).
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
+    # The live search's rounds (tuner.strategies.rounds), on one worker; a depth is its own signature.
+    search = Search(study=study, space=space, strategy=strat, signatures=range(high + 1),
+                    total=budget, objective=objective, base_seed=seed)
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
-    measured: list[Seen] = []  # one per reading; a depth is its own signature here
-    signatures = range(high + 1)
     rows = []
     cum = 0.0
     asks = repeats = 0
     while asks < max_asks:
-        # The live oracle's rules (tuner.strategies.decision), on one worker: nothing runs elsewhere.
-        snap = Snapshot(measured=tuple(measured), running=(), depths=space.depths(),
-                        signatures=signatures, total=budget, chooses_depths=strat.chooses_depths,
-                        queued=queued_count(study), repeats=repeats)
-        decision, snap = decide_before_asking(snap, strat, study, space)
-        if decision.kind is not Kind.ASK:
-            break  # the budget is spent, every depth is read, or the strategy has nothing left
-        trial = study.ask(space.distributions())
-        depth = space.depth_of(trial.params)
-        space.record(trial, depth)
-        is_confirmation = bool(trial.user_attrs.get(CONFIRM_ATTR))
-        again = bool(trial.user_attrs.get("measure_again"))
-        asks += not is_confirmation
-        decision = after_asking(snap, Asked(trial.number, depth, again=again, queued=was_queued(trial),
-                                            measured=snap.measured))
-        repeats = decision.repeats
-        if decision.kind is Kind.ANSWER:  # answered from the readings so far, pooled, for free
-            trial.set_user_attr("reused_from", decision.source)
-            study.tell(trial, _pooled_told(readings, depth, objective))
-            if decision.nudge is not None:
-                enqueue(study, space, decision.nudge, dict(NUDGE_ATTRS))
+        out = ask_round(search, repeats)
+        repeats = out.repeats
+        if out.trial is None:
+            break  # the budget is spent, every depth is read or ruled out, or the strategy has nothing left
+        is_confirmation = bool(out.trial.user_attrs.get(CONFIRM_ATTR))
+        # A ruled-out suggestion is not counted: the nudge after MAX_REPEATS of them in a
+        # row queues a free depth, so the run goes on as live.
+        asks += not is_confirmation and out.kind is not Kind.RULE_OUT
+        if out.kind is not Kind.TRAIN:  # answered for free, or ruled out unseen
             continue
-        assert decision.kind is Kind.TRAIN  # nothing runs elsewhere: no trial gives way
+        trial, depth = out.trial, out.depth
         k = sum(r["depth"] == depth for r in readings)
         if k == 0:
             obs = world.loc[depth]
             acc, sec = float(obs["val_accuracy"]), float(obs["fit_seconds"])
         else:
             acc, sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=k)
-            trial.set_user_attr("seed", confirmation_seed(seed, trial.number))  # as the search does
-        for key, value in (("val_accuracy", acc), ("fit_seconds", sec), ("protocol_seconds", sec)):
-            trial.set_user_attr(key, value)
+        for key in ("fit_seconds", "protocol_seconds", "steady_seconds"):
+            trial.set_user_attr(key, sec)
+        trial.set_user_attr("val_accuracy", acc)
         readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
-        measured.append(Seen(trial.number, depth, depth))
         eff = float(objective.values(acc, sec))
         study.tell(trial, objective.told(acc, sec))
         cum += sec
@@ -327,9 +306,15 @@ def replay(
                 "cum_seconds": cum,
                 "choice": choice,
                 "choice_efficiency": float(truth.loc[choice]),
+                "ruled_out": _ruled_out_count(study),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _ruled_out_count(study: optuna.Study) -> int:
+    """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``)."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
 
 
 def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> set[int]:
@@ -454,7 +439,8 @@ def summarise(
     ``p_meets_bar`` is the share of answers at or above it).
     ``p_within_noise``: share of seeds whose final answer is within noise of
     the best depth (``within_noise_of_best``); ``confirmations``: median
-    confirmation repeats spent.
+    confirmation repeats spent; ``ruled_out``: median suggestions ruled out
+    unseen (``tuner.strategies.bound``).
     """
     best, best_eff = true_best(landscape)
     direction = landscape.objective_spec.direction
@@ -463,7 +449,7 @@ def summarise(
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
         trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
-        near, confirms, meets = [], [], []
+        near, confirms, meets, ruled = [], [], [], []
         for _, run in per_seed:
             hit = run[run["depth"] == best]
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
@@ -475,6 +461,7 @@ def summarise(
             meets.append(math.isfinite(float(last["choice_efficiency"])))
             confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
             trainings.append(len(run))
+            ruled.append(int(last["ruled_out"]) if "ruled_out" in run else 0)
             totals.append(float(last["cum_seconds"]))
         r = np.asarray(regrets)
         out.append(
@@ -492,6 +479,7 @@ def summarise(
                 "p_meets_bar": float(np.mean(meets)),
                 "confirmations": float(np.median(confirms)),
                 "trainings": float(np.median(trainings)),
+                "ruled_out": float(np.median(ruled)),
                 "seconds": float(np.median(totals)),
             }
         )

@@ -15,14 +15,18 @@ from tuner.store.records import study_objective, study_records
 from tuner.store.study import recorded_space, trial_depth
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
-           "fit_seconds", "steady_seconds", "efficiency", "value", "trainable_params", "trained", "note"]
+           "fit_seconds", "steady_seconds", "efficiency", "value", "price_low", "price_high",
+           "trainable_params", "trained", "note"]
 
 
 def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
     """One row per trial; by default only measured (trained and finished) trials.
 
-    ``include_all`` adds failed and running trials and the suggestions that
-    were answered from an equivalent, already measured depth.
+    ``include_all`` adds failed and running trials, the suggestions that
+    were answered from an equivalent, already measured depth, and those ruled
+    out unseen (PRUNED, ``tuner.strategies.bound``). ``price_low`` /
+    ``price_high``: the seconds a depth was priced at before it trained (or
+    was ruled out), from the readings before it.
     """
     space = recorded_space(study)
     # A multi-objective (pareto) study has no one value per trial: show its ranking value.
@@ -44,6 +48,8 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
         note = ""
         if reused:
             note = f"same weights as #{a['reused_from']}, not trained again"
+        elif "ruled_out" in a:
+            note = f"ruled out unseen: {a['ruled_out']}"
         elif "fail_reason" in a:
             note = a["fail_reason"]
         elif "retry_of" in a:
@@ -64,11 +70,28 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
             "value": (t.values[0] if t.values and multi is None else
                       multi.values(acc, sec).item() if multi is not None and acc is not None and sec
                       else None),
+            "price_low": a.get("price_low"),
+            "price_high": a.get("price_high"),
             "trainable_params": a.get("trainable_params"),
             "trained": acc is not None and not reused,
             "note": note,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def ruled_out_line(study: optuna.Study) -> str:
+    """One line on the depths ruled out unseen (PRUNED), or "" when there are none."""
+    space = recorded_space(study)
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+              if "ruled_out" in t.user_attrs]
+    if not pruned:
+        return ""
+    depths = sorted({trial_depth(t, space) for t in pruned})
+    by = min(int(t.user_attrs["ruled_out_by"]) for t in pruned)
+    best = pruned[-1].user_attrs.get("best_depth")
+    return (f"{len(pruned)} suggestion{'s' if len(pruned) != 1 else ''} ruled out unseen, depths "
+            f"{', '.join(map(str, depths))}: priced from depth {by} on, even accuracy 1 could not "
+            f"beat depth {best} (show --all lists them)")
 
 
 def study_answer(study: optuna.Study) -> Answer | None:

@@ -30,6 +30,7 @@ TABLE_COLUMNS = {
     "p_within_noise": "P(within noise)",
     "confirmations": "confirms",
     "trainings": "trainings",
+    "ruled_out": "ruled out",
     "seconds": "seconds",
 }
 
@@ -92,6 +93,7 @@ def format_table(table, *, bar: bool = False) -> str:
         "P(within noise)": "{:.2f}".format,
         "confirms": "{:.0f}".format,
         "trainings": "{:.0f}".format,
+        "ruled out": "{:.0f}".format,
         "seconds": "{:.0f}".format,
         "P(meets bar)": "{:.2f}".format,
     }

@@ -22,13 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="table", choices=["table", "csv", "json"],
                    help="table for reading, csv or json for scripts")
     p.add_argument("--all", action="store_true",
-                   help="also failed, running and repeated (not retrained) suggestions")
+                   help="also failed, running, repeated (not retrained) and ruled-out suggestions, "
+                        "and the price each depth was given before it trained")
 
 
 def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
     """Table (or csv/json) of the trials; the answer (best depth ± interval, within noise) under it."""
-    from tuner.analysis.summary import best_trial_row, study_answer, trials_frame
+    from tuner.analysis.summary import best_trial_row, ruled_out_line, study_answer, trials_frame
     from tuner.store.provenance import provenance_note
     from tuner.store.study import load_stored_study, recorded_config
 
@@ -63,10 +64,16 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     if frame.empty:
         print("no measured trials yet", file=out)
         return
-    shown = frame.drop(columns=["fit_seconds", "steady_seconds", "trainable_params", "trained"])
+    hidden = ["fit_seconds", "steady_seconds", "trainable_params", "trained"]
+    if not include_all:
+        hidden += ["price_low", "price_high"]
+    shown = frame.drop(columns=hidden)
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if answer is not None:
         print(answer.line(), file=out)
+    ruled = ruled_out_line(s)
+    if ruled:
+        print(ruled, file=out)
 
 
 def _plain(v):

@@ -7,9 +7,9 @@ hands retried trials out without asking the oracle, which would leave the
 Optuna trial RUNNING. A depth that must be trained again is enqueued in the
 Optuna study instead, where every worker sees it.
 
-What to do next is decided by ``tuner.strategies.decision`` (pure functions of a
-snapshot of the study); this module takes the snapshots and carries the
-decisions out: asking, telling, queueing, heartbeats and waits.
+What to do next is decided by the ask-round the replay shares
+(``tuner.strategies.rounds``); this module keeps what is Keras Tuner's:
+trial statuses, heartbeats, waits, and what other workers are running.
 """
 
 from __future__ import annotations
@@ -26,33 +26,13 @@ from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
 from objectives import Objective
-from objectives.noise import pool
-from tuner.model.metrics import protocol_seconds
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
-from tuner.store.study import (
-    HEARTBEAT_SECONDS,
-    enqueue,
-    is_stale,
-    measured_trials,
-    queued_count,
-    recover_stale_trials,
-    requeue,
-    trial_depth,
-    was_queued,
-)
-from tuner.strategies.confirm import confirmation_seed
-from tuner.strategies.decision import (
-    MAX_REPEATS,  # noqa: F401  (re-exported: the nudge's threshold, read by tests)
-    NUDGE_ATTRS,
-    Asked,
-    Kind,
-    Seen,
-    Snapshot,
-    after_asking,
-)
-from tuner.strategies.registry import Setup, Strategy, decide_before_asking
+from tuner.store.study import HEARTBEAT_SECONDS, is_stale, recover_stale_trials, requeue
+from tuner.strategies.decision import Kind
+from tuner.strategies.registry import Setup, Strategy
+from tuner.strategies.rounds import Search, ask_round
 
 OBJECTIVE_NAME = "objective"
 IDLE_POLL_SECONDS = 5.0
@@ -129,6 +109,11 @@ class OptunaOracle(kt.Oracle):
         self.study_metrics = study_metrics
         self.ranking = ranking  # not self.objective: that is Keras Tuner's
         self.base_seed = base_seed
+        # What every ask-round reads; the rounds tell a re-suggested depth its pooled
+        # readings and rule out depths by this objective.
+        self.search = Search(study=study, space=space, strategy=self.strategy, signatures=signatures,
+                             total=total_trials, objective=ranking, base_seed=base_seed,
+                             seconds_budget=seconds_budget, elsewhere=self)
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
@@ -136,49 +121,28 @@ class OptunaOracle(kt.Oracle):
 
     # -- Keras Tuner side --------------------------------------------------
     def populate_space(self, trial_id: str) -> dict:
-        """Carry out ``tuner.strategies.decision``'s rules: snapshot the study, decide, act, until a trial trains."""
+        """Ask-rounds (``tuner.strategies.rounds``) until one trial is to train, or the search stops or waits."""
         for t in recover_stale_trials(self.study, self.space):
             self.reporter.say(f"trial {t} was left running by a stopped worker: marked FAIL, its depth queued again")
         while True:
-            decision, snap = decide_before_asking(self._snapshot(), self.strategy, self.study, self.space)
-            if decision.kind is Kind.STOP:
-                self.stop_reason = decision.reason
+            out = ask_round(self.search, self._repeats)
+            self._repeats = out.repeats
+            if out.kind is Kind.STOP:
+                self.stop_reason = out.reason
                 return {"status": kt_trial.TrialStatus.STOPPED}
-            if decision.kind is Kind.WAIT:
+            if out.kind is Kind.RULE_OUT:
+                self.reporter.say(f"depth {out.depth} ruled out: {out.reason}")
+            if out.pause:
                 time.sleep(IDLE_POLL_SECONDS)
                 return {"status": kt_trial.TrialStatus.IDLE}
-
-            ot = self.study.ask(self.space.distributions())
-            depth = self.space.depth_of(ot.params)
-            self.space.record(ot, depth)
-            again = bool(ot.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
-            if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
-                ot.set_user_attr("seed", confirmation_seed(self.base_seed, ot.number))
-            # After asking, in this order (tuner.strategies.decision.Asked says why): the
-            # trials asked before this one that still run, then the measured ones.
-            ahead = self._ahead_of(ot.number)
-            measured = measured_trials(self.study)
-            decision = after_asking(snap, Asked(ot.number, depth, again=again, queued=was_queued(ot),
-                                                ahead=self._seen(ahead), measured=self._seen(measured)))
-            self._repeats = decision.repeats
-            if decision.kind is Kind.ANSWER:
-                source = next(t for t in measured if t.number == decision.source)
-                ot.set_user_attr("reused_from", source.number)
-                self.study.tell(ot, self._pooled_values(self._sig(depth), measured, source))
-            elif decision.kind is Kind.GIVE_WAY:
-                self._give_way(ot, decision.reason, again_later=decision.requeue)
-                if decision.then_wait:
-                    time.sleep(IDLE_POLL_SECONDS)
-                    return {"status": kt_trial.TrialStatus.IDLE}
-            else:
+            if out.kind is Kind.TRAIN:
+                ot = out.trial
                 for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
                                    ("heartbeat", time.time())):
                     ot.set_user_attr(key, value)
                 self.optuna_trials[trial_id] = ot
                 self._heartbeats[trial_id] = Heartbeat(ot)
-                return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": decision.depth}}
-            if decision.nudge is not None:
-                enqueue(self.study, self.space, decision.nudge, dict(NUDGE_ATTRS))
+                return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": out.depth}}
 
     def end_trial(self, trial: kt_trial.Trial) -> None:
         ot = self.optuna_trials.pop(trial.trial_id, None)
@@ -231,56 +195,16 @@ class OptunaOracle(kt.Oracle):
             self._warned_artifacts = True
             self.reporter.say(f"could not write Keras Tuner's files ({exc}); results still go to the study")
 
-    # -- helpers -----------------------------------------------------------
-    def _pooled_values(self, sig: int, measured: list, source) -> list[float]:
-        """What a re-suggested depth is told: the pooled readings of its weights, not one reading."""
-        same = [t for t in measured if self._sig(trial_depth(t, self.space)) == sig]
-        if self.ranking is None or len(same) < 2:
-            return source.values
-        # One pooling rule for the study and the answer (objectives.noise.pool); keyed by
-        # the weights' signature, since equivalent depths train the same weights.
-        row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
-                    "fit_seconds": self.ranking.seconds(t.user_attrs)} for t in same).iloc[0]
-        return self.ranking.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
-
-    def _snapshot(self) -> Snapshot:
-        """The study as the round's rules read it (measured first, then in flight, as always)."""
-        measured = measured_trials(self.study)
-        spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
-        in_flight = self._in_flight()
-        return Snapshot(
-            measured=self._seen(measured), running=self._seen(in_flight),
-            depths=self.space.depths(), signatures=self.signatures, total=self.total_trials,
-            seconds_budget=self.seconds_budget, seconds_spent=spent,
-            chooses_depths=self.strategy.chooses_depths, queued=queued_count(self.study),
-            repeats=self._repeats)
-
-    def _seen(self, trials: list) -> tuple[Seen, ...]:
-        out = []
-        for t in trials:
-            depth = trial_depth(t, self.space)
-            out.append(Seen(t.number, depth, self._sig(depth)))
-        return tuple(out)
-
-    def _give_way(self, ot: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
-        """End a just-asked trial untrained; a queued depth goes back to the queue."""
-        ot.set_user_attr("fail_reason", reason)
-        self.study.tell(ot, state=TrialState.FAIL)
-        if again_later and was_queued(ot):
-            requeue(self.study, self.space, ot, retry_of=ot.user_attrs.get("retry_of", ot.number))
-
-    def _sig(self, depth: int) -> int:
-        return self.signatures[depth]
-
+    # -- other workers (tuner.strategies.rounds.Elsewhere) --------------------
     def _running_elsewhere(self) -> list:
         mine = {ot.number for ot in self.optuna_trials.values()}
         return [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 if t.number not in mine and not is_stale(t)]
 
-    def _in_flight(self) -> list:
+    def running(self) -> list:
         return [t for t in self._running_elsewhere() if _has_depth(t)]
 
-    def _ahead_of(self, number: int) -> list:
+    def ahead_of(self, number: int) -> list:
         """The trials asked before ``number`` that still run elsewhere, each with its depth.
 
         Optuna stores an asked trial as RUNNING before its sampler has set the

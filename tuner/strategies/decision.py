@@ -16,13 +16,14 @@ A round has two steps:
    depths first (``REFILL``, then decide again on the new queue), or ask
    the study for a trial.
 2. ``after_asking(snapshot, asked)``: the trial just asked is trained, answered
-   from the readings of the same weights, or gives way to another worker.
+   from the readings of the same weights, ruled out (its price says it cannot
+   win, ``tuner.strategies.bound``), or gives way to another worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 __all__ = [
@@ -56,6 +57,7 @@ class Kind(str, Enum):
     ASK = "ask"
     TRAIN = "train"
     ANSWER = "answer"
+    RULE_OUT = "rule_out"
     GIVE_WAY = "give_way"
 
 
@@ -95,7 +97,14 @@ class Snapshot:
     refilled: bool = False
     """The strategy was asked for depths in this round (``queued`` counts them)."""
     repeats: int = 0
-    """Suggestions answered from stored trials in a row, since the last training or nudge."""
+    """Suggestions answered from stored trials or ruled out in a row, since the last training or nudge."""
+    closed: Mapping[int, str] = field(default_factory=dict)
+    """Signatures ruled out (``tuner.strategies.bound``): why each cannot win. Only for a
+    strategy that does not choose its depths (a sweep or the narrowing trains what it lists)."""
+    best: int | None = None
+    """The best depth so far, where the nudge after ruled-out suggestions goes (None: the
+    suggestion's nearest free depth): next to a ruled-out region the free depths are the
+    dearest ones, and walking down its edge one depth a training buys little."""
 
 
 @dataclass(frozen=True)
@@ -145,8 +154,13 @@ def nearest_free(depths: Iterable[int], signatures: Sequence[int], near: int,
     return min(free, key=lambda d: (abs(d - near), d)) if free else None
 
 
+def _taken(s: Snapshot) -> set[int]:
+    """Signatures with nothing left to learn: measured, in flight, or ruled out."""
+    return {t.sig for t in s.measured} | {t.sig for t in s.running} | set(s.closed)
+
+
 def _any_free(s: Snapshot) -> bool:
-    taken = {t.sig for t in s.measured} | {t.sig for t in s.running}
+    taken = _taken(s)
     return any(s.signatures[d] not in taken for d in s.depths)
 
 
@@ -173,8 +187,9 @@ def before_asking(s: Snapshot) -> Decision:
             return Decision(Kind.STOP, "the strategy has no more depths to train", repeats=s.repeats)
         return Decision(Kind.ASK, "a queued depth", repeats=s.repeats)
     if not _any_free(s):
-        return Decision(Kind.STOP, "every depth in the range (up to layers without weights) is measured",
-                        repeats=s.repeats)
+        ruled = " or ruled out" if s.closed else ""
+        return Decision(Kind.STOP, f"every depth in the range (up to layers without weights) is "
+                                   f"measured{ruled}", repeats=s.repeats)
     if not s.queued and not s.refilled:  # confirmation repeats, for a sampler's strategy
         return Decision(Kind.REFILL, "nothing is queued: the strategy may queue depths",
                         repeats=s.repeats)
@@ -182,21 +197,25 @@ def before_asking(s: Snapshot) -> Decision:
 
 
 def after_asking(s: Snapshot, a: Asked) -> Decision:
-    """Train the asked trial, answer it from stored readings, or give way to another worker.
+    """Train the asked trial, answer it from stored readings, rule it out, or give way to another worker.
 
     ``s`` is the round's snapshot from before asking: the nudge avoids the
-    weights in flight then, besides those measured now."""
+    weights in flight then, besides those measured now and those ruled out."""
     sig = s.signatures[a.depth]
     latest = {t.sig: t for t in a.measured}  # the latest reading of each weights
     flying = {t.sig for t in s.running}
-    if sig in latest and not a.again:
-        source = latest[sig].number
+    if (sig in latest or sig in s.closed) and not a.again:
+        # Nothing to learn from this suggestion: nudge after MAX_REPEATS in a row.
         repeats, nudge = s.repeats + 1, None
         if repeats >= MAX_REPEATS and not s.chooses_depths:
             repeats = 0
-            nudge = nearest_free(s.depths, s.signatures, a.depth, set(latest) | flying)
-        return Decision(Kind.ANSWER, f"trial #{source} trained the same weights", depth=a.depth,
-                        source=source, nudge=nudge, repeats=repeats)
+            near = a.depth if sig in latest or s.best is None else s.best
+            nudge = nearest_free(s.depths, s.signatures, near, set(latest) | flying | set(s.closed))
+        if sig in latest:
+            source = latest[sig].number
+            return Decision(Kind.ANSWER, f"trial #{source} trained the same weights", depth=a.depth,
+                            source=source, nudge=nudge, repeats=repeats)
+        return Decision(Kind.RULE_OUT, s.closed[sig], depth=a.depth, nudge=nudge, repeats=repeats)
     if s.total is not None and len(a.measured) + len(a.ahead) >= s.total:
         return Decision(Kind.GIVE_WAY, "the remaining trials are running on other workers",
                         depth=a.depth, requeue=a.queued, repeats=s.repeats)
@@ -206,7 +225,7 @@ def after_asking(s: Snapshot, a: Asked) -> Decision:
         if s.chooses_depths:  # a queued depth waits for its twin's result
             return Decision(Kind.GIVE_WAY, reason, depth=a.depth, requeue=a.queued, then_wait=True,
                             repeats=s.repeats)
-        nudge = nearest_free(s.depths, s.signatures, a.depth, set(latest) | flying | {sig})
+        nudge = nearest_free(s.depths, s.signatures, a.depth, set(latest) | flying | set(s.closed) | {sig})
         return Decision(Kind.GIVE_WAY, reason, depth=a.depth, nudge=nudge, repeats=s.repeats)
     return Decision(Kind.TRAIN, "a repeat: a new reading" if a.again else "new weights",
                     depth=a.depth, repeats=0)

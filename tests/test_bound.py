@@ -1,0 +1,104 @@
+"""The price of a depth before it trains, and the rule that rules depths out
+(tuner.strategies.bound), case by case on plain readings: no study, no TensorFlow.
+
+Depths 0..9, each its own weights except depth 1 (the weights of depth 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from objectives import get_objective
+from tuner.strategies.bound import closed, has_bound, monotone_fit, price
+
+SIG = (0, 0, 2, 3, 4, 5, 6, 7, 8, 9)
+DEPTHS = range(10)
+
+
+def readings(*rows):
+    """(depth, accuracy, seconds[, seed]) -> records as tuner.store.records gives them."""
+    return [{"depth": d, "val_accuracy": a, "fit_seconds": s, "seed": rest[0] if rest else 0}
+            for d, a, s, *rest in rows]
+
+
+def test_the_monotone_fit_averages_readings_that_contradict_the_order():
+    fit, rests_on = monotone_fit(np.array([10.0, 30.0, 20.0, 40.0]), np.ones(4))
+    assert fit.tolist() == [10.0, 25.0, 25.0, 40.0]
+    assert rests_on.tolist() == [1.0, 2.0, 2.0, 1.0]
+    fit, _ = monotone_fit(np.array([30.0, 10.0]), np.array([1.0, 3.0]))  # weighted by readings
+    assert fit.tolist() == [15.0, 15.0]
+
+
+PRICES = {
+    "a measured depth costs its reading": (3, [(3, .9, 50.0)], (50.0, 50.0)),
+    "between two measured depths": (5, [(3, .9, 50.0), (7, .9, 70.0)], (50.0, 70.0)),
+    "beyond the deepest: no upper end": (9, [(3, .9, 50.0)], (50.0, math.inf)),
+    "below the shallowest: no lower end": (2, [(3, .9, 50.0)], (0.0, 50.0)),
+    "an equivalent depth shares its twin's price": (1, [(0, .9, 40.0)], (40.0, 40.0)),
+    "a dear shallow reading contradicted by a cheaper deeper one is averaged": (
+        5, [(3, .9, 90.0), (7, .9, 50.0)], (70.0, 70.0)),
+}
+
+
+@pytest.mark.parametrize("case", list(PRICES))
+def test_price(case):
+    depth, rows, (low, high) = PRICES[case]
+    p = price(depth, readings(*rows), SIG)
+    assert (p.low, p.high) == pytest.approx((low, high))
+
+
+EFF = get_objective("efficiency")
+
+# (readings, objective, the depths ruled out, the depth that rules them)
+RULINGS = {
+    "a depth that is dear beyond noise closes itself and everything deeper": (
+        [(2, .9, 10.0), (5, .9, 40.0)], EFF, [6, 7, 8, 9], 5),
+    "within noise of the best: nothing is ruled out": (
+        [(2, .9, 10.0), (5, .9, 11.0)], EFF, [], None),
+    "a ceiling below the best but inside the noise: nothing": (
+        [(2, .9, 10.0), (5, .9, 13.0)], EFF, [], None),
+    "shallower free depths stay open": (
+        [(5, .9, 10.0), (6, .9, 40.0)], EFF, [7, 8, 9], 6),
+    "a dear reading contradicted by a cheaper deeper depth rules nothing": (
+        [(2, .9, 40.0), (3, .9, 10.0), (5, .9, 10.0)], EFF, [], None),
+    "one reading each: a ceiling this near is inside the default noise": (
+        [(2, .9, 10.0), (5, .9, 16.0)], EFF, [], None),
+    "the study's repeats narrow the noise, so the same ceiling rules": (
+        [(2, .9, 10.0, 0), (2, .9, 10.1, 1), (5, .9, 16.0, 0), (5, .9, 16.1, 1)], EFF,
+        [6, 7, 8, 9], 5),
+    "steady-efficiency rules by the seconds it counts": (
+        [(2, .9, 10.0), (5, .9, 40.0)], get_objective("steady-efficiency"), [6, 7, 8, 9], 5),
+    "accuracy has no ceiling": ([(2, .9, 10.0), (5, .9, 40.0)], get_objective("accuracy"), [], None),
+    "pareto has no ceiling": ([(2, .9, 10.0), (5, .9, 40.0)], get_objective("pareto"), [], None),
+    "cheapest-within: a bar a perfect depth could raise rules nothing": (
+        [(2, .9, 10.0), (5, .9, 40.0)], get_objective("cheapest-within:0.01"), [], None),
+    "cheapest-within: a depth that clears the bar for sure rules out the dearer ones": (
+        [(2, .999, 10.0), (5, .999, 40.0)], get_objective("cheapest-within:0.05"), [6, 7, 8, 9], 5),
+}
+
+
+@pytest.mark.parametrize("case", list(RULINGS))
+def test_closed(case):
+    rows, objective, out, by = RULINGS[case]
+    ruled = closed(readings(*rows), depths=DEPTHS, signatures=SIG, objective=objective)
+    assert sorted(ruled) == out
+    assert {r.by_depth for r in ruled.values()} == ({by} if by is not None else set())
+    assert has_bound(objective) or not ruled
+
+
+def test_a_ruling_says_why_with_its_numbers():
+    ruled = closed(readings((2, .9, 10.0), (5, .9, 40.0)), depths=DEPTHS, signatures=SIG, objective=EFF)
+    r = ruled[9]
+    assert (r.by_depth, r.best_depth) == (5, 2)
+    assert r.price == pytest.approx(40.0) and r.ceiling == pytest.approx(1 / 40)
+    assert r.best_value == pytest.approx(0.09)
+    assert "depth 5 costs 40.0 s" in r.reason and "depth 2" in r.reason
+    attrs = r.as_attrs()
+    assert attrs["ruled_out_by"] == 5 and attrs["value_ceiling"] == pytest.approx(0.025)
+
+
+def test_nothing_measured_rules_nothing():
+    assert closed([], depths=DEPTHS, signatures=SIG, objective=EFF) == {}

@@ -1,0 +1,118 @@
+"""Depths that cannot win are ruled out unseen, live and in the replay alike, and stay so.
+
+No training: the live search's oracle is driven directly on a stored study
+and each trial is finished with a landscape's metrics (as test_strategies).
+The landscape: accuracy 0.9 at every depth, 10 s up to depth 10, then 4 s
+dearer per depth, so from about depth 20 on even accuracy 1 is worth less
+than the shallow depths' 0.09 per second.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner.analysis.landscape import from_records
+from tuner.analysis.replay import replay
+from tuner.analysis.summary import ruled_out_line, trials_frame
+from tuner.model.signatures import n_layers
+from tuner.model.space import DepthSpace
+from tuner.progress import QuietReporter
+from tuner.search.oracle import OptunaOracle
+from tuner.store.study import measured_trials, trial_depth
+from tuner.strategies.registry import Setup, make_strategy, parse_strategy
+
+H = n_layers("MobileNetV2")
+
+
+def seconds(depth: int) -> float:
+    return 10.0 + max(0, depth - 10) * 4.0
+
+
+@pytest.fixture(scope="module")
+def steep():
+    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d)}
+                         for d in range(H + 1)], name="steep")
+
+
+def run_live(study, land, *, budget: int, name: str = "tpe") -> list[int]:
+    """Depths trained, in order, by the live oracle on ``study`` until ``budget`` are measured."""
+    spec = parse_strategy(name, scale="log")
+    space = DepthSpace(0, H, spec.scale or "linear")
+    strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
+    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
+                          max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
+                          ranking=land.objective_spec, base_seed=0)
+    depths = []
+    for i in range(10 * budget):
+        r = oracle.populate_space(f"t{i}")
+        if r["status"] != "RUNNING":
+            break
+        depth = r["values"]["depth"]
+        depths.append(depth)
+        ot = oracle.optuna_trials.pop(f"t{i}")
+        oracle._heartbeats.pop(f"t{i}").stop()
+        acc, sec = 0.9, seconds(depth)
+        for key, value in {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec}.items():
+            ot.set_user_attr(key, value)
+        study.tell(ot, float(land.objective_spec.values(acc, sec)))
+    return depths
+
+
+def pruned(study) -> list:
+    return study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+
+
+def test_the_live_search_rules_out_what_the_replay_rules_out(steep, tmp_path):
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db", direction="maximize",
+                                sampler=make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler())
+    live = run_live(study, steep, budget=13)
+    run = replay(landscape=steep, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+                 noise_scale=0)
+    assert run["depth"].tolist() == live and len(live) == 13
+    ruled = pruned(study)
+    assert ruled and len(ruled) == int(run["ruled_out"].iloc[-1])
+    space = DepthSpace(0, H)
+    for t in ruled:  # every sampler reads a pruned trial's parameters: it learns from them
+        assert space.param_name in t.params and "ruled_out" in t.user_attrs
+        by = t.user_attrs["ruled_out_by"]
+        assert trial_depth(t, space) >= by and 1 / seconds(by) < 0.09
+    # nothing trained where a ruling had closed the range before it
+    for t in measured_trials(study):
+        earlier = [p for p in ruled if p.number < t.number]
+        assert all(trial_depth(t, space) < p.user_attrs["ruled_out_by"] for p in earlier)
+    # every trained trial carries the price it was given before it trained
+    trained = measured_trials(study)
+    assert all("price_low" in t.user_attrs for t in trained + ruled)
+    between = [t for t in trained if "price_high" in t.user_attrs]  # priced from both sides
+    assert between and all(t.user_attrs["price_low"] <= seconds(trial_depth(t, space))
+                           <= t.user_attrs["price_high"] for t in between)
+
+
+def test_ruled_out_depths_stay_ruled_out_across_a_resume_and_show_says_so(steep, tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize", sampler=sampler)
+    run_live(study, steep, budget=8)
+    before = {t.number for t in pruned(study)}
+    assert before
+    again = optuna.load_study(study_name="s", storage=storage, sampler=sampler)
+    run_live(again, steep, budget=13)
+    assert before <= {t.number for t in pruned(again)}
+    assert len(measured_trials(again)) == 13  # ruled-out suggestions do not count as trials
+    space = DepthSpace(0, H)
+    frame = trials_frame(again, include_all=True)
+    rows = frame[frame["state"] == "PRUNED"]
+    assert len(rows) == len(pruned(again)) and rows["note"].str.startswith("ruled out unseen").all()
+    line = ruled_out_line(again)
+    assert f"{len(rows)} suggestion" in line and "could not beat depth" in line
+    assert trials_frame(again)["state"].eq("COMPLETE").all()  # not shown without --all
+    assert all(trial_depth(t, space) >= 0 for t in pruned(again))
+
+
+def test_an_objective_without_a_ceiling_rules_nothing_out(steep, tmp_path):
+    land = steep.judged_by("accuracy")
+    run = replay(landscape=land, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+                 noise_scale=0)
+    assert int(run["ruled_out"].iloc[-1]) == 0

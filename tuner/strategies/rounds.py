@@ -1,0 +1,193 @@
+"""One ask-round: how the live search and the replay both get their next depth to train.
+
+Why one: the live oracle (``tuner.search.oracle``) and the offline replay
+(``tuner.analysis.replay``) used to do these steps each in its own loop, kept
+equal only by a test. Like Optuna's single trial loop (``_optimize.py``:
+ask, run, tell, in one place for every caller), ``ask_round`` is the one
+place that decides before asking (``tuner.strategies.decision``), asks the
+study, records the depth, gives a repeat its seed, decides after asking, and
+carries out what needs no training: a depth whose weights were read is told
+their pooled readings, a depth that cannot win is ruled out
+(``tuner.strategies.bound``, stored as a PRUNED trial), a trial another
+worker is already training gives way. What is left to the caller is what
+is its own: the oracle's heartbeats, waits and Keras Tuner statuses, the
+replay's landscape readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives import Objective
+from objectives.noise import pool
+from tuner.model.metrics import protocol_seconds
+from tuner.model.space import DepthSpace
+from tuner.store.records import study_records
+from tuner.store.study import enqueue, measured_trials, queued_count, requeue, trial_depth, was_queued
+from tuner.strategies import bound
+from tuner.strategies.confirm import confirmation_seed
+from tuner.strategies.decision import NUDGE_ATTRS, Asked, Kind, Seen, Snapshot, after_asking
+from tuner.strategies.registry import Strategy, decide_before_asking
+
+__all__ = ["Alone", "Elsewhere", "Outcome", "Search", "ask_round", "give_way", "pooled_told"]
+
+
+class Elsewhere(Protocol):
+    """The trials other workers are running (the live oracle reads them from the study)."""
+
+    def running(self) -> list[FrozenTrial]:
+        """Alive on other workers, each with its depth."""
+
+    def ahead_of(self, number: int) -> list[FrozenTrial]:
+        """Those asked before trial ``number`` that still run, each with its depth."""
+
+
+class Alone:
+    """No other worker (the replay, a single process)."""
+
+    def running(self) -> list[FrozenTrial]:
+        return []
+
+    def ahead_of(self, number: int) -> list[FrozenTrial]:
+        return []
+
+
+@dataclass(frozen=True)
+class Search:
+    """What stays the same from one round to the next."""
+
+    study: optuna.Study
+    space: DepthSpace
+    strategy: Strategy
+    signatures: Sequence[int]
+    total: int | None
+    """Trainings in all (ruled-out and answered depths do not count)."""
+    objective: Objective | None = None
+    """What a re-suggested depth is told and the bound rules by; None: the source trial's values, no bound."""
+    base_seed: int = 0
+    seconds_budget: float | None = None
+    elsewhere: Elsewhere = field(default_factory=Alone)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one round did: STOP or WAIT (nothing asked), or what became of the asked trial."""
+
+    kind: Kind
+    reason: str = ""
+    trial: optuna.Trial | None = None
+    depth: int | None = None
+    pause: bool = False
+    """Wait a while before the next round."""
+    repeats: int = 0
+    """Carry into the next round (``Snapshot.repeats``)."""
+
+
+def ask_round(search: Search, repeats: int = 0) -> Outcome:
+    """Decide, ask the study for one trial, and settle it unless it is to be trained (``Kind.TRAIN``)."""
+    study, space = search.study, search.space
+    records = _records(search)
+    ruled = _ruled(search, records)
+    decision, snap = decide_before_asking(_snapshot(search, ruled, repeats), search.strategy,
+                                          study, space)
+    if decision.kind in (Kind.STOP, Kind.WAIT):
+        return Outcome(decision.kind, decision.reason, pause=decision.kind is Kind.WAIT,
+                       repeats=decision.repeats)
+    trial = study.ask(space.distributions())
+    depth = space.depth_of(trial.params)
+    space.record(trial, depth)
+    again = bool(trial.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
+    if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
+        trial.set_user_attr("seed", confirmation_seed(search.base_seed, trial.number))
+    # After asking, in this order (tuner.strategies.decision.Asked says why): the
+    # trials asked before this one that still run, then the measured ones.
+    ahead = _seen(search, search.elsewhere.ahead_of(trial.number))
+    measured = measured_trials(study)
+    decision = after_asking(snap, Asked(trial.number, depth, again=again, queued=was_queued(trial),
+                                        ahead=ahead, measured=_seen(search, measured)))
+    out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
+    if decision.kind in (Kind.TRAIN, Kind.RULE_OUT):
+        for key, value in bound.price(depth, records, search.signatures).as_attrs().items():
+            trial.set_user_attr(key, value)  # what it was priced at, beside what it will measure
+    if decision.kind is Kind.TRAIN:
+        return out
+    if decision.kind is Kind.ANSWER:
+        trial.set_user_attr("reused_from", decision.source)
+        study.tell(trial, pooled_told(search, measured, depth, decision.source))
+    elif decision.kind is Kind.RULE_OUT:
+        for key, value in ruled[search.signatures[depth]].as_attrs().items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        give_way(search, trial, decision.reason, again_later=decision.requeue)
+        if decision.then_wait:
+            return replace(out, pause=True)
+    if decision.nudge is not None:
+        enqueue(study, space, decision.nudge, dict(NUDGE_ATTRS))
+    return out
+
+
+def give_way(search: Search, trial: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
+    """End a just-asked trial untrained; a queued depth goes back to the queue."""
+    trial.set_user_attr("fail_reason", reason)
+    search.study.tell(trial, state=TrialState.FAIL)
+    if again_later and was_queued(trial):
+        requeue(search.study, search.space, trial, retry_of=trial.user_attrs.get("retry_of", trial.number))
+
+
+def pooled_told(search: Search, measured: list[FrozenTrial], depth: int, source: int) -> list[float]:
+    """What a re-suggested depth is told: the pooled readings of its weights, not one reading.
+
+    One pooling rule for the study and the answer (``objectives.noise.pool``),
+    keyed by the weights' signature, since equivalent depths train the same weights."""
+    sig = search.signatures[depth]
+    same = [t for t in measured if search.signatures[trial_depth(t, search.space)] == sig]
+    if search.objective is None or len(same) < 2:
+        return next(t for t in measured if t.number == source).values
+    row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
+                "fit_seconds": search.objective.seconds(t.user_attrs)} for t in same).iloc[0]
+    return search.objective.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
+
+
+def _records(search: Search) -> list[dict]:
+    """The measured readings, in the seconds the objective counts (none without an objective)."""
+    if search.objective is None:
+        return []
+    return study_records(search.study, space=search.space, objective=search.objective,
+                         seed=search.base_seed)
+
+
+def _ruled(search: Search, records: list[dict]) -> dict[int, bound.RuledOut]:
+    """The signatures that cannot win; none for a strategy that chooses its depths (a sweep,
+    the narrowing: they train what they list) or without an objective."""
+    if search.objective is None or search.strategy.chooses_depths:
+        return {}
+    return bound.closed(records, depths=search.space.depths(), signatures=search.signatures,
+                        objective=search.objective)
+
+
+def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
+    """The study as the round's rules read it (measured first, then in flight, as always)."""
+    measured = measured_trials(search.study)
+    spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
+    running = search.elsewhere.running()
+    return Snapshot(
+        measured=_seen(search, measured), running=_seen(search, running),
+        depths=search.space.depths(), signatures=search.signatures, total=search.total,
+        seconds_budget=search.seconds_budget, seconds_spent=spent,
+        chooses_depths=search.strategy.chooses_depths, queued=queued_count(search.study),
+        repeats=repeats, closed={sig: r.reason for sig, r in ruled.items()},
+        best=next((r.best_depth for r in ruled.values()), None))
+
+
+def _seen(search: Search, trials: list) -> tuple[Seen, ...]:
+    out = []
+    for t in trials:
+        depth = trial_depth(t, search.space)
+        out.append(Seen(t.number, depth, search.signatures[depth]))
+    return tuple(out)
