@@ -42,9 +42,12 @@ def run_search(mode: str, index: int, args, work: str) -> dict:
     t0 = time.perf_counter()
     subprocess.run(command, check=True)
     wall = time.perf_counter() - t0
-    shown = subprocess.run([CLI, "show", "--format", "json", *common],
+    shown = subprocess.run([CLI, "show", "--format", "json", "--all", *common],
                            check=True, capture_output=True, text=True)
     study = json.loads(shown.stdout)
+    every = study["trials"]
+    study["trials"] = [t for t in every if t["state"] == "COMPLETE" and t["trained"]]
+    study["ruled_out"] = [t for t in every if t["state"] == "PRUNED"]
     shutil.rmtree(os.path.join(folder, "cache"), ignore_errors=True)
     return {"mode": mode, "run": index, "wall": wall, "study": study}
 
@@ -55,8 +58,8 @@ def main() -> None:
     p.add_argument("--weights", required=True)
     p.add_argument("--image-size", type=int, default=160)
     p.add_argument("--trials", type=int, default=13)
-    p.add_argument("--head-lr", default="1e-3")
-    p.add_argument("--finetune-lr", default="1e-4")
+    p.add_argument("--head-lr", default="1e-3", help="1e-4 (the default of search) for ImageNet weights")
+    p.add_argument("--finetune-lr", default="1e-4", help="1e-5 (the default of search) for ImageNet weights")
     p.add_argument("--order", default="cached,plain,cached", help="modes, one run each, in this order")
     p.add_argument("--csv", default="benchmarks/out/whole_search.csv")
     args = p.parse_args()
@@ -80,12 +83,15 @@ def main() -> None:
                             t.get("protocol_seconds"), t.get("val_accuracy")])
 
     print(f"\n{args.image_size} px, {args.trials} trials; wall clock of `depth-tuner search`\n")
-    print("| run | mode | wall clock | best depth | trials (depth: took s) |")
-    print("|---|---|---|---|---|")
+    print("| run | mode | wall clock | best depth (within noise) | trials (depth: took s) | ruled out |")
+    print("|---|---|---|---|---|---|")
     for r in runs:
-        trials = ", ".join(f"{t.get('depth')}: {float(t.get('search_seconds') or 0):.1f}"
-                           for t in r["study"]["trials"])
-        print(f"| {r['run']} | {r['mode']} | {r['wall']:.0f} s | {r['study'].get('best_depth')} | {trials} |")
+        s = r["study"]
+        trials = ", ".join(f"{t.get('depth')}: {float(t.get('search_seconds') or 0):.1f}" for t in s["trials"])
+        ruled = ", ".join(str(t.get("depth")) for t in s["ruled_out"]) or "none"
+        near = ", ".join(map(str, s.get("within_noise") or [])) or "none"
+        print(f"| {r['run']} | {r['mode']} | {r['wall']:.0f} s | {s.get('best_depth')} ({near}) | {trials} "
+              f"| {ruled} |")
     walls = {m: [r["wall"] for r in runs if r["mode"] == m] for m in ("plain", "cached")}
     if all(walls.values()):
         plain, cached = statistics.median(walls["plain"]), statistics.median(walls["cached"])

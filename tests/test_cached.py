@@ -130,6 +130,33 @@ def test_a_trial_after_a_deeper_one_trains_as_the_first_did(setup):
     assert again.trainable_params == first.trainable_params
 
 
+def test_a_probe_prices_a_depth_as_its_cached_trial_does_and_leaves_training_untouched(setup):
+    """The price a search probes before training (tuner.trials.pricing) is the cached trial's own
+    accounting, by the same formula, and the probe's steps never reach the next trial's weights."""
+    from tuner.trials.cached import run_cached_trial
+    from tuner.trials.pricing import probe_price
+
+    s = setup
+    phase1 = s["head"].metrics
+
+    def trial(depth):
+        return run_cached_trial(protocol=s["protocol"], num_classes=5, depth=depth, train=s["train"],
+                                val=s["val"], head_state=s["head"].state, phase1=phase1,
+                                cache=s["cache"], keys=s["keys"])
+
+    before = trial(15)
+    price = probe_price(protocol=s["protocol"], num_classes=5, depth=40, train=s["train"], val=s["val"],
+                        phase1=phase1)
+    after = trial(15)
+    np.testing.assert_allclose(after.losses, before.losses, rtol=1e-6)
+    assert price["protocol_seconds"] > price["steady_seconds"] > float(phase1["steady_seconds"])
+    p = s["protocol"]
+    per_epoch = (len(s["train"]) * price["phase2_train_step"] + len(s["val"]) * price["phase2_val_step"]) / 16
+    assert price["steady_seconds"] == pytest.approx(float(phase1["steady_seconds"]) + p.finetune_epochs * per_epoch)
+    at_zero = probe_price(protocol=p, num_classes=5, depth=0, train=s["train"], val=s["val"], phase1=phase1)
+    assert at_zero["phase2_train_step"] == float(phase1["phase1_train_step"])  # phase 1's graph again
+
+
 def test_head_phase_fills_the_cache_in_its_pass(setup):
     filled = setup["head"].metrics["cached_points"]
     assert {3, 11, 20, 29} <= set(filled) and filled == sorted(filled)

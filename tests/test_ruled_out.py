@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from tuner.analysis.landscape import from_records
 from tuner.analysis.replay import replay
 from tuner.analysis.summary import ruled_out_line, trials_frame
+from tuner.model.protocol import cached_on_images
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import QuietReporter
@@ -26,8 +27,11 @@ from tuner.strategies.registry import Setup, make_strategy, parse_strategy
 H = n_layers("MobileNetV2")
 
 
-def seconds(depth: int) -> float:
-    return 10.0 + max(0, depth - 10) * 4.0
+def seconds(depth: int, knee: int = 10) -> float:
+    return 10.0 + max(0, depth - knee) * 4.0
+
+
+CLIFF = 103  # flat up to here, where a cached search starts to probe (cached_on_images)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,20 @@ def steep():
                          for d in range(H + 1)], name="steep")
 
 
-def run_live(study, land, *, budget: int, name: str = "tpe") -> list[int]:
+@pytest.fixture(scope="module")
+def cliff():
+    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d, CLIFF)}
+                         for d in range(H + 1)], name="cliff")
+
+
+def probe(depth: int) -> dict | None:
+    """A cached search's probe on the cliff (its seconds), where it probes."""
+    if not cached_on_images(depth, H):
+        return None
+    return {"protocol_seconds": seconds(depth, CLIFF), "steady_seconds": seconds(depth, CLIFF)}
+
+
+def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: int = 10) -> list[int]:
     """Depths trained, in order, by the live oracle on ``study`` until ``budget`` are measured."""
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
@@ -44,6 +61,8 @@ def run_live(study, land, *, budget: int, name: str = "tpe") -> list[int]:
     oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
                           max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
                           ranking=land.objective_spec, base_seed=0)
+    if pricer is not None:
+        oracle.price_with(pricer)
     depths = []
     for i in range(10 * budget):
         r = oracle.populate_space(f"t{i}")
@@ -53,7 +72,7 @@ def run_live(study, land, *, budget: int, name: str = "tpe") -> list[int]:
         depths.append(depth)
         ot = oracle.optuna_trials.pop(f"t{i}")
         oracle._heartbeats.pop(f"t{i}").stop()
-        acc, sec = 0.9, seconds(depth)
+        acc, sec = 0.9, seconds(depth, knee)
         for key, value in {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec}.items():
             ot.set_user_attr(key, value)
         study.tell(ot, float(land.objective_spec.values(acc, sec)))
@@ -116,3 +135,44 @@ def test_an_objective_without_a_ceiling_rules_nothing_out(steep, tmp_path):
     run = replay(landscape=land, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
                  noise_scale=0)
     assert int(run["ruled_out"].iloc[-1]) == 0
+
+
+def test_a_probe_rules_out_a_deep_depth_before_it_trains_live_and_replayed(cliff):
+    sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    asked = []
+    live = run_live(study, cliff, budget=13, pricer=lambda d: asked.append(d) or probe(d), knee=CLIFF)
+    run = replay(landscape=cliff, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+                 noise_scale=0, probe=True)
+    assert run["depth"].tolist() == live
+    space = DepthSpace(0, H)
+    probed = [t for t in study.get_trials(deepcopy=False) if "probed" in t.user_attrs]
+    assert int(run["probes"].iloc[-1]) == len(probed) > 0
+    by_probe = [t for t in pruned(study) if "probed" in t.user_attrs]
+    assert by_probe and all(t.user_attrs["ruled_out"].startswith("probed: ") for t in by_probe)
+    for t in by_probe:  # ruled out on its own price, which was beyond every depth read before
+        assert t.user_attrs["ruled_out_by"] == trial_depth(t, space)
+        assert t.user_attrs["price_low"] == pytest.approx(seconds(trial_depth(t, space), CLIFF))
+    # probed only where a cached search probes, beyond every depth read or probed before
+    deepest = 0
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        depth = trial_depth(t, space)
+        if "probed" in t.user_attrs:
+            assert depth > deepest and cached_on_images(depth, H)
+        if t.state == TrialState.COMPLETE or "probed" in t.user_attrs:
+            deepest = max(deepest, depth)
+    assert max(live) < min(trial_depth(t, space) for t in by_probe)
+
+
+def test_a_probe_that_fails_leaves_the_depth_to_train(steep):
+    from tuner.errors import TrialError
+
+    def broken(depth):
+        raise TrialError("the trial process died")
+
+    sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    live = run_live(study, steep, budget=6, pricer=broken)
+    assert len(live) == 6
+    errors = [t for t in study.get_trials(deepcopy=False) if "probe_error" in t.user_attrs]
+    assert errors and all(t.state == TrialState.COMPLETE for t in errors)

@@ -326,6 +326,7 @@ def comparison(
     storage: str | None = None,
     workers: int | None = None,
     objective: str | None = None,
+    probe_prices: bool = False,
 ) -> Comparison:
     """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves.
 
@@ -338,6 +339,8 @@ def comparison(
     ``objective`` (any ``--objective``, e.g. ``cheapest-within:0.01`` or
     ``pareto``) replaces the landscape's own (a study's recorded one, else
     efficiency): the replayed study is told what a live search with it is told.
+    ``probe_prices``: a depth beyond every reading is priced by a probe before it
+    trains, as a cached search does (``tuner.strategies.bound``).
     """
     from tuner.analysis.landscape import Landscape, load_landscape
     from tuner.analysis.replay import compare as replay_compare
@@ -351,7 +354,8 @@ def comparison(
     text = strategies if isinstance(strategies, str) else ",".join(strategies)
     specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
     return replay_compare(landscape=land, strategies=specs, seeds=seeds, budget=budget,
-                          low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers)
+                          low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers,
+                          probe=probe_prices)
 
 
 def _with_options_of(full: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -77,6 +77,7 @@ from objectives.noise import (
 )
 from tuner.analysis.landscape import Landscape
 from tuner.errors import UsageError
+from tuner.model.protocol import cached_on_images
 from tuner.model.space import DepthSpace
 from tuner.strategies.confirm import CONFIRM_ATTR
 from tuner.strategies.decision import Kind
@@ -87,7 +88,10 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
-from tuner.strategies.rounds import Search, ask_round
+from tuner.strategies.rounds import PROBED_ATTR, Search, ask_round
+
+PROBE_READING = 10**6
+"""A probe's reading of a depth draws noise of its own, apart from every training's."""
 
 __all__ = [
     "DEFAULT_ACCURACY_SD",
@@ -231,6 +235,7 @@ def replay(
     high: int | None = None,
     noise_scale: float = 1.0,
     max_asks: int | None = None,
+    probe: bool = False,
 ) -> pd.DataFrame:
     """One run: a row per training, with the incumbent and its mean efficiency.
 
@@ -241,7 +246,10 @@ def replay(
     a repeat (``measure_again``: a sweep's repeat or a confirmation), and
     every other trial's objective reads the landscape. ``landscape`` must
     cover every depth of ``low..high`` (default: its ``depth_range``;
-    ``Landscape.interpolated``).
+    ``Landscape.interpolated``). ``probe``: a depth beyond every reading is
+    priced before it trains where a cached search prices it (deeper than two
+    thirds of the layers, ``cached_on_images``): a reading of its seconds with
+    noise of its own, counted free (live it costs a few seconds).
     """
     if low is None or high is None:
         low, high = landscape.depth_range()
@@ -259,8 +267,17 @@ def replay(
     # Told what the live study is told: one value, or accuracy and seconds (pareto).
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     # The live search's rounds (tuner.strategies.rounds), on one worker; a depth is its own signature.
+    layers = landscape.depth_range()[1]
+
+    def pricer(depth: int) -> dict | None:  # a probe: a reading of the depth's seconds of its own
+        if not cached_on_images(depth, layers):  # where a cached search probes
+            return None
+        sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=PROBE_READING)[1]
+        return {"protocol_seconds": sec, "steady_seconds": sec, "fit_seconds": sec}
+
     search = Search(study=study, space=space, strategy=strat, signatures=range(high + 1),
-                    total=budget, objective=objective, base_seed=seed)
+                    total=budget, objective=objective, base_seed=seed,
+                    pricer=pricer if probe else None)
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
     rows = []
@@ -307,6 +324,7 @@ def replay(
                 "choice": choice,
                 "choice_efficiency": float(truth.loc[choice]),
                 "ruled_out": _ruled_out_count(study),
+                "probes": sum(PROBED_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
             }
         )
     return pd.DataFrame(rows)
@@ -373,6 +391,7 @@ def compare(
     high: int | None = None,
     noise_scale: float = 1.0,
     workers: int = 1,
+    probe: bool = False,
 ) -> Comparison:
     """Replay each strategy under seeds ``0..seeds-1`` on the interpolated landscape.
 
@@ -395,6 +414,7 @@ def compare(
             low=low,
             high=high,
             noise_scale=noise_scale,
+            probe=probe,
         )
         for spec in strategies
         for seed in range(seeds)
@@ -440,7 +460,7 @@ def summarise(
     ``p_within_noise``: share of seeds whose final answer is within noise of
     the best depth (``within_noise_of_best``); ``confirmations``: median
     confirmation repeats spent; ``ruled_out``: median suggestions ruled out
-    unseen (``tuner.strategies.bound``).
+    unseen (``tuner.strategies.bound``); ``probes``: median depths priced by a probe.
     """
     best, best_eff = true_best(landscape)
     direction = landscape.objective_spec.direction
@@ -449,7 +469,7 @@ def summarise(
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
         trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
-        near, confirms, meets, ruled = [], [], [], []
+        near, confirms, meets, ruled, probes = [], [], [], [], []
         for _, run in per_seed:
             hit = run[run["depth"] == best]
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
@@ -462,6 +482,7 @@ def summarise(
             confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
             trainings.append(len(run))
             ruled.append(int(last["ruled_out"]) if "ruled_out" in run else 0)
+            probes.append(int(last["probes"]) if "probes" in run else 0)
             totals.append(float(last["cum_seconds"]))
         r = np.asarray(regrets)
         out.append(
@@ -480,6 +501,7 @@ def summarise(
                 "confirmations": float(np.median(confirms)),
                 "trainings": float(np.median(trainings)),
                 "ruled_out": float(np.median(ruled)),
+                "probes": float(np.median(probes)),
                 "seconds": float(np.median(totals)),
             }
         )

@@ -31,6 +31,7 @@ TABLE_COLUMNS = {
     "confirmations": "confirms",
     "trainings": "trainings",
     "ruled_out": "ruled out",
+    "probes": "probes",
     "seconds": "seconds",
 }
 
@@ -67,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--thesis-grids", action="store_true",
                    help="narrowing replays the thesis' exact 13 depths instead of its rule "
                    "(same as naming narrowing:thesis)")
+    p.add_argument("--probe-prices", action="store_true",
+                   help="price a depth beyond every one read by a probe before training it, as a "
+                   "cached search does (the probe's seconds are not counted)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
@@ -94,6 +98,7 @@ def format_table(table, *, bar: bool = False) -> str:
         "confirms": "{:.0f}".format,
         "trainings": "{:.0f}".format,
         "ruled out": "{:.0f}".format,
+        "probes": "{:.0f}".format,
         "seconds": "{:.0f}".format,
         "P(meets bar)": "{:.2f}".format,
     }
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     result = comparison(
         landscape=land, strategies=args.strategies, scale=args.scale, thesis_grids=args.thesis_grids,
         seeds=args.seeds, budget=args.budget, min_depth=args.min_depth, max_depth=args.max_depth,
-        noise_scale=args.noise_scale, workers=args.workers,
+        noise_scale=args.noise_scale, workers=args.workers, probe_prices=args.probe_prices,
     )
     full = result.landscape
     print(

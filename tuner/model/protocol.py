@@ -64,3 +64,15 @@ def _sha256(path: str) -> str:
 
 def host_name() -> str:
     return os.uname().nodename
+
+
+def cached_on_images(depth: int, n_layers: int) -> bool:
+    """Does a cached trial at ``depth`` train phase 2 on the images, as a plain one does?
+
+    Deep cuts (beyond two thirds of the layers) save little forward work but
+    pay a probe that traces a large backward graph: at 64 px, depths 115 and
+    134 cost 1.2x the plain trial (benchmarks/RESULTS.md). Such a trial
+    trains on the images and measures its phase 2; phase 1 is still saved.
+    It then costs about what a plain trial costs, which is why a search
+    prices such a depth by a short probe before training it."""
+    return depth * 3 > n_layers * 2

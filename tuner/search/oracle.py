@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import keras_tuner as kt
 import optuna
@@ -137,9 +138,6 @@ class OptunaOracle(kt.Oracle):
                 return {"status": kt_trial.TrialStatus.IDLE}
             if out.kind is Kind.TRAIN:
                 ot = out.trial
-                for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
-                                   ("heartbeat", time.time())):
-                    ot.set_user_attr(key, value)
                 self.optuna_trials[trial_id] = ot
                 self._heartbeats[trial_id] = Heartbeat(ot)
                 return {"status": kt_trial.TrialStatus.RUNNING, "values": {"depth": out.depth}}
@@ -200,6 +198,16 @@ class OptunaOracle(kt.Oracle):
         mine = {ot.number for ot in self.optuna_trials.values()}
         return [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 if t.number not in mine and not is_stale(t)]
+
+    def claim(self, trial: optuna.Trial) -> None:
+        """This worker's, alive: a rerun after ``kill -9`` sees at once that its process is gone."""
+        for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
+                           ("heartbeat", time.time())):
+            trial.set_user_attr(key, value)
+
+    def price_with(self, pricer) -> None:
+        """Price depths beyond every reading by a probe before training them (cached mode)."""
+        self.search = replace(self.search, pricer=pricer)
 
     def running(self) -> list:
         return [t for t in self._running_elsewhere() if _has_depth(t)]

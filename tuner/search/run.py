@@ -32,6 +32,7 @@ from tuner.model.calibration import (
     trial_protocol,
 )
 from tuner.model.hypermodel import DepthHyperModel
+from tuner.model.protocol import cached_on_images
 from tuner.model.signatures import depth_signatures
 from tuner.processes import pid_alive
 from tuner.progress import Reporter
@@ -214,6 +215,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
                 except TrialError as exc:
                     raise SearchStopped(f"the shared head phase failed ({exc}); fix the cause, "
                                         "or pass --trial-mode plain") from None
+                oracle.price_with(_pricer(base, serve, reporter, len(signatures) - 1))
             tuner = DepthTuner(
                 oracle=oracle, hypermodel=hypermodel, objective=objective, reporter=reporter,
                 directory=os.path.join(workdir, "keras-tuner"), project_name=study_name,
@@ -284,6 +286,23 @@ def _in_process(request: dict, *, progress=None) -> dict:
         raise
     except Exception as exc:
         raise TrialError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _pricer(base: dict, serve, reporter: Reporter, n_layers: int):
+    """A depth's plain-protocol seconds by a probe in the trial process, before it trains.
+
+    Only where the cached trial would cost about what a plain one does (it
+    trains on the images: ``cached_on_images``) and the probe a fraction of it;
+    a shallower cached trial prices itself for little more than the probe."""
+    def price(depth: int) -> dict | None:
+        if not cached_on_images(depth, n_layers):
+            return None
+        probed = serve({**base, "kind": "price", "depth": depth})["price"]
+        reporter.say(f"depth {depth}: priced by a probe before training, "
+                     f"{probed['protocol_seconds']:.1f} s in the plain protocol")
+        return probed
+
+    return price
 
 
 def _with_head_phase(base: dict, *, study, serve, workdir: str, reporter: Reporter,

@@ -20,6 +20,11 @@ depths share one price. Every trained trial stores the bracket it was given
 (``price_low``, ``price_high``; no ``price_high``: no upper end) beside what
 it measured, so the model's misses show per trial.
 
+**Probed prices.** A cached search may price a depth beyond the deepest
+reading by a short probe of its plain model (``tuner.trials.pricing``)
+before deciding to train it; such a price is one more reading of seconds
+for the cost model (``prices``), with no accuracy.
+
 **Rule** (``closed``). Depth ``d`` is ruled out by a measured depth ``d' <= d``
 when the objective at accuracy 1 and the fit's seconds at ``d'`` is below
 the best depth's value by more than ``Z95`` combined standard deviations
@@ -147,9 +152,13 @@ def _fitted_seconds(table: pd.DataFrame, seconds_cv: float) -> tuple[pd.Series, 
     return pd.Series(fit, index=table.index), se
 
 
-def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int]) -> Price:
-    """``depth``'s seconds, bracketed by the cost model at the measured depths around it."""
-    table, _ = _per_signature(list(records), signatures)
+def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
+          prices: Iterable[Mapping[str, object]] = ()) -> Price:
+    """``depth``'s seconds, bracketed by the cost model at the measured depths around it.
+
+    ``prices``: seconds read by a probe without training (``{depth, fit_seconds}``), which the
+    cost model takes as readings too."""
+    table, _ = _per_signature(_cost_readings(records, prices), signatures)
     seconds, _ = _fitted_seconds(table, 0.0)
     sig = signatures[depth]
     below, above = seconds[seconds.index <= sig], seconds[seconds.index >= sig]
@@ -157,30 +166,41 @@ def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Seque
                  float(above.iloc[0]) if len(above) else math.inf)
 
 
+def _cost_readings(records: Iterable[Mapping[str, object]],
+                   prices: Iterable[Mapping[str, object]]) -> list[dict]:
+    """Trained readings and probed prices, as readings of seconds (a probe has no accuracy)."""
+    return [*map(dict, records), *({"val_accuracy": math.nan, **p} for p in prices)]
+
+
 def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
-           signatures: Sequence[int], objective: Objective) -> dict[int, RuledOut]:
-    """The unmeasured signatures of ``depths`` ruled out by the readings so far (see the module)."""
+           signatures: Sequence[int], objective: Objective,
+           prices: Iterable[Mapping[str, object]] = ()) -> dict[int, RuledOut]:
+    """The untrained signatures of ``depths`` ruled out by the readings so far (see the module).
+
+    ``records``: trained readings (``{depth, val_accuracy, fit_seconds[, seed]}``); ``prices``:
+    probed prices of untrained depths (``{depth, fit_seconds}``), which price but do not rank."""
     records = list(records)
     if not records or not has_bound(objective):
         return {}
-    table, depth_of = _per_signature(records, signatures)
-    ans = answer(table, objective, estimate_noise(table))
-    se_acc, se_sec = standard_errors(table, ans.noise)
-    fit, se_fit = _fitted_seconds(table, ans.noise.seconds_cv)
+    trained, depth_of = _per_signature(records, signatures)
+    ans = answer(trained, objective, estimate_noise(trained))
+    costs, cost_depth_of = _per_signature(_cost_readings(records, prices), signatures)
+    se_acc, se_sec = standard_errors(costs, ans.noise)
+    fit, se_fit = _fitted_seconds(costs, ans.noise.seconds_cv)
     # By depth from here on (what the reasons name), the model's seconds in place of the readings.
-    table = table.assign(measured_seconds=table["fit_seconds"], fit_seconds=fit).rename(index=depth_of)
+    costs = costs.assign(measured_seconds=costs["fit_seconds"], fit_seconds=fit).rename(index=cost_depth_of)
     if objective.eligible is None:
-        ruling = _ceilings(table, se_fit, objective, depth_of[ans.best_depth], ans.best_value,
+        ruling = _ceilings(costs, se_fit, objective, depth_of[ans.best_depth], ans.best_value,
                            ans.best_sd)
     else:
-        ruling = _cheaper_for_sure(table, se_acc, se_sec, se_fit, objective)
+        ruling = _cheaper_for_sure(costs, se_acc, se_sec, se_fit, objective)
     out: dict[int, RuledOut] = {}
     current: RuledOut | None = None
     for d in sorted(depths):
         sig = signatures[d]
-        if sig in depth_of:
-            current = ruling.get(depth_of[sig]) or current  # the nearest ruling at or below d
-        elif current is not None:
+        if sig in cost_depth_of:
+            current = ruling.get(cost_depth_of[sig]) or current  # the nearest ruling at or below d
+        if sig not in depth_of and current is not None:
             out.setdefault(sig, current)
     return out
 

@@ -16,7 +16,8 @@ replay's landscape readings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -25,16 +26,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Objective
 from objectives.noise import pool
+from tuner.errors import TrialError
 from tuner.model.metrics import protocol_seconds
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_records
 from tuner.store.study import enqueue, measured_trials, queued_count, requeue, trial_depth, was_queued
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
-from tuner.strategies.decision import NUDGE_ATTRS, Asked, Kind, Seen, Snapshot, after_asking
+from tuner.strategies.decision import NUDGE_ATTRS, Asked, Decision, Kind, Seen, Snapshot, after_asking
 from tuner.strategies.registry import Strategy, decide_before_asking
 
-__all__ = ["Alone", "Elsewhere", "Outcome", "Search", "ask_round", "give_way", "pooled_told"]
+PROBED_ATTR = "probed"
+"""User attribute: what a probe priced the trial's depth at before it trained or was ruled out."""
+
+__all__ = ["PROBED_ATTR", "Alone", "Elsewhere", "Outcome", "Search", "ask_round", "give_way", "pooled_told"]
 
 
 class Elsewhere(Protocol):
@@ -46,6 +51,9 @@ class Elsewhere(Protocol):
     def ahead_of(self, number: int) -> list[FrozenTrial]:
         """Those asked before trial ``number`` that still run, each with its depth."""
 
+    def claim(self, trial: optuna.Trial) -> None:
+        """Mark a just-asked trial as this worker's (a probe may keep it a while before it trains)."""
+
 
 class Alone:
     """No other worker (the replay, a single process)."""
@@ -55,6 +63,9 @@ class Alone:
 
     def ahead_of(self, number: int) -> list[FrozenTrial]:
         return []
+
+    def claim(self, trial: optuna.Trial) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,10 @@ class Search:
     base_seed: int = 0
     seconds_budget: float | None = None
     elsewhere: Elsewhere = field(default_factory=Alone)
+    pricer: Callable[[int], dict | None] | None = None
+    """Seconds of a depth by a probe without training (``tuner.trials.pricing``: what
+    ``protocol_seconds`` and ``steady_seconds`` would be), for depths beyond every reading;
+    None where a probe is not worth it."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +106,8 @@ class Outcome:
 def ask_round(search: Search, repeats: int = 0) -> Outcome:
     """Decide, ask the study for one trial, and settle it unless it is to be trained (``Kind.TRAIN``)."""
     study, space = search.study, search.space
-    records = _records(search)
-    ruled = _ruled(search, records)
+    records, prices = _records(search), _prices(search)
+    ruled = _ruled(search, records, prices)
     decision, snap = decide_before_asking(_snapshot(search, ruled, repeats), search.strategy,
                                           study, space)
     if decision.kind in (Kind.STOP, Kind.WAIT):
@@ -101,6 +116,7 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     trial = study.ask(space.distributions())
     depth = space.depth_of(trial.params)
     space.record(trial, depth)
+    search.elsewhere.claim(trial)
     again = bool(trial.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
     if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
         trial.set_user_attr("seed", confirmation_seed(search.base_seed, trial.number))
@@ -110,10 +126,13 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     measured = measured_trials(study)
     decision = after_asking(snap, Asked(trial.number, depth, again=again, queued=was_queued(trial),
                                         ahead=ahead, measured=_seen(search, measured)))
-    out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
+    if decision.kind is Kind.TRAIN and not again and _worth_probing(search, depth, records, prices):
+        decision, ruled = _probe(search, trial, depth, decision, records, prices)
+        prices = _prices(search)
     if decision.kind in (Kind.TRAIN, Kind.RULE_OUT):
-        for key, value in bound.price(depth, records, search.signatures).as_attrs().items():
+        for key, value in bound.price(depth, records, search.signatures, prices).as_attrs().items():
             trial.set_user_attr(key, value)  # what it was priced at, beside what it will measure
+    out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
     if decision.kind is Kind.TRAIN:
         return out
     if decision.kind is Kind.ANSWER:
@@ -130,6 +149,31 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     if decision.nudge is not None:
         enqueue(study, space, decision.nudge, dict(NUDGE_ATTRS))
     return out
+
+
+def _worth_probing(search: Search, depth: int, records: list[dict], prices: list[dict]) -> bool:
+    """Probe only where the cost model is unsure: beyond every depth read, with a best to beat."""
+    return (search.pricer is not None and bool(records) and bool(_ruled_by(search))
+            and math.isinf(bound.price(depth, records, search.signatures, prices).high))
+
+
+def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, records: list[dict],
+           prices: list[dict]) -> tuple[Decision, dict[int, bound.RuledOut]]:
+    """Price ``depth`` by a probe before training it; rule it out if the price says it cannot win."""
+    try:
+        probed = search.pricer(depth)
+    except TrialError as exc:  # no price: train it, as without a probe
+        trial.set_user_attr("probe_error", str(exc)[:300])
+        return decision, {}
+    if probed is None:  # not worth a probe at this depth (the pricer knows the trial mode)
+        return decision, {}
+    trial.set_user_attr(PROBED_ATTR, probed)
+    ruled = _ruled(search, records, [*prices, _price_reading(search, depth, probed)])
+    sig = search.signatures[depth]
+    if sig not in ruled:
+        return decision, ruled
+    ruled[sig] = replace(ruled[sig], reason=f"probed: {ruled[sig].reason}")
+    return replace(decision, kind=Kind.RULE_OUT, reason=ruled[sig].reason), ruled
 
 
 def give_way(search: Search, trial: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
@@ -162,13 +206,35 @@ def _records(search: Search) -> list[dict]:
                          seed=search.base_seed)
 
 
-def _ruled(search: Search, records: list[dict]) -> dict[int, bound.RuledOut]:
-    """The signatures that cannot win; none for a strategy that chooses its depths (a sweep,
-    the narrowing: they train what they list) or without an objective."""
-    if search.objective is None or search.strategy.chooses_depths:
+def _ruled_by(search: Search) -> Objective | None:
+    """The objective depths are ruled out by; None for a strategy that chooses its depths (a
+    sweep, the narrowing: they train what they list), without an objective, or one without a bound."""
+    objective = search.objective
+    if objective is None or search.strategy.chooses_depths or not bound.has_bound(objective):
+        return None
+    return objective
+
+
+def _ruled(search: Search, records: list[dict], prices: list[dict]) -> dict[int, bound.RuledOut]:
+    """The signatures that cannot win."""
+    objective = _ruled_by(search)
+    if objective is None:
         return {}
     return bound.closed(records, depths=search.space.depths(), signatures=search.signatures,
-                        objective=search.objective)
+                        objective=objective, prices=prices)
+
+
+def _prices(search: Search) -> list[dict]:
+    """Probed prices of depths that did not train (ruled out, or stopped before their result)."""
+    if _ruled_by(search) is None:
+        return []
+    return [_price_reading(search, trial_depth(t, search.space), t.user_attrs[PROBED_ATTR])
+            for t in search.study.get_trials(deepcopy=False)
+            if PROBED_ATTR in t.user_attrs and t.state != TrialState.COMPLETE]
+
+
+def _price_reading(search: Search, depth: int, probed: dict) -> dict:
+    return {"depth": depth, "fit_seconds": search.objective.seconds(probed)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:

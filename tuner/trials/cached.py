@@ -37,8 +37,8 @@ from tuner.model.hypermodel import (
     trainable_count,
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
-from tuner.model.protocol import Protocol, host_name
-from tuner.trials import activations, work
+from tuner.model.protocol import Protocol, cached_on_images, host_name
+from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
@@ -54,14 +54,10 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
-    backbone, cuts = work.backbone(p)
+    backbone, cuts = kept.backbone(p)
     transform = image_transform(spec.preprocess)
     point = cuts.cache_point_for(depth)
-    if depth * 3 > cuts.n * 2:
-        # Deep cuts save little forward work but pay a probe that traces a
-        # large backward graph: at 64 px, depths 115 and 134 cost 1.2x the
-        # plain trial (benchmarks/RESULTS.md). Train phase 2 on the images
-        # and measure it, as at the input cut; phase 1 is still saved.
+    if cached_on_images(depth, cuts.n):  # measured on the images, as at the input cut
         point = cuts.cache_points[cuts.n]
     filled = False
     t_cache = time.perf_counter()

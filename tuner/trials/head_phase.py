@@ -32,7 +32,7 @@ from tuner.model.hypermodel import (
 )
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
-from tuner.trials import activations, work
+from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepProbe
 from tuner.trials.prefix_cache import PrefixCache
 
@@ -50,7 +50,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
-    backbone, cuts = work.backbone(p)
+    backbone, cuts = kept.backbone(p)
     backbone.trainable = False
     transform = image_transform(spec.preprocess)
     head = Head.for_protocol(p, num_classes)  # before the probe's head: the plain run's initial weights
