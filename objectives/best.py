@@ -32,7 +32,7 @@ import pandas as pd
 from objectives import Objective
 from objectives.noise import Z95, NoiseModel, estimate_noise, standard_errors
 
-__all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front"]
+__all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front", "within_noise"]
 
 
 def _order(values: np.ndarray, depths: np.ndarray, objective: Objective) -> np.ndarray:
@@ -95,6 +95,13 @@ def depth_values(table: pd.DataFrame, objective: Objective, noise: NoiseModel) -
          "eligible": _eligible(table, objective)},
         index=table.index,
     )
+
+
+def within_noise(values: pd.DataFrame, best: int) -> pd.Series:
+    """Which depths of ``depth_values``' table are within noise of depth ``best``: the two values
+    differ by less than ``1.96 * sqrt(sd_best² + sd_other²)``."""
+    b = values.loc[best]
+    return (values["value"] - b["value"]).abs() < Z95 * np.sqrt(values["sd"] ** 2 + b["sd"] ** 2)
 
 
 @dataclass(frozen=True)
@@ -171,8 +178,7 @@ def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None =
     vals = depth_values(table, objective, noise)
     best = best_depth(table, objective)
     b = vals.loc[best]
-    limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
-    close = vals["eligible"] & ((vals["value"] - b["value"]).abs() < limit) & (vals.index != best)
+    close = vals["eligible"] & within_noise(vals, best) & (vals.index != best)
     vals = vals.assign(within_noise=close.to_numpy(dtype=bool))
     return Answer(
         objective=objective, best_depth=best, best_value=float(b["value"]), best_sd=float(b["sd"]),

@@ -58,6 +58,7 @@ Rules of the replay (summarised in ``docs/strategies.md``):
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -67,11 +68,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from objectives.best import best_depth, depth_values
+from objectives.best import best_depth, depth_values, within_noise
 from objectives.noise import (
     DEFAULT_ACCURACY_SD,
     DEFAULT_SECONDS_CV,
-    Z95,
     NoiseModel,
     pool,
 )
@@ -349,11 +349,10 @@ def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> s
     table = landscape.table.assign(repeats=1, seeds=1)
     vals = depth_values(table, landscape.objective_spec, noise)
     best = true_best(landscape)[0]
-    b = vals.loc[best]
-    limit = Z95 * np.sqrt(vals["sd"] ** 2 + b["sd"] ** 2)
     clears_bar = np.isfinite(judged_values(landscape).to_numpy())
-    close = clears_bar & (((vals["value"] - b["value"]).abs() < limit) | (vals["value"] == b["value"]))
-    return {int(d) for d in vals.index[close.to_numpy(dtype=bool)]} | {best}
+    tie = (vals["value"] == vals.loc[best, "value"]).to_numpy(dtype=bool)
+    close = clears_bar & (within_noise(vals, best).to_numpy(dtype=bool) | tie)
+    return {int(d) for d in vals.index[close]} | {best}
 
 
 def _replay_job(kwargs: dict) -> pd.DataFrame:
@@ -426,7 +425,10 @@ def compare(
     if workers == 1:
         frames = [_replay_job(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_per_worker) as pool:
+        # Not forked: a process that has run TensorFlow (a search in the same notebook or
+        # test process) leaves threads and locks that a forked child dies on.
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_per_worker,
+                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
             frames = list(pool.map(_replay_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
     runs = pd.concat(frames, ignore_index=True)
     order = [s.label for s in strategies]
