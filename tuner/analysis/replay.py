@@ -267,17 +267,9 @@ def replay(
     # Told what the live study is told: one value, or accuracy and seconds (pareto).
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     # The live search's rounds (tuner.strategies.rounds), on one worker; a depth is its own signature.
-    layers = landscape.depth_range()[1]
-
-    def pricer(depth: int) -> dict | None:  # a probe: a reading of the depth's seconds of its own
-        if not cached_on_images(depth, layers):  # where a cached search probes
-            return None
-        sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=PROBE_READING)[1]
-        return {"protocol_seconds": sec, "steady_seconds": sec, "fit_seconds": sec}
-
     search = Search(study=study, space=space, strategy=strat, signatures=range(high + 1),
                     total=budget, objective=objective, base_seed=seed,
-                    pricer=pricer if probe else None)
+                    pricer=_probe_pricer(landscape, sd, cv, seed=seed) if probe else None)
     max_asks = max_asks if max_asks is not None else 5 * budget
     readings: list[dict] = []
     rows = []
@@ -296,43 +288,44 @@ def replay(
             continue
         trial, depth = out.trial, out.depth
         k = sum(r["depth"] == depth for r in readings)
-        if k == 0:
-            obs = world.loc[depth]
-            acc, sec = float(obs["val_accuracy"]), float(obs["fit_seconds"])
+        if k == 0:  # the seed's world; a repeat draws noise of its own
+            acc, sec = float(world.loc[depth, "val_accuracy"]), float(world.loc[depth, "fit_seconds"])
         else:
             acc, sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=k)
         for key in ("fit_seconds", "protocol_seconds", "steady_seconds"):
             trial.set_user_attr(key, sec)
         trial.set_user_attr("val_accuracy", acc)
         readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
-        eff = float(objective.values(acc, sec))
         study.tell(trial, objective.told(acc, sec))
         cum += sec
         choice = best_depth(pool(readings), objective)
-        rows.append(
-            {
-                "strategy": spec.label,
-                "seed": seed,
-                "step": len(readings),
-                "asks": asks,
-                "depth": depth,
-                "confirmation": is_confirmation,
-                "val_accuracy": acc,
-                "fit_seconds": sec,
-                "efficiency": eff,
-                "cum_seconds": cum,
-                "choice": choice,
-                "choice_efficiency": float(truth.loc[choice]),
-                "ruled_out": _ruled_out_count(study),
-                "probes": sum(PROBED_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)),
-            }
-        )
+        rows.append(dict(
+            strategy=spec.label, seed=seed, step=len(readings), asks=asks, depth=depth,
+            confirmation=is_confirmation, val_accuracy=acc, fit_seconds=sec,
+            efficiency=float(objective.values(acc, sec)), cum_seconds=cum, choice=choice,
+            choice_efficiency=float(truth.loc[choice]), **_untrained_counts(study)))
     return pd.DataFrame(rows)
 
 
-def _ruled_out_count(study: optuna.Study) -> int:
-    """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``)."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
+def _probe_pricer(landscape: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int):
+    """A cached search's probe, replayed: where it probes (``cached_on_images``), a reading of
+    the depth's seconds with noise of its own."""
+    layers = landscape.depth_range()[1]
+
+    def price(depth: int) -> dict | None:
+        if not cached_on_images(depth, layers):
+            return None
+        sec = _reading(landscape, sd, cv, seed=seed, depth=depth, k=PROBE_READING)[1]
+        return {"protocol_seconds": sec, "steady_seconds": sec, "fit_seconds": sec}
+
+    return price
+
+
+def _untrained_counts(study: optuna.Study) -> dict[str, int]:
+    """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``) and depths probed."""
+    trials = study.get_trials(deepcopy=False)
+    return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+            "probes": sum(PROBED_ATTR in t.user_attrs for t in trials)}
 
 
 def within_noise_of_best(landscape: Landscape, *, noise_scale: float = 1.0) -> set[int]:
