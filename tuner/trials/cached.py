@@ -18,7 +18,7 @@ import time
 import keras
 import numpy as np
 
-from tuner.data.batches import Arrays, image_transform, training_batches
+from tuner.data.batches import Arrays, image_transform
 from tuner.model.backbones import (
     get_backbone_spec,
     layers_with_weights,
@@ -39,8 +39,9 @@ from tuner.model.hypermodel import (
 from tuner.model.metrics import TrialMetrics, steady_seconds
 from tuner.model.protocol import Protocol, cached_on_images, host_name
 from tuner.trials import activations, kept
-from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
+from tuner.trials.accounting import PROBE_STEPS, StepCosts
 from tuner.trials.prefix_cache import PrefixCache
+from tuner.trials.pricing import phase2_seconds, plain_probe
 
 
 class CacheTooSmall(Exception):
@@ -96,9 +97,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         # before the trial trains.
         saved = [w.numpy() for w in plain.trainable_weights]
         compile_for(plain, num_classes, p.finetune_lr)
-        probe = StepProbe(plain, training_batches(train, seed=p.seed, first_epoch=p.head_epochs, epochs=1,
-                                                  batch_size=p.batch_size, transform=transform),
-                          validation=StepCosts.from_attrs(phase1, "phase1"))
+        probe = plain_probe(plain, protocol=p, train=train, phase1=phase1, transform=transform)
         probe.run(PROBE_STEPS // 2)
         for w, value in zip(plain.trainable_weights, saved):
             w.assign(value)
@@ -133,9 +132,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
         phase2, phase2_steady = run.seconds, steady_seconds([run.epoch_seconds])
     else:
-        shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
-        phase2 = costs.phase_seconds(epochs=p.finetune_epochs, **shape)
-        phase2_steady = costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape)
+        phase2, phase2_steady = phase2_seconds(costs, protocol=p, train=train, val=val)
     extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
     _, trained = split_at_depth(backbone, depth)
     return TrialMetrics(

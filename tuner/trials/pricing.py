@@ -11,6 +11,8 @@ and steps, where the trial would cost a minute.
 
 from __future__ import annotations
 
+import keras
+
 from tuner.data.batches import Arrays, image_transform, training_batches
 from tuner.model.backbones import get_backbone_spec, set_depth
 from tuner.model.hypermodel import Head, compile_for, plain_model
@@ -19,14 +21,30 @@ from tuner.trials import kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
 
 
+def plain_probe(plain: keras.Model, *, protocol: Protocol, train: Arrays, phase1: dict,
+                transform) -> StepProbe:
+    """The probe of a compiled plain model's phase-2 steps; validation is phase 1's, the same
+    forward pass at every depth."""
+    p = protocol
+    batches = training_batches(train, seed=p.seed, first_epoch=p.head_epochs, epochs=1,
+                               batch_size=p.batch_size, transform=transform)
+    return StepProbe(plain, batches, validation=StepCosts.from_attrs(phase1, "phase1"))
+
+
+def phase2_seconds(costs: StepCosts, *, protocol: Protocol, train: Arrays, val: Arrays) -> tuple[float, float]:
+    """What phase 2 costs at these step costs: with its tracing, and steady."""
+    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=protocol.batch_size)
+    return (costs.phase_seconds(epochs=protocol.finetune_epochs, **shape),
+            costs.phase_seconds(epochs=protocol.finetune_epochs, traced=False, **shape))
+
+
 def probe_price(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
                 phase1: dict) -> dict[str, float]:
     """``protocol_seconds`` and ``steady_seconds`` the plain protocol would cost at ``depth``,
     with the phase-2 step costs they come from (``phase2_train_step``, ...)."""
     p = protocol
-    validation = StepCosts.from_attrs(phase1, "phase1")
     if depth == 0:  # nothing of the backbone trains: phase 2 runs phase 1's graph again
-        costs = validation
+        costs = StepCosts.from_attrs(phase1, "phase1")
     else:
         spec = get_backbone_spec(p.backbone)
         backbone, _ = kept.backbone(p)  # its weights are put back by the next request
@@ -34,14 +52,10 @@ def probe_price(*, protocol: Protocol, num_classes: int, depth: int, train: Arra
         plain = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size,
                             f"{spec.name}_depth_tuner")
         compile_for(plain, num_classes, p.finetune_lr)
-        batches = training_batches(train, seed=p.seed, first_epoch=p.head_epochs, epochs=1,
-                                   batch_size=p.batch_size, transform=image_transform(spec.preprocess))
-        costs = StepProbe(plain, batches, validation=validation).run(PROBE_STEPS).costs()
-    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=p.batch_size)
-    return {
-        "protocol_seconds": float(phase1["protocol_seconds"])
-        + costs.phase_seconds(epochs=p.finetune_epochs, **shape),
-        "steady_seconds": float(phase1["steady_seconds"])
-        + costs.phase_seconds(epochs=p.finetune_epochs, traced=False, **shape),
-        **costs.as_attrs("phase2"),
-    }
+        probe = plain_probe(plain, protocol=p, train=train, phase1=phase1,
+                            transform=image_transform(spec.preprocess))
+        costs = probe.run(PROBE_STEPS).costs()
+    phase2, steady = phase2_seconds(costs, protocol=p, train=train, val=val)
+    return {"protocol_seconds": float(phase1["protocol_seconds"]) + phase2,
+            "steady_seconds": float(phase1["steady_seconds"]) + steady,
+            **costs.as_attrs("phase2")}
