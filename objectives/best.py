@@ -32,7 +32,9 @@ import pandas as pd
 from objectives import Objective
 from objectives.noise import Z95, NoiseModel, estimate_noise, standard_errors
 
-__all__ = ["Answer", "answer", "best_depth", "depth_values", "pareto_front", "within_noise"]
+CHOICES = ("best", "cheapest", "most-accurate")
+
+__all__ = ["CHOICES", "Answer", "answer", "best_depth", "depth_values", "pareto_front", "within_noise"]
 
 
 def _order(values: np.ndarray, depths: np.ndarray, objective: Objective) -> np.ndarray:
@@ -119,6 +121,38 @@ class Answer:
     front: list[int] = field(default_factory=list)
     """The accuracy/seconds Pareto front of the measured depths, cheapest first."""
 
+    def chosen(self, how: str = "best") -> int:
+        """A depth to hand over: the best, or the cheapest / most accurate of it and those within noise.
+
+        A search often ends with several depths the readings cannot tell
+        apart; which of them to train for use is the user's call."""
+        if how == "best":
+            return self.best_depth
+        if how not in CHOICES:
+            raise ValueError(f"unknown choice {how!r}: use one of {', '.join(CHOICES)}")
+        near = self.depths.loc[[self.best_depth, *self.within_noise]]
+        if how == "cheapest":  # ties: the more accurate, then the shallower
+            order = np.lexsort((near.index.to_numpy(), -near["val_accuracy"].to_numpy(), near["seconds"].to_numpy()))
+        else:  # ties: the cheaper, then the shallower
+            order = np.lexsort((near.index.to_numpy(), near["seconds"].to_numpy(), -near["val_accuracy"].to_numpy()))
+        return int(near.index[order[0]])
+
+    def choices_line(self) -> str:
+        """Under the best-depth line when depths are within noise: which ``export --choose`` takes which."""
+        if not self.within_noise:
+            return ""
+        d = self.depths
+        cheap, acc = self.chosen("cheapest"), self.chosen("most-accurate")
+        if cheap == acc == self.best_depth:
+            return ""
+        cost = f"{d.loc[cheap, 'seconds']:.1f} s"
+        accuracy = f"val_accuracy {d.loc[acc, 'val_accuracy']:.4f}"
+        if cheap == acc:
+            said = f"depth {cheap} is both the cheapest ({cost}) and the most accurate ({accuracy})"
+        else:
+            said = f"cheapest depth {cheap} ({cost}), most accurate depth {acc} ({accuracy})"
+        return f"among them: {said}; export --choose cheapest / most-accurate takes it instead of the best"
+
     @property
     def half_width(self) -> float:
         return (self.best_interval[1] - self.best_interval[0]) / 2
@@ -153,6 +187,7 @@ class Answer:
             "best_sd": self.best_sd,
             "best_interval": [float(v) for v in self.best_interval],
             "within_noise": list(self.within_noise),
+            "choices": {how: self.chosen(how) for how in CHOICES},
             "pareto_front": list(self.front),
             "noise": self.noise.as_dict(),
             "depths": [{"depth": int(d), **{k: _plain(v) for k, v in r.items()}}

@@ -27,6 +27,7 @@ LAYERS = [
     ("tuner.strategies",),
     ("tuner.search",),
     ("tuner.analysis",),
+    ("tuner.export",),
     ("tuner.api",),
     ("tuner.cli",),
 ]

@@ -64,6 +64,13 @@ def _study(tmp_path, objective: str, name: str = "s") -> str:
     return storage
 
 
+def _answer_line(text: str) -> str:
+    """show's answer line (the choices among the depths within noise may follow it)."""
+    lines = [line for line in text.splitlines() if line.startswith("best depth: ")]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
 def _show(storage: str, fmt: str, name: str = "s") -> str:
     out = io.StringIO()
     print_study(study=name, storage=storage, fmt=fmt, out=out)
@@ -124,7 +131,7 @@ def test_show_json_gives_the_answer_on_a_study_with_repeats(tmp_path):
 
 def test_show_line_under_the_table(tmp_path):
     storage = _study(tmp_path, "efficiency")
-    last = _show(storage, "table").strip().splitlines()[-1]
+    last = _answer_line(_show(storage, "table"))
     assert last.startswith("best depth: 5, efficiency ")
     assert "± " in last and "(95 %; 2 readings" in last and "within noise of it:" in last
     assert "seconds 14 % (from repeats, 1 df, with the default as 4)" in last
@@ -133,7 +140,7 @@ def test_show_line_under_the_table(tmp_path):
 def test_pareto_study_lists_its_front(tmp_path):
     storage = _study(tmp_path, "pareto")
     # cheapest first; depth 5's pooled (0.91, 120 s) is beaten by none
-    line = _show(storage, "table").strip().splitlines()[-1]
+    line = _answer_line(_show(storage, "table"))
     assert "Pareto front: 0 (0.7000, 100.0 s), 5 (0.9100, 120.0 s), 20 (0.9300, 160.0 s), " \
            "60 (0.9500, 260.0 s)" in line
     data = json.loads(_show(storage, "json"))
@@ -226,7 +233,7 @@ def test_search_with_cheapest_within_runs_resumes_and_shows(tmp_path, capsys, mo
     assert main([*base, "--objective", "cheapest-within:0.01", "--trials", "2"]) == 0  # resumes
     out = capsys.readouterr().out
     assert "objective cheapest-within:0.01" in out
-    assert out.strip().splitlines()[-1].startswith("best depth: ")
+    assert _answer_line(out)
     assert "best accuracy" in out
     data = json.loads(_show(f"sqlite:///{tmp_path / 'cw.db'}", "json", name="cw"))
     assert data["objective"] == "cheapest-within:0.01" and len(data["trials"]) == 2
@@ -255,3 +262,22 @@ def test_search_with_pareto_runs_resumes_and_shows_its_front(tmp_path, capsys, m
         assert t.values == [t.user_attrs["val_accuracy"], t.user_attrs["protocol_seconds"]]
     data = json.loads(_show(storage, "json", name="p"))
     assert data["pareto_front"] and set(data["pareto_front"]) <= {t["depth"] for t in data["trials"]}
+
+
+@pytest.mark.parametrize("readings, within, cheapest, most_accurate", [
+    # depth -> (val_accuracy, seconds); ties go to the more accurate / the cheaper, then the shallower
+    ({3: (0.90, 50.0), 8: (0.905, 52.0), 40: (0.99, 90.0)}, [8], 3, 8),
+    ({3: (0.90, 50.0), 4: (0.92, 50.0), 8: (0.92, 49.0)}, [3, 4], 8, 8),
+    ({3: (0.90, 50.0), 60: (0.30, 400.0)}, [], 3, 3),
+])
+def test_export_choices_come_from_the_best_and_the_depths_within_noise(readings, within, cheapest,
+                                                                       most_accurate):
+    land = from_records([{"depth": d, "val_accuracy": a, "fit_seconds": s} for d, (a, s) in readings.items()],
+                        name="choices", objective="efficiency")
+    answer = land.answer()
+    assert answer.within_noise == within
+    assert answer.chosen("cheapest") == cheapest and answer.chosen("most-accurate") == most_accurate
+    assert answer.chosen("best") == answer.best_depth
+    assert ("among them" in answer.choices_line()) == bool(within)
+    assert answer.as_dict()["choices"] == {"best": answer.best_depth, "cheapest": cheapest,
+                                           "most-accurate": most_accurate}

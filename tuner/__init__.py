@@ -4,7 +4,7 @@ Flow, one sub-package per stage (nothing imports a later one): data -> model
 -> trials -> objectives -> store -> strategies -> search -> analysis -> api
 -> cli. README's "How it fits together" names each module's job.
 
-The Python API (``tuner.DepthSearch``, ``tuner.compare``) is imported on
+The Python API (``tuner.DepthSearch``, ``tuner.compare``, ``tuner.predict``) is imported on
 first use, so ``import tuner`` does not start TensorFlow.
 """
 
@@ -12,9 +12,10 @@ from tuner.errors import DepthTunerError, TrialError, UsageError
 
 __version__ = "0.1.0"
 
-__all__ = ["DepthSearch", "DepthTunerError", "TrialError", "UsageError", "__version__", "compare"]
+__all__ = ["DepthSearch", "DepthTunerError", "TrialError", "UsageError", "__version__", "compare",
+           "model_card", "predict"]
 
-_LAZY = {"DepthSearch": "tuner.api", "compare": "tuner.api"}
+_LAZY = {name: "tuner.api" for name in ("DepthSearch", "compare", "model_card", "predict")}
 
 
 def __getattr__(name: str):

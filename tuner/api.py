@@ -21,6 +21,7 @@ from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
 from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
 
 if TYPE_CHECKING:
+    import keras
     import optuna
     import pandas as pd
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from tuner.search.config import SearchConfig
     from tuner.search.run import SearchOutcome
 
-__all__ = ["DepthSearch", "compare", "comparison"]
+__all__ = ["DepthSearch", "compare", "comparison", "model_card", "predict"]
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,29 @@ class DepthSearch:
         best = self._best_row()
         return None if best is None else float(best["value"])
 
+    def export(self, path: str | os.PathLike, *, depth: int | None = None, choose: str = "best",
+               head_epochs: int | None = None, finetune_epochs: int | None = None,
+               include_validation: bool = False) -> keras.Model:
+        """Train the chosen depth again by the study's protocol and save it to ``path`` (.keras).
+
+        What ``depth-tuner export`` does: ``choose`` is ``best``, ``cheapest`` or
+        ``most-accurate`` (of the best and the depths within noise of it), or
+        ``depth`` names one. Returns the self-contained model (uint8 images in,
+        class probabilities out); its card is ``model.depth_tuner_card`` and
+        ``tuner.model_card(path)``. The study is only read.
+        """
+        from tuner.export.train import ExportOptions, export_study
+        from tuner.progress import Reporter
+
+        name, storage = self._location()
+        options = ExportOptions(depth=depth, choose=choose, head_epochs=head_epochs,
+                                finetune_epochs=finetune_epochs,
+                                include_validation=include_validation, data_dir=self.data_dir)
+        exported = export_study(name, storage=storage, output=os.fspath(path), options=options,
+                                reporter=Reporter(quiet=not self.progress))
+        exported.model.depth_tuner_card = exported.card
+        return exported.model
+
     def _best_row(self) -> pd.Series | None:
         from tuner.analysis.summary import best_trial_row
 
@@ -378,3 +402,31 @@ def compare(**options: Any) -> pd.DataFrame:
     best)); the options are ``comparison``'s.
     """
     return comparison(**options).table
+
+
+# -- the exported model ----------------------------------------------------
+
+
+def predict(model: str | os.PathLike | keras.Model, images: Any, *, top: int = 1) -> pd.DataFrame:
+    """Classes of ``images`` by an exported model: one row per image (``depth-tuner predict``).
+
+    ``model``: a path written by ``export`` or the model ``DepthSearch.export``
+    returned. ``images``: image files and folders, or a uint8 array (N, H, W, 3).
+    Columns ``path`` (or ``index``), ``class``, ``probability`` (then ``class_2``,
+    ``probability_2``... for ``top`` > 1). Unreadable files are left out with a warning.
+    """
+    import warnings
+
+    from tuner.export.predict import predict as run
+
+    def skipped(s) -> None:
+        warnings.warn(f"skipped {s.path}: {s.reason}", stacklevel=3)
+
+    return run(model, images, top=top, on_skip=skipped)
+
+
+def model_card(path: str | os.PathLike) -> dict[str, Any]:
+    """The model card inside a file ``export`` wrote: depth, evidence, classes, protocol."""
+    from tuner.export.card import read_card
+
+    return read_card(path)

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("tuner.cli.compare", "replay strategies (narrowing, samplers) on a landscape without training"),
     "live-compare": ("tuner.cli.live_compare", "run strategies for real with the same budget of training seconds"),
     "report": ("tuner.cli.report", "tables and figures of a stored study"),
+    "export": ("tuner.cli.export", "train the chosen depth again and save a self-contained Keras model"),
+    "predict": ("tuner.cli.predict", "class probabilities of images from an exported model (CSV)"),
 }
 
 

@@ -71,6 +71,8 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if answer is not None:
         print(answer.line(), file=out)
+        if answer.choices_line():
+            print(answer.choices_line(), file=out)
     ruled = ruled_out_line(s)
     if ruled:
         print(ruled, file=out)

@@ -195,6 +195,24 @@ def check_image_folder(path: str) -> list[str]:
     return classes
 
 
+def class_names(spec: DataSpec, num_classes: int, *, data_dir: str | None = None) -> list[str]:
+    """The label names in label order: a folder's sub-folders (sorted, as Keras labels them),
+    TFDS's names, or ``class_0``... for generated images (and a TFDS set without names)."""
+    if spec.source == "folder":
+        return check_image_folder(spec.name)
+    if spec.source == "tfds":
+        import tensorflow_datasets as tfds
+
+        try:
+            info = tfds.builder(spec.name, data_dir=data_dir).info
+            names = list(info.features[info.supervised_keys[1]].names)
+        except Exception:  # noqa: BLE001 - names are a courtesy; indices still work
+            names = []
+        if len(names) == num_classes:
+            return names
+    return [f"class_{i}" for i in range(num_classes)]
+
+
 def _network_reachable(timeout: float = 3.0) -> bool:
     host, _, port = os.environ.get("DEPTH_TUNER_NETWORK_PROBE", NETWORK_PROBE).rpartition(":")
     try:

@@ -49,12 +49,12 @@ class Protocol:
     def as_config(self) -> dict[str, Any]:
         d = asdict(self)
         if self.weights not in (None, "imagenet"):
-            d["weights_sha256"] = _sha256(self.weights)
+            d["weights_sha256"] = file_sha256(self.weights)
         d["weights"] = RANDOM_WEIGHTS if self.weights is None else self.weights
         return d
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -92,6 +92,8 @@ class DepthTuner(kt.Tuner):
         value = self.objective_fn(metrics.as_attrs())
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
+        if request["checkpoint"] and "checkpoint_error" not in metrics.extra:  # export may reuse it
+            ot.set_user_attr("checkpoint", request["checkpoint"])
         self.reporter.trial_done(trial=number, total=total, depth=depth,
                                  val_accuracy=metrics.val_accuracy, seconds=metrics.protocol_seconds,
                                  objective=self.objective_fn.name, value=value,
@@ -118,7 +120,7 @@ class DepthTuner(kt.Tuner):
         if not self.checkpoint_dir:
             return None
         os.makedirs(self.checkpoint_dir, exist_ok=True)
-        return os.path.join(self.checkpoint_dir, f"trial_{number}.weights.h5")
+        return os.path.abspath(os.path.join(self.checkpoint_dir, f"trial_{number}.weights.h5"))
 
     def save_model(self, trial_id, model, step=0) -> None:
         """Checkpoints are written only when asked for (``checkpoint_dir``)."""
