@@ -264,3 +264,51 @@ def test_export_keeps_the_studys_protocol_and_changes_only_what_is_asked():
         recorded_protocol(gone, ExportOptions())
     with pytest.raises(UsageError, match="--choose"):
         ExportOptions(choose="fastest")
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "ResNet50", "EfficientNetB0", "MobileNetV3Small"])
+def test_the_exported_preprocessing_is_the_backbones_own(name):
+    import keras
+
+    from tuner.export.serving import preprocessing_layer
+    from tuner.model.backbones import get_backbone_spec
+
+    spec = get_backbone_spec(name)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    layer = preprocessing_layer(spec)
+    got = pixels if layer is None else np.asarray(layer(pixels))
+    assert np.allclose(got, np.asarray(spec.preprocess(pixels.copy())), atol=1e-3)
+    assert layer is None or type(layer).__module__.startswith("keras")  # a stock layer: loads anywhere
+    keras.backend.clear_session()
+
+
+def test_a_two_class_model_gives_one_probability_per_class(tmp_path):
+    import keras
+
+    from tuner.export.card import write_model
+    from tuner.export.serving import serving_model
+    from tuner.model.backbones import build_backbone, get_backbone_spec
+    from tuner.model.hypermodel import Head, plain_model
+
+    spec = get_backbone_spec("MobileNetV2")
+    trained = plain_model(build_backbone(spec, image_size=32, weights=None),
+                          Head(num_classes=2, dropout=0.2, seed=0), 32, "two")
+    model = serving_model(trained, spec, image_size=32)
+    x = np.random.default_rng(1).integers(0, 255, (3, 45, 37, 3)).astype(np.uint8)
+    probs = np.asarray(model.predict(x, verbose=0))
+    assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1, atol=1e-6)
+    path = write_model(model, {"class_names": ["cat", "dog"], "image_size": 32}, str(tmp_path / "two.keras"))
+    assert np.allclose(keras.saving.load_model(path).predict(x, verbose=0), probs, atol=1e-5)
+
+
+def test_a_study_without_a_measured_trial_is_refused(tmp_path):
+    import optuna
+
+    from tuner.errors import UsageError
+    from tuner.export.train import export_study
+
+    storage = f"sqlite:///{tmp_path / 'e.db'}"
+    optuna.create_study(study_name="empty", storage=storage)
+    with pytest.raises(UsageError, match="has no measured trial"):
+        export_study("empty", storage=storage, output=str(tmp_path / "m.keras"))
+    assert not (tmp_path / "m.keras").exists()
