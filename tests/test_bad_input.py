@@ -118,14 +118,18 @@ def test_weights_file_is_loaded(tmp_path):
 
 @pytest.mark.parametrize("setup, needles", [
     ({"cat": 2}, ["1 class sub-folder(s)"]),
-    ({"cat": 2, "dog": 0}, ["holds no images"]),
-    ({"cat": 2, "dog": 2, "notes.txt@dog": 1}, ["is not an image"]),
-    ({"cat": 2, "dog": 2, "broken.png@dog": 1}, ["cannot be read as an image"]),
+    ({"cat": 2, "dog": 0}, ["holds no readable images"]),
+    ({"cat": 2, "dog": 2, "notes.txt@dog": 1, "--strict-data": 1}, ["is not an image", "--strict-data"]),
+    ({"cat": 2, "dog": 2, "broken.png@dog": 1, "--strict-data": 1}, ["cannot be read as an image"]),
+    ({"cat": 2, "dog": 0, "broken.png@dog": 1}, ["holds no readable images"]),
 ])
 def test_bad_image_folders(tmp_path, capsys, setup, needles):
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
+    flags = [key for key in setup if key.startswith("--")]
     for key, count in setup.items():
+        if key in flags:
+            continue
         name, _, cls = key.partition("@")
         if cls:  # a single bad file in a class folder
             (root / cls / name).write_bytes(b"not an image at all")
@@ -134,7 +138,7 @@ def test_bad_image_folders(tmp_path, capsys, setup, needles):
         for i in range(count):
             keras.utils.save_img(str(root / name / f"{i}.png"),
                                  rng.integers(0, 255, (36, 36, 3), dtype=np.uint8))
-    _fails(capsys, _search(tmp_path, "--dataset", str(root)), *needles)
+    _fails(capsys, _search(tmp_path, "--dataset", str(root), *flags), *needles)
 
 
 def test_local_folder_search_runs(tmp_path, image_folder, capsys, monkeypatch):
@@ -145,3 +149,37 @@ def test_local_folder_search_runs(tmp_path, image_folder, capsys, monkeypatch):
     assert "study images" in out and "best depth:" in out
     assert "Using" not in out  # Keras' file counts are not results
     assert (tmp_path / "studies" / "images.db").exists()
+
+
+def test_a_folder_with_clutter_trains_and_says_what_it_skipped(tmp_path, image_folder, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (image_folder / "dog" / "notes.txt").write_text("where these came from")
+    (image_folder / "cat" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (image_folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    assert main(["search", "--dataset", str(image_folder), "--val-fraction", "0.34", *FAST,
+                 "--trials", "1"]) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "skipped" in x)
+    assert ("skipped 1 file that is not an image (notes.txt) and 1 unreadable image (broken.jpg)"
+            in line), line
+    assert ".DS_Store" not in err
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--study", "../escape"], "is not a plain name"),
+    (["--study", "a/b"], "is not a plain name"),
+    (["--study", ".hidden"], "is not a plain name"),
+    (["--cache-dir", "afile.txt"], "--cache-dir"),
+    (["--artifacts-dir", "afile.txt/sub"], "is a file, so no folder can be made"),
+    (["--keep-checkpoints", "afile.txt"], "--keep-checkpoints"),
+    (["--storage", "sqlite:///afile.txt/x.db"], "is a file, so"),
+])
+def test_paths_and_study_names_are_checked_before_anything_is_written(tmp_path, capsys, monkeypatch,
+                                                                      flags, needle):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile.txt").write_text("a file, not a folder")
+    args = ["search", "--dataset", "tf_flowers", "--fake-data", "--trials", "1", *FAST, *flags]
+    _fails(capsys, args, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
+    if flags[0] == "--study":  # every command that names a study
+        _fails(capsys, ["show", "--study", flags[1]], needle)

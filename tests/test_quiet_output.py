@@ -72,7 +72,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, empty_class_folder, 
         "backbone": (["--dataset", "tf_flowers", "--backbone", "VGG99"], "unknown backbone"),
         "overlap": (["--dataset", "cats_vs_dogs", "--val-split", "train[5%:15%]"], "overlap"),
         "weights": (["--dataset", "tf_flowers", "--weights", "/nonexistent.h5"], "--weights"),
-        "no-images": (["--dataset", str(empty_class_folder)], "holds no images"),
+        "no-images": (["--dataset", str(empty_class_folder)], "holds no readable images"),
         # The offline check comes after the weights and the backbone are built:
         # the old order had created studies/tf_flowers.db by then.
         "offline-tfds": (["--dataset", "tf_flowers", "--weights", "none", "--image-size", "32",

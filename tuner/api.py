@@ -68,6 +68,7 @@ class DepthSearch:
         val_split: str | None = None,
         val_fraction: float = 0.2,
         data_dir: str | None = None,
+        strict_data: bool = False,
         fake_data: bool = False,
         fake_examples: tuple[int, int] = DEFAULT_FAKE_EXAMPLES,
         backbone: str = "MobileNetV2",
@@ -102,6 +103,7 @@ class DepthSearch:
         self.val_split = val_split
         self.val_fraction = val_fraction
         self.data_dir = data_dir
+        self.strict_data = strict_data
         self.fake_data = fake_data
         self.fake_examples = fake_examples
         self.backbone = backbone
@@ -178,6 +180,7 @@ class DepthSearch:
             dataset=os.fspath(self.dataset), train_split=self.train_split, val_split=self.val_split,
             val_fraction=self.val_fraction, fake=self.fake_data,
             fake_examples=_fake_examples(self.fake_examples), data_dir=self.data_dir,
+            strict=self.strict_data,
         )
         config = SearchConfig(data=data, protocol=protocol, objective=self.objective,
                               sampler=strategy.name, space=space, trial_mode=self.trial_mode)

@@ -89,6 +89,9 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     d.add_argument("--val-fraction", type=float, default=0.2, help="validation share of a folder")
     d.add_argument("--data-dir", help="TFDS data directory with the dataset already on disk "
                    "(default: TFDS's own, ~/tensorflow_datasets)")
+    d.add_argument("--strict-data", action="store_true",
+                   help="refuse a folder holding files that are not images or do not decode "
+                   "(default: skip them and say so)")
     d.add_argument("--fake-data", action="store_true",
                    help="generated images with the dataset's class count, learnable offline "
                    "(demo and smoke runs; recorded as fake, default study NAME-fake)")

@@ -9,6 +9,7 @@ backbone's preprocessing: ``tuner.data.batches``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import socket
@@ -63,8 +64,9 @@ def resolve_data_spec(
     fake: bool = False,
     fake_examples: tuple[int, int] = DEFAULT_FAKE_EXAMPLES,
     data_dir: str | None = None,
+    strict: bool = False,
 ) -> DataSpec:
-    """Turn ``--dataset`` and friends into a checked ``DataSpec``."""
+    """Turn ``--dataset`` and friends into a checked ``DataSpec`` (``strict``: ``--strict-data``)."""
     if os.path.isdir(dataset):
         if train_split or val_split:
             raise UsageError(
@@ -73,7 +75,7 @@ def resolve_data_spec(
             )
         if not 0 < val_fraction < 1:
             raise UsageError(f"--val-fraction {val_fraction} must be between 0 and 1")
-        classes = check_image_folder(dataset)
+        classes = check_image_folder(dataset, strict=strict)
         path = os.path.abspath(dataset)
         if fake:
             return DataSpec("fake", path, num_classes=len(classes),
@@ -158,8 +160,47 @@ def check_splits_disjoint(train_split: str, val_split: str) -> None:
                 )
 
 
-def check_image_folder(path: str) -> list[str]:
-    """Class names of a folder of class sub-folders, refusing what would mislead."""
+@dataclass(frozen=True)
+class FolderScan:
+    """What a folder of class sub-folders holds: its classes, and the files training will pass over."""
+
+    classes: list[str]
+    not_images: list[str]  # other extensions (notes.txt, Thumbs.db); hidden files are not counted
+    unreadable: list[str]  # image extensions that do not decode
+
+    def skipped_line(self) -> str:
+        """One summary line, or "" when nothing was skipped."""
+        def names(files: list[str]) -> str:
+            return ", ".join(os.path.basename(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
+
+        parts = []
+        if self.not_images:
+            n = len(self.not_images)
+            parts.append(f"{n} file{' that is not an image' if n == 1 else 's that are not images'} "
+                         f"({names(self.not_images)})")
+        if self.unreadable:
+            n = len(self.unreadable)
+            parts.append(f"{n} unreadable image{'s' if n != 1 else ''} ({names(self.unreadable)})")
+        return ("skipped " + " and ".join(parts) + "; --strict-data refuses them") if parts else ""
+
+
+def _listing(path: str) -> tuple:
+    """Names, sizes and times of every file: the scan's cache key (a changed folder is scanned again)."""
+    out = []
+    for root, _, files in os.walk(path):
+        for f in sorted(files):
+            st = os.stat(os.path.join(root, f))
+            out.append((root, f, st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
+def scan_image_folder(path: str) -> FolderScan:
+    """Classes of a folder of class sub-folders, every image decoded once to find the broken ones."""
+    return _scan(os.path.abspath(path), _listing(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _scan(path: str, _listing: tuple) -> FolderScan:
     classes = sorted(
         d for d in os.listdir(path)
         if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")
@@ -169,30 +210,40 @@ def check_image_folder(path: str) -> list[str]:
             f"folder {path} has {len(classes)} class sub-folder(s): put the images "
             "of each class in its own sub-folder, at least 2 classes"
         )
+    not_images, unreadable = [], []
     for cls in classes:
         folder = os.path.join(path, cls)
-        files = [f for f in os.listdir(folder) if not f.startswith(".")]
+        files = sorted(f for f in os.listdir(folder)
+                       if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
         images = [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
-        if not images:
-            raise UsageError(
-                f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}): "
-                "add images or remove the folder"
-            )
-        others = sorted(set(files) - set(images))
-        if others:
-            raise UsageError(
-                f"{os.path.join(folder, others[0])} is not an image "
-                f"({', '.join(IMAGE_EXTENSIONS)}): remove it from the data folder"
-            )
+        not_images += [os.path.join(folder, f) for f in files if f not in images]
+        readable = 0
         for f in images:
             fp = os.path.join(folder, f)
             try:
                 tf.io.decode_image(tf.io.read_file(fp), channels=3, expand_animations=False)
+                readable += 1
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError):
-                raise UsageError(
-                    f"{fp} cannot be read as an image: replace or remove it"
-                ) from None
-    return classes
+                unreadable.append(fp)
+        if not readable:
+            raise UsageError(
+                f"class folder {folder} holds no readable images ({', '.join(IMAGE_EXTENSIONS)}): "
+                "add images or remove the folder"
+            )
+    return FolderScan(classes, not_images, unreadable)
+
+
+def check_image_folder(path: str, *, strict: bool = False) -> list[str]:
+    """Class names of a folder of class sub-folders; with ``strict``, any file training
+    would pass over is refused (the behaviour before clutter was skipped)."""
+    scan = scan_image_folder(path)
+    if strict and scan.not_images:
+        raise UsageError(f"{scan.not_images[0]} is not an image ({', '.join(IMAGE_EXTENSIONS)}): "
+                         "remove it from the data folder, or leave out --strict-data to skip such files")
+    if strict and scan.unreadable:
+        raise UsageError(f"{scan.unreadable[0]} cannot be read as an image: replace or remove it, "
+                         "or leave out --strict-data to skip such files")
+    return scan.classes
 
 
 def class_names(spec: DataSpec, num_classes: int, *, data_dir: str | None = None) -> list[str]:
@@ -254,7 +305,9 @@ def _load_folder(spec: DataSpec, image_size: int, seed: int):
             image_size=(image_size, image_size), batch_size=None, label_mode="int",
             shuffle=True, verbose=False,
         )
-    return train, val
+    # Keras splits the file list before decoding; an unreadable image (the scan
+    # has counted it, or --strict-data refused it) is dropped, the split kept.
+    return train.ignore_errors(), val.ignore_errors()
 
 
 def _to_uint8(image, label, image_size: int):

@@ -22,7 +22,7 @@ from keras_tuner.src import config as kt_config  # no public switch (below)
 
 from objectives import get_objective
 from tuner.data.batches import dataset_arrays
-from tuner.data.sources import load_datasets, save_images
+from tuner.data.sources import load_datasets, save_images, scan_image_folder
 from tuner.errors import ConsecutiveFailures, TrialError, UsageError
 from tuner.model.backbones import build_backbone, get_backbone_spec
 from tuner.model.calibration import (
@@ -34,6 +34,7 @@ from tuner.model.calibration import (
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.protocol import cached_on_images
 from tuner.model.signatures import depth_signatures
+from tuner.paths import check_folder
 from tuner.processes import pid_alive
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
@@ -43,6 +44,8 @@ from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
 from tuner.store.study import (
     check_resumable,
+    check_storage_location,
+    check_study_name,
     create_or_load_study,
     measured_trials,
     open_storage,
@@ -120,6 +123,14 @@ def run_search(
     # An existing storage is read now, so that a study with another
     # configuration is refused before any slow work; a new storage file is
     # created only once the weights and the data have loaded.
+    check_study_name(study_name)
+    check_storage_location(storage)
+    if cache_dir is not None:
+        cache_dir = check_folder(cache_dir, "--cache-dir")
+    if artifacts_dir is not None:
+        artifacts_dir = check_folder(artifacts_dir, "--artifacts-dir")
+    if checkpoint_dir is not None:
+        checkpoint_dir = check_folder(checkpoint_dir, "--keep-checkpoints")
     path = storage_file(storage)
     store = open_storage(storage) if path is None or os.path.exists(path) else None
     wanted = config.as_config()
@@ -141,6 +152,8 @@ def run_search(
     label = " (FAKE generated images)" if config.data.source == "fake" else ""
     reporter.say(f"data {config.data.name}{label}: {datasets.train_examples} training, "
                  f"{datasets.val_examples} validation images, {datasets.num_classes} classes")
+    if config.data.source == "folder" and scan_image_folder(config.data.name).skipped_line():
+        reporter.say(scan_image_folder(config.data.name).skipped_line())
 
     artifacts_dir = artifacts_dir or default_artifacts_dir(storage, study_name)
     fresh = FreshStudy(storage=storage, study_name=study_name, artifacts_dir=artifacts_dir)

@@ -47,9 +47,27 @@ def default_study_name(dataset: str, *, fake: bool = False) -> str:
     return f"{name}-fake" if fake else name
 
 
+def check_study_name(name: str) -> str:
+    """A study name is a name: it becomes ``STUDY.db`` and ``STUDY.artifacts`` in the studies
+    folder, so a separator or a leading dot would put them elsewhere (``../x``) or hide them."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or name != name.strip():
+        raise UsageError(f"--study {name!r} is not a plain name: no '/', no leading '.' or spaces "
+                         "(use --storage URL to keep a study elsewhere)")
+    return name
+
+
 def default_storage(study_name: str) -> str:
     """``sqlite:///FOLDER/STUDY.db`` in ``studies_dir()`` (an absolute folder gives four slashes)."""
-    return f"sqlite:///{os.path.join(studies_dir(), study_name + '.db')}"
+    return f"sqlite:///{os.path.join(studies_dir(), check_study_name(study_name) + '.db')}"
+
+
+def check_storage_location(url: str) -> None:
+    """A storage file's folder must exist or be creatable: refused before the data loads."""
+    from tuner.paths import check_file
+
+    path = storage_file(url)
+    if path is not None:
+        check_file(path, "--storage")
 
 
 def storage_file(url: str) -> str | None:
@@ -174,6 +192,7 @@ def load_stored_study(name: str, *, storage: str | None) -> optuna.Study:
     A storage file that does not exist is refused first, so reading never
     creates an empty study file.
     """
+    check_study_name(name)
     url = storage or default_storage(name)
     path = storage_file(url)
     if path is not None and not os.path.isfile(path):
