@@ -200,16 +200,18 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None = None) -> Answer:
+def answer(table: pd.DataFrame, objective: Objective, noise: NoiseModel | None = None, *,
+           val_examples: int | None = None) -> Answer:
     """Rank the measured depths of a pooled table (``objectives.noise.pool``) and say how sure that is.
 
-    ``noise`` defaults to the model estimated from the table's own repeats.
+    ``noise`` defaults to the model estimated from the table's own repeats, with
+    ``val_examples`` validation images behind each accuracy (``objectives.noise``).
     Depths with no reading (``repeats == 0``, interpolated) are left out.
     """
     table = table[table["repeats"] > 0]
     if table.empty:
         raise ValueError("no measured depth to rank")
-    noise = noise if noise is not None else estimate_noise(table)
+    noise = noise if noise is not None else estimate_noise(table, val_examples=val_examples)
     vals = depth_values(table, objective, noise)
     best = best_depth(table, objective)
     b = vals.loc[best]

@@ -180,3 +180,18 @@ def test_cheapest_within_tells_the_study_its_accuracy():
 def test_bad_objective_names_are_usage_errors(bad):
     with pytest.raises(UsageError, match="objective"):
         get_objective(bad)
+
+
+def test_a_small_validation_set_widens_the_interval_to_its_binomial_sd():
+    # 50 validation images at 0.7: binomial sd sqrt(.7 * .3 / 50) = 0.065, over four times the default.
+    t = pool(_records([(0, 0.68, 100.0), (5, 0.74, 100.0), (20, 0.60, 100.0)]))
+    big = answer(t, OBJECTIVES["accuracy"])
+    small = answer(t, OBJECTIVES["accuracy"], val_examples=50)
+    assert big.best_depth == small.best_depth == 5
+    assert big.within_noise == [] and small.within_noise == [0, 20]
+    p = (0.74 * 50 + 0.5) / 51
+    assert small.best_sd == pytest.approx(np.sqrt(p * (1 - p) / 50))
+    assert small.best_sd > 4 * big.best_sd
+    assert "at least the binomial sd of 50 validation images" in small.line()
+    # a large validation set leaves the measured noise in charge
+    assert answer(t, OBJECTIVES["accuracy"], val_examples=100_000).best_sd == pytest.approx(big.best_sd)

@@ -94,6 +94,9 @@ def test_show_formats(searched):
     print_study(study="flowers", storage=storage, fmt="table", out=out)
     text = out.getvalue()
     assert "best depth:" in text and "efficiency" in text and text.count("COMPLETE") == 3
+    # the validation size is recorded, and a handful of images widens every interval
+    n_val = optuna.load_study(study_name="flowers", storage=storage).user_attrs["examples"]["validation"]
+    assert n_val > 0 and f"at least the binomial sd of {n_val} validation images" in text
     out = io.StringIO()
     print_study(study="flowers", storage=storage, fmt="csv", out=out)
     lines = out.getvalue().strip().splitlines()

@@ -42,7 +42,7 @@ from objectives.noise import POOLED_COLUMNS, pool
 from tuner.errors import UsageError
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_objective, study_records
-from tuner.store.study import load_stored_study, recorded_space
+from tuner.store.study import load_stored_study, recorded_space, study_val_examples
 from tuner.strategies.narrowing import THESIS_STAGE3
 
 __all__ = [
@@ -104,6 +104,8 @@ class Landscape:
     objective: str = DEFAULT_OBJECTIVE
     space: DepthSpace | None = None
     """The depth range the depths come from (a study's recorded space); None: the backbone's."""
+    val_examples: int | None = None
+    """Validation images behind each accuracy (a study's), for the noise's binomial floor."""
 
     def __post_init__(self) -> None:
         if self.table.empty:
@@ -174,7 +176,7 @@ class Landscape:
 
     def answer(self) -> Answer:
         """Best depth with its 95 % interval and the depths within noise (measured depths only)."""
-        return answer(self.table, self.objective_spec)
+        return answer(self.table, self.objective_spec, val_examples=self.val_examples)
 
     def frame(self) -> pd.DataFrame:
         """The thesis' columns (``depth, val_accuracy, time_s, efficiency``) plus spread."""
@@ -318,7 +320,7 @@ def from_study(study: optuna.Study) -> Landscape:
             "fit_seconds: run `depth-tuner search` first"
         )
     land = from_records(records, name=f"study:{study.study_name}", objective=study_objective(study))
-    return replace(land, space=recorded_space(study))
+    return replace(land, space=recorded_space(study), val_examples=study_val_examples(study))
 
 
 def load_landscape(spec: str, *, storage: str | None = None) -> Landscape:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -12,7 +14,7 @@ from objectives.best import Answer
 from tuner.analysis.landscape import from_records
 from tuner.model.metrics import protocol_seconds
 from tuner.store.records import study_objective, study_records
-from tuner.store.study import recorded_space, trial_depth
+from tuner.store.study import recorded_space, study_val_examples, trial_depth
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
            "fit_seconds", "steady_seconds", "efficiency", "value", "price_low", "price_high",
@@ -103,7 +105,8 @@ def study_answer(study: optuna.Study) -> Answer | None:
     records = study_records(study)
     if not records:
         return None
-    return from_records(records, name=study.study_name, objective=study_objective(study)).answer()
+    land = from_records(records, name=study.study_name, objective=study_objective(study))
+    return replace(land, val_examples=study_val_examples(study)).answer()
 
 
 def best_trial_row(frame: pd.DataFrame, *, depth: int | None = None) -> pd.Series | None:

@@ -49,6 +49,7 @@ from tuner.store.study import (
     create_or_load_study,
     measured_trials,
     open_storage,
+    record_examples,
     storage_file,
 )
 from tuner.strategies.confirm import DEFAULT_CONFIRM
@@ -163,6 +164,7 @@ def run_search(
         study, created = create_or_load_study(name=study_name, storage=store, config=wanted,
                                               sampler=sampler)
         fresh.opened(store, created_study=created, study=study)
+        record_examples(study, train=datasets.train_examples, validation=datasets.val_examples)
         outcome = _search(
             study, config=config, storage=storage, trials=trials, reporter=reporter,
             datasets=datasets, signatures=signatures, objective=objective,

@@ -25,6 +25,7 @@ from tuner.model.space import DepthSpace
 from tuner.processes import pid_alive
 
 CONFIG_ATTR = "config"
+EXAMPLES_ATTR = "examples"
 # Folder of the default storage (``FOLDER/STUDY.db``): ``studies`` in the
 # current folder, or this environment variable's folder from anywhere.
 STUDIES_ENV = "DEPTH_TUNER_STUDIES"
@@ -172,6 +173,21 @@ def recorded_config(study: optuna.Study) -> dict[str, Any]:
     if config:
         config.setdefault("trial_mode", "plain")  # studies from before there were two modes
     return config
+
+
+def record_examples(study: optuna.Study, *, train: int, validation: int) -> None:
+    """How many images the study's trials read: the accuracy noise's binomial floor needs it.
+
+    Kept apart from the configuration, which a resume compares: studies from
+    before it was recorded resume as they are and simply have no floor."""
+    if study.user_attrs.get(EXAMPLES_ATTR) != {"train": train, "validation": validation}:
+        study.set_user_attr(EXAMPLES_ATTR, {"train": train, "validation": validation})
+
+
+def study_val_examples(study: optuna.Study) -> int | None:
+    """The study's validation images, if it recorded them (``record_examples``)."""
+    n = (study.user_attrs.get(EXAMPLES_ATTR) or {}).get("validation")
+    return int(n) if n else None
 
 
 def recorded_space(study: optuna.Study) -> DepthSpace:

@@ -174,16 +174,18 @@ def _cost_readings(records: Iterable[Mapping[str, object]],
 
 def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
            signatures: Sequence[int], objective: Objective,
-           prices: Iterable[Mapping[str, object]] = ()) -> dict[int, RuledOut]:
+           prices: Iterable[Mapping[str, object]] = (),
+           val_examples: int | None = None) -> dict[int, RuledOut]:
     """The untrained signatures of ``depths`` ruled out by the readings so far (see the module).
 
     ``records``: trained readings (``{depth, val_accuracy, fit_seconds[, seed]}``); ``prices``:
-    probed prices of untrained depths (``{depth, fit_seconds}``), which price but do not rank."""
+    probed prices of untrained depths (``{depth, fit_seconds}``), which price but do not rank;
+    ``val_examples``: the study's validation images (the best's binomial floor, ``objectives.noise``)."""
     records = list(records)
     if not records or not has_bound(objective):
         return {}
     trained, depth_of = _per_signature(records, signatures)
-    ans = answer(trained, objective, estimate_noise(trained))
+    ans = answer(trained, objective, estimate_noise(trained, val_examples=val_examples))
     costs, cost_depth_of = _per_signature(_cost_readings(records, prices), signatures)
     se_acc, se_sec = standard_errors(costs, ans.noise)
     fit, se_fit = _fitted_seconds(costs, ans.noise.seconds_cv)

@@ -30,7 +30,15 @@ from tuner.errors import TrialError
 from tuner.model.metrics import protocol_seconds
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_records
-from tuner.store.study import enqueue, measured_trials, queued_count, requeue, trial_depth, was_queued
+from tuner.store.study import (
+    enqueue,
+    measured_trials,
+    queued_count,
+    requeue,
+    study_val_examples,
+    trial_depth,
+    was_queued,
+)
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
 from tuner.strategies.decision import NUDGE_ATTRS, Asked, Decision, Kind, Seen, Snapshot, after_asking
@@ -221,7 +229,7 @@ def _ruled(search: Search, records: list[dict], prices: list[dict]) -> dict[int,
     if objective is None:
         return {}
     return bound.closed(records, depths=search.space.depths(), signatures=search.signatures,
-                        objective=objective, prices=prices)
+                        objective=objective, prices=prices, val_examples=study_val_examples(search.study))
 
 
 def _prices(search: Search) -> list[dict]:
