@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,8 @@ def test_readme_example_runs_resumes_and_compares(tmp_path, monkeypatch):
     exec(compile(_readme_api_example(), "README.md", "exec"), namespace)
     search, study, table = namespace["search"], namespace["study"], namespace["table"]
     frame = search.trials_dataframe()
+    assert (frame["val_accuracy"] > 0.4).all()  # learns: 5 classes, chance 0.2
+    assert "FAKE" in search.note
     assert len(frame) == 2 and frame.equals(search.trials_dataframe())
     assert search.best_depth in set(frame["depth"]) and search.best_value == frame["value"].max()
     assert study.study_name == search.study.study_name and len(study.trials) == len(search.study.trials)
@@ -122,3 +125,27 @@ def test_compare_takes_the_clis_strategy_names():
     assert list(table["strategy"]) == ["narrowing", "random:linear"]
     with pytest.raises(tuner.UsageError, match="unknown strategy 'hyperband'"):
         tuner.compare(landscape="thesis:5.1", strategies=["hyperband"], seeds=2, workers=1)
+
+
+def test_a_script_is_quiet_and_compares_after_a_search_without_a_main_guard(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import tuner\n"
+        "s = tuner.DepthSearch('tf_flowers', fake_data=True, fake_examples=(16, 8), weights='none',\n"
+        "                      image_size=32, head_epochs=1, finetune_epochs=1, storage='sqlite:///q.db')\n"
+        "assert s.best_depth is None and s.best_value is None\n"
+        "s.run(n_trials=1)\n"
+        "print(tuner.compare(landscape='thesis:5.1', strategies=['tpe'], seeds=2).shape)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DEPTH_TUNER_VERBOSE")}
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.strip() == "", out.stderr[-3000:]  # no oneDNN / CUDA / absl lines, no progress
+    assert out.stdout.strip().startswith("(1, ")  # one strategy, one row
+
+
+def test_a_numpy_array_is_not_a_dataset(tmp_path):
+    import numpy as np
+
+    with pytest.raises(tuner.UsageError, match="arrays are not read"):
+        tuner.DepthSearch(np.zeros((4, 32, 32, 3), np.uint8), storage=f"sqlite:///{tmp_path}/x.db").run(1)

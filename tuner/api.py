@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from studies.presets import DEFAULT_FAKE_EXAMPLES
 from tuner.errors import UsageError
 from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
+from tuner.quiet import quiet_tensorflow
 from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
+
+# TensorFlow's native start-up lines (oneDNN, CUDA) stay off a script's stderr, as the CLI's
+# do; installed now, before anything of the API can import TensorFlow (tuner.quiet:
+# DEPTH_TUNER_VERBOSE=1 keeps them). A process that imported TensorFlow first is left alone.
+quiet_tensorflow()
 
 if TYPE_CHECKING:
     import keras
@@ -58,6 +64,31 @@ class DepthSearch:
     >>> search = DepthSearch(dataset="tf_flowers", backbone="ResNet50")  # doctest: +SKIP
     >>> search.run(n_trials=13)                                          # doctest: +SKIP
     >>> search.best_depth, search.trials_dataframe()                     # doctest: +SKIP
+
+    Parameters (each the flag of the same name; ``depth-tuner search --help``):
+
+    dataset: TFDS name, a thesis preset (``cats_vs_dogs``, ``cats_vs_dogs_big``,
+        ``tf_flowers``) or a folder of class sub-folders.
+    train_split, val_split: TFDS slices (default: the preset's, else 80 % / 20 %).
+    val_fraction: validation share of a folder. data_dir: TFDS's data folder.
+    strict_data: refuse a folder holding non-image or unreadable files (default: skip them).
+    fake_data, fake_examples: generated images (train, validation counts) for offline demos.
+    backbone: ``MobileNetV2``, ``EfficientNetB0``, ``ResNet50`` or ``MobileNetV3Small``.
+    weights: ``"imagenet"``, ``None`` / ``"none"`` (random, BatchNormalization calibrated)
+        or a ``.weights.h5`` file.
+    image_size, batch_size, head_epochs, finetune_epochs, head_lr, finetune_lr, dropout, seed:
+        the two-phase protocol (phase 1 the head alone, phase 2 the top ``depth`` layers too).
+    sampler: the strategy picking depths (``tuner.strategies.registry.STRATEGIES``);
+        depth_scale: ``log`` or ``linear``. confirm: confirmation repeats (None: default).
+    objective: what best means (``efficiency``, ``accuracy``, ``steady-efficiency``,
+        ``cheapest-within:EPS``, ``pareto``). min_depth, max_depth: the depth range.
+    study, storage: the study's name and Optuna storage URL (default ``studies/STUDY.db``).
+    max_consecutive_failures: stop after this many failed trials in a row (0: never).
+    keep_checkpoints: a folder for each trial's weights (``export`` reuses them).
+    trial_mode: ``cached`` (phase 1 once, phase 2 on cached activations) or ``plain``.
+    cache_dir, cache_size: the activation cache's folder and cap in GiB.
+    artifacts_dir: where the shared head phase is kept. in_process: train in this process.
+    progress: progress lines on stderr (default: quiet).
     """
 
     def __init__(
@@ -157,6 +188,9 @@ class DepthSearch:
         The one place where the API and the CLI turn options into a
         configuration; raises ``UsageError`` with the CLI's message.
         """
+        if not isinstance(self.dataset, (str, os.PathLike)):
+            raise UsageError(f"dataset={type(self.dataset).__name__}: pass a TFDS name, a preset or the path "
+                             "of a folder with one sub-folder of images per class (arrays are not read)")
         from tuner.data.sources import resolve_data_spec
         from tuner.model.backbones import get_backbone_spec, weights_source
         from tuner.model.protocol import Protocol
@@ -299,10 +333,22 @@ class DepthSearch:
         exported.model.depth_tuner_card = exported.card
         return exported.model
 
+    @property
+    def note(self) -> str | None:
+        """The study's caveat (generated data, random weights) that ``show`` prints, or None."""
+        from tuner.store.provenance import provenance_note
+        from tuner.store.study import recorded_config
+
+        return provenance_note(recorded_config(self.study))
+
     def _best_row(self) -> pd.Series | None:
         from tuner.analysis.summary import best_trial_row
 
-        return best_trial_row(self.trials_dataframe())
+        try:
+            frame = self.trials_dataframe()
+        except UsageError:  # no study (or storage) yet: nothing is best
+            return None
+        return best_trial_row(frame)
 
     def _location(self) -> tuple[str, str]:
         """The study's name and storage URL, defaults as the CLI's."""

@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -415,13 +416,15 @@ def compare(
     for spec in strategies:
         _strategy(spec, land=land, seed=0, budget=budget, low=low, high=high)
     workers = max(1, min(workers, os.cpu_count() or 1))
-    if workers == 1:
+    # Forked workers only: a process that has loaded TensorFlow (a search earlier in the
+    # same notebook or script) leaves threads and locks a forked child dies on, and the
+    # other start methods run the caller's script again in every worker unless it is
+    # guarded by `if __name__ == "__main__"`. There the replays run in this process.
+    if workers == 1 or "tensorflow" in sys.modules:
         frames = [_replay_job(j) for j in jobs]
     else:
-        # Not forked: a process that has run TensorFlow (a search in the same notebook or
-        # test process) leaves threads and locks that a forked child dies on.
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_per_worker,
-                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
             frames = list(pool.map(_replay_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
     runs = pd.concat(frames, ignore_index=True)
     order = [s.label for s in strategies]
