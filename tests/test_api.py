@@ -149,3 +149,18 @@ def test_a_numpy_array_is_not_a_dataset(tmp_path):
 
     with pytest.raises(tuner.UsageError, match="arrays are not read"):
         tuner.DepthSearch(np.zeros((4, 32, 32, 3), np.uint8), storage=f"sqlite:///{tmp_path}/x.db").run(1)
+
+
+def test_a_users_studies_folder_never_shadows_the_tools_packages(tmp_path):
+    # Where a search ran, ./studies holds STUDY.db; the current folder comes first on sys.path.
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "mine.db").write_bytes(b"")
+    (tmp_path / "objectives").mkdir()
+    code = ("import tuner, studies; "
+            "print(tuner.compare(landscape='thesis:5.1', strategies=['tpe'], seeds=2).shape[0], "
+            "studies.__file__ is not None)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "True"]

@@ -30,4 +30,9 @@ class ConsecutiveFailures(DepthTunerError):
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception from a library, for our own messages."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0][:limit] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    line = lines[0]
+    if len(line) > limit:  # cut at a word, and say so
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(") + " ..."
+    return line

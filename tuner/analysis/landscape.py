@@ -286,9 +286,10 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
         df = df.rename(columns={"time_s": "fit_seconds"})
     missing = [c for c in ("depth", "val_accuracy", "fit_seconds") if c not in df.columns]
     if missing:
+        named = ["time_s (or fit_seconds)" if c == "fit_seconds" else c for c in missing]
         raise UsageError(
-            f"landscape CSV {str(path)!r} lacks column(s) {', '.join(missing)}: "
-            "it needs depth,val_accuracy,time_s"
+            f"landscape CSV {str(path)!r} lacks the column(s) {', '.join(named)}: "
+            "give it a header row depth,val_accuracy,time_s"
         )
     try:
         df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})

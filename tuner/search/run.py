@@ -254,7 +254,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
             trials_process.close(kill=True)
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
-    reporter.say(f"done: {done} trials measured ({oracle.stop_reason})")
+    reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
     return SearchOutcome(study_name, done, trials, stop_reason=oracle.stop_reason)
 
 

@@ -168,7 +168,7 @@ def before_asking(s: Snapshot) -> Decision:
     """Stop, wait, refill the strategy's queue, or ask the study for a trial."""
     n = len(s.measured)
     if s.total is not None and n >= s.total:
-        return Decision(Kind.STOP, f"the study has {n} measured trials (asked for {s.total})",
+        return Decision(Kind.STOP, f"{s.total} asked for, {n} measured",
                         repeats=s.repeats)
     if s.seconds_budget is not None and s.seconds_spent >= s.seconds_budget:
         return Decision(Kind.STOP, f"{s.seconds_spent:.0f} s of training spent "
