@@ -50,6 +50,7 @@ def test_three_complete_trials_with_consistent_efficiency(searched):
     assert len({t.user_attrs["depth"] for t in trained}) == 3
     for t in trained:
         assert set(METRIC_FIELDS) <= set(t.user_attrs)
+        assert t.user_attrs["other_load"] >= 0 and t.user_attrs["cores"] >= 1  # how busy the machine was
         assert t.value == pytest.approx(OBJECTIVES["efficiency"](t.user_attrs))
         assert t.value == pytest.approx(t.user_attrs["val_accuracy"] / t.user_attrs["protocol_seconds"])
         assert t.user_attrs["trial_mode"] == "cached"  # the default

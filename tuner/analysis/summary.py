@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from objectives import OBJECTIVES, get_objective
 from objectives.best import Answer
 from tuner.analysis.landscape import from_records
+from tuner.load import is_busy
 from tuner.model.metrics import protocol_seconds
 from tuner.store.records import study_objective, study_records
 from tuner.store.study import recorded_space, study_val_examples, trial_depth
@@ -94,6 +95,22 @@ def ruled_out_line(study: optuna.Study) -> str:
     return (f"{len(pruned)} suggestion{'s' if len(pruned) != 1 else ''} ruled out unseen, depths "
             f"{', '.join(map(str, depths))}: priced from depth {by} on, even accuracy 1 could not "
             f"beat depth {best} (show --all lists them)")
+
+
+def busy_line(study: optuna.Study) -> str:
+    """One line on measured trials that trained while other work held the cores, or ""."""
+    space = recorded_space(study)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "reused_from" not in t.user_attrs and "val_accuracy" in t.user_attrs]
+    busy = [t for t in done if is_busy(t.user_attrs)]
+    if not busy:
+        return ""
+    loads = [float(t.user_attrs["other_load"]) for t in busy]
+    depths = ", ".join(str(trial_depth(t, space)) for t in busy)
+    return (f"note: {len(busy)} of {len(done)} readings trained while other work kept "
+            f"{min(loads):.1f}-{max(loads):.1f} of {busy[0].user_attrs['cores']} cores busy "
+            f"(depth{'s' if len(busy) > 1 else ''} {depths}): "
+            "their seconds run high; measure them again on a quiet machine (search --confirm repeats)")
 
 
 def study_answer(study: optuna.Study) -> Answer | None:

@@ -29,7 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def print_study(*, study: str, storage: str | None, fmt: str = "table", include_all: bool = False,
                 out=None) -> None:
     """Table (or csv/json) of the trials; the answer (best depth ± interval, within noise) under it."""
-    from tuner.analysis.summary import best_trial_row, ruled_out_line, study_answer, trials_frame
+    from tuner.analysis.summary import (
+        best_trial_row,
+        busy_line,
+        ruled_out_line,
+        study_answer,
+        trials_frame,
+    )
     from tuner.store.provenance import provenance_note
     from tuner.store.study import load_stored_study, recorded_config
 
@@ -73,9 +79,9 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         print(answer.line(), file=out)
         if answer.choices_line():
             print(answer.choices_line(), file=out)
-    ruled = ruled_out_line(s)
-    if ruled:
-        print(ruled, file=out)
+    for line in (ruled_out_line(s), busy_line(s)):
+        if line:
+            print(line, file=out)
 
 
 def _plain(v):

@@ -51,6 +51,7 @@ from tuner.store.study import (
     open_storage,
     record_examples,
     storage_file,
+    workers_here,
 )
 from tuner.strategies.confirm import DEFAULT_CONFIRM
 from tuner.strategies.registry import (
@@ -196,6 +197,11 @@ def _search(study: optuna.Study, *, config: SearchConfig, storage: str, trials: 
         seconds_budget=seconds_budget, study_metrics=objective.study_metrics,
         ranking=objective, base_seed=config.protocol.seed,
     )
+    neighbours = workers_here(study)
+    if neighbours:
+        reporter.say(f"{len(neighbours)} other worker(s) of this study train on this machine (pid "
+                     f"{', '.join(map(str, neighbours))}): a training uses every core, so each trial's seconds "
+                     f"run high while they overlap; one worker per machine measures honestly")
     hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=datasets.num_classes,
                                  space=config.space)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.

@@ -14,6 +14,7 @@ import keras_tuner as kt
 
 from objectives import Objective
 from tuner.errors import ConsecutiveFailures, TrialError
+from tuner.load import LoadMeter, is_busy
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.metrics import TrialMetrics
 from tuner.progress import Reporter
@@ -74,8 +75,14 @@ class DepthTuner(kt.Tuner):
                    "checkpoint": self._checkpoint_path(ot.number)}
         if ot.user_attrs.get("seed") is not None:  # a repeat (sweep, confirmation) trains with its own seed
             request["trial_seed"] = int(ot.user_attrs["seed"])
+        meter = LoadMeter().start()
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
+        metrics.extra.update(meter.read())  # other work on the machine meanwhile, in cores
+        if is_busy(metrics.extra):
+            self.reporter.say(f"while depth {depth} trained, other work kept "
+                              f"{metrics.extra['other_load']:.1f} of {metrics.extra['cores']} cores busy: "
+                              "its seconds run high")
         head = self.base_request.get("phase1")
         if head and self.oracle.total_trials:  # this trial's share of the shared head phase
             share = float(head["search_seconds"]) / self.oracle.total_trials

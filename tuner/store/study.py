@@ -280,6 +280,18 @@ def create_or_load_study(
     return study, created
 
 
+def workers_here(study: optuna.Study) -> list[int]:
+    """Pids of other live workers training a trial of ``study`` on this machine."""
+    pids = set()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        a = t.user_attrs
+        if a.get("worker_host") == host_name() and "worker_pid" in a:
+            pid = int(a["worker_pid"])
+            if pid != os.getpid() and pid_alive(pid):
+                pids.add(pid)
+    return sorted(pids)
+
+
 def trial_depth(trial: FrozenTrial, space: DepthSpace) -> int:
     if "depth" in trial.user_attrs:
         return int(trial.user_attrs["depth"])
