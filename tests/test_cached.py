@@ -10,7 +10,9 @@ import sys
 import time
 
 import numpy as np
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from tests.conftest import FAST, run_cli
 
@@ -289,3 +291,32 @@ def test_two_workers_share_one_head_phase(tmp_path):
     assert said.count("shared head phase loaded") == 1
     artifacts = [n for n in os.listdir(tmp_path / "w-artifacts") if not n.startswith(".")]
     assert len(artifacts) == 1
+
+
+def test_kill_while_a_depth_is_priced_by_a_probe_then_resume(tmp_path):
+    """SIGKILL while the worker probes a deep depth's price: the rerun recovers that trial at once
+    (it was claimed with the dead worker's pid), trains its depth, and leaves nothing RUNNING."""
+    args = ["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "48,16", *FAST,
+            "--study", "p", "--trials", "2", "--min-depth", "110"]  # every depth past two thirds: probed
+    proc = subprocess.Popen([sys.executable, "-m", "tuner.cli.main", *args], cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "trial 1/2 depth" in line and "val_accuracy" in line:
+            break
+    time.sleep(3.0)  # the probe of trial 2's depth takes about 10 s here
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    storage = f"sqlite:///{tmp_path / 'studies' / 'p.db'}"
+    killed = optuna.load_study(study_name="p", storage=storage)
+    assert [t.state for t in killed.trials] == [TrialState.COMPLETE, TrialState.RUNNING]
+    mid = killed.trials[1].user_attrs
+    assert "worker_pid" in mid and "probed" not in mid and "val_accuracy" not in mid  # killed mid-probe
+    r = run_cli(args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    study = optuna.load_study(study_name="p", storage=storage)
+    states = [t.state for t in study.trials]
+    assert TrialState.RUNNING not in states and states.count(TrialState.COMPLETE) == 2
+    dead = study.trials[1]
+    assert dead.state == TrialState.FAIL and "worker" in dead.user_attrs.get("fail_reason", "")
+    retried = [t for t in study.trials if t.user_attrs.get("retry_of") == 1]
+    assert retried and retried[0].params == dead.params and retried[0].state == TrialState.COMPLETE
