@@ -136,7 +136,7 @@ def test_predict_writes_csv_and_skips_clutter_with_one_line_each(folder_study):
     assert lines[0] == "path,class,probability,class_2,probability_2"
     assert len(lines) == 4  # three images; notes.txt is clutter, broken.jpg is reported
     assert all(row.split(",")[1] in ("kind_a", "kind_b", "kind_c") for row in lines[1:])
-    skipped = [line for line in out.stderr.splitlines() if "skipped" in line]
+    skipped = [line for line in out.stderr.splitlines() if line.startswith("depth-tuner predict: skipped")]
     assert len(skipped) == 1 and "broken.jpg" in skipped[0]
 
 
@@ -166,8 +166,11 @@ def test_predict_on_the_validation_files_gives_the_cards_val_accuracy(folder_stu
     (["--model", "imgs.keras", "notes.txt"], "no image could be predicted"),
     (["--model", "imgs.keras", "--top", "9", "mixed"], "--top 9"),
 ])
-def test_predict_bad_input_is_one_line_and_exit_2(folder_study, args, words):
+def test_predict_bad_input_is_one_line_and_exit_2(folder_study, args, words, monkeypatch, capsys):
+    from tuner.cli.main import main
+
     root, _ = folder_study
+    monkeypatch.chdir(root)
     if not (root / "imgs.keras").exists():
         assert run_cli(["export", "--study", "imgs", "--output", "imgs.keras"], cwd=root).returncode == 0
     (root / "notes.txt").write_text("hello")
@@ -176,10 +179,11 @@ def test_predict_bad_input_is_one_line_and_exit_2(folder_study, args, words):
         import keras
 
         keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(root / "plain.keras")
-    out = run_cli(["predict", *args], cwd=root)
-    assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if line.startswith("depth-tuner") and "error:" in line]
-    assert len(errors) == 1 and words in errors[0], out.stderr
+    capsys.readouterr()
+    assert main(["predict", *args]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("depth-tuner") and "error:" in line]
+    assert len(errors) == 1 and words in errors[0], err
 
 
 @pytest.mark.parametrize("args, words", [
@@ -189,13 +193,17 @@ def test_predict_bad_input_is_one_line_and_exit_2(folder_study, args, words):
     (["--study", "fk", "--output", "m.keras", "--depth", "999"], "outside 0..154"),
     (["--study", "fk", "--output", "m.keras", "--depth", "3", "--choose", "cheapest"], "give one"),
 ])
-def test_export_bad_input_is_one_line_and_exit_2_and_leaves_the_study(fake_cached_study, args, words):
+def test_export_bad_input_is_one_line_and_exit_2_and_leaves_the_study(fake_cached_study, args, words,
+                                                                      monkeypatch, capsys):
+    from tuner.cli.main import main
+
     root = fake_cached_study
+    monkeypatch.chdir(root)
     before = (root / "studies" / "fk.db").read_bytes()
-    out = run_cli(["export", *args], cwd=root)
-    assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if line.startswith("depth-tuner") and "error:" in line]
-    assert len(errors) == 1 and words in errors[0], out.stderr
+    assert main(["export", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("depth-tuner export: error:") and len(err.strip().splitlines()) == 1, err
+    assert words in err
     assert (root / "studies" / "fk.db").read_bytes() == before
 
 

@@ -9,6 +9,7 @@ them alike itself. Files that cannot be read are reported and skipped.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -54,7 +55,8 @@ def read_image(path: str, image_size: int) -> np.ndarray:
     try:
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError) as exc:
-        why = " ".join(str(exc).split("}}")[-1].split()).rstrip(". ")  # TensorFlow's op prefix dropped
+        why = " ".join(str(exc).split("}}")[-1].split())  # TensorFlow's op prefix and suffix dropped
+        why = re.sub(r"\s*\[Op:\w+\].*$", "", why).rstrip(". ")
         raise ValueError(f"not a readable image ({why[:120] or type(exc).__name__})") from None
     resized = tf.image.resize(image, (image_size, image_size))
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
