@@ -27,10 +27,6 @@ Formula = Callable[[Any, Any], Any]
 CHEAPEST_WITHIN = "cheapest-within"
 
 
-def _protocol_seconds(m: Metrics) -> float:
-    return protocol_seconds(m)
-
-
 def _steady_seconds(m: Metrics) -> float:
     return float(m["steady_seconds"])  # type: ignore[arg-type]
 
@@ -51,7 +47,7 @@ class Objective:
     name: str
     formula: Formula
     description: str
-    seconds_of: Callable[[Metrics], float] = _protocol_seconds
+    seconds_of: Callable[[Metrics], float] = protocol_seconds
     direction: str = "maximize"
     label: str = "value"
     eligible: Callable[[np.ndarray], np.ndarray] | None = None
@@ -81,10 +77,6 @@ class Objective:
         Keras Tuner's score in every study."""
         f = self.trial_formula or self.formula
         return float(f(float(metrics["val_accuracy"]), self.seconds(metrics)))  # type: ignore[arg-type]
-
-    def study_values(self, metrics: Metrics) -> list[float]:
-        """What the Optuna study is told for one trial (one value, or one per direction)."""
-        return self.told(float(metrics["val_accuracy"]), self.seconds(metrics))  # type: ignore[arg-type]
 
     def told(self, accuracy: float, seconds: float) -> list[float]:
         """What the study is told for an accuracy and its seconds: one trial's, or a depth's

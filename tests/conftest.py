@@ -54,6 +54,6 @@ def calibrated_weights(tmp_path_factory) -> str:
 
 @pytest.fixture
 def quiet_reporter():
-    from tuner.progress import QuietReporter
+    from tuner.progress import Reporter
 
-    return QuietReporter()
+    return Reporter(quiet=True)

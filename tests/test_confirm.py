@@ -21,7 +21,7 @@ from tuner.analysis.replay import compare, parse_strategies, replay
 from tuner.errors import UsageError
 from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
-from tuner.progress import QuietReporter
+from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.store.study import recover_stale_trials
 from tuner.strategies.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
@@ -78,7 +78,7 @@ def _oracle(study, total, confirm):
     strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
                              Setup(space=SPACE, budget=total, objective=EFF))
     return OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=total,
-                        max_consecutive_failures=3, reporter=QuietReporter(),
+                        max_consecutive_failures=3, reporter=Reporter(quiet=True),
                         strategy=strategy, ranking=EFF, base_seed=0)
 
 
@@ -162,12 +162,12 @@ def test_confirmations_for_every_objective(name):
         attrs = {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec, "depth": depth}
         study.add_trial(optuna.trial.create_trial(
             params=SPACE.params_for(depth), distributions=SPACE.distributions(),
-            values=objective.study_values(attrs) if objective.is_multi else [objective(attrs)],
+            values=objective.told(attrs["val_accuracy"], objective.seconds(attrs)) if objective.is_multi else [objective(attrs)],
             user_attrs=attrs))
     strategy = make_strategy(StrategySpec("tpe", confirm=1),
                              Setup(space=SPACE, budget=4, objective=objective))
     oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=4,
-                          max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
+                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=objective, study_metrics=objective.study_metrics)
     r = oracle.populate_space("t0")
     try:

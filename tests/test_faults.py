@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from tuner.data.sources import resolve_data_spec
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.protocol import Protocol
-from tuner.progress import QuietReporter
+from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
 from tuner.search.run import SearchStopped, run_search
 
@@ -26,7 +26,7 @@ def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
     outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
-                         reporter=QuietReporter(), isolate=isolate, **kwargs)
+                         reporter=Reporter(quiet=True), isolate=isolate, **kwargs)
     return outcome, optuna.load_study(study_name="faults", storage=storage)
 
 

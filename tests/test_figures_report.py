@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+import matplotlib.pyplot as plt
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 
-from tuner.analysis.figures import landscape_figures, pareto_front
+from tuner.analysis import figures
+from tuner.analysis.figures import anytime_figure, landscape_figures, pareto_front
 from tuner.analysis.landscape import from_csv, from_thesis
 from tuner.cli import report as report_cli
 from tuner.errors import UsageError
+from tuner.model.protocol import RANDOM_WEIGHTS
 from tuner.model.space import DepthSpace
 
 # depth -> list of (val_accuracy, fit_seconds); depth 5 is repeated.
@@ -32,12 +37,17 @@ def _metrics(depth: int, acc: float, sec: float) -> dict:
     }
 
 
-@pytest.fixture
-def stored_study(tmp_path):
+CONFIG = {"space": {"low": 0, "high": 154, "scale": "log"}, "objective": "efficiency",
+          "sampler": "tpe"}
+FAKE_CONFIG = {**CONFIG, "data": {"source": "fake", "name": "tf_flowers"},
+               "protocol": {"weights": RANDOM_WEIGHTS}}
+
+
+def _store_study(tmp_path, config: dict) -> str:
+    """The small study as ``search`` would have stored it, without training; its storage URL."""
     storage = f"sqlite:///{tmp_path / 'small.db'}"
     study = optuna.create_study(study_name="small", storage=storage, direction="maximize")
-    study.set_user_attr("config", {"space": {"low": 0, "high": 154, "scale": "log"},
-                                   "objective": "efficiency", "sampler": "tpe"})
+    study.set_user_attr("config", config)
     dists = DepthSpace(0, 154, "log").distributions()
     for depth, runs in MEASURED.items():
         for acc, sec in runs:
@@ -51,6 +61,16 @@ def stored_study(tmp_path):
         user_attrs={**_metrics(0, 0.70, 100.0), "reused_from": 0},
     ))
     return storage
+
+
+@pytest.fixture
+def stored_study(tmp_path):
+    return _store_study(tmp_path, CONFIG)
+
+
+@pytest.fixture
+def fake_study(tmp_path):
+    return _store_study(tmp_path, FAKE_CONFIG)
 
 
 def _parser():
@@ -101,8 +121,145 @@ def test_landscape_figures_are_labelled():
     figs = landscape_figures(from_thesis("5.2"))
     for fig in figs.values():
         ax = fig.axes[0]
-        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+        assert ax.get_xlabel() and ax.get_ylabel() and (ax.get_legend() or fig.legends)
     assert "(s" in figs["accuracy_time_pareto"].axes[0].get_xlabel()
     assert "/ s" in figs["efficiency_vs_depth"].axes[0].get_ylabel()
     texts = [t.get_text() for t in figs["efficiency_vs_depth"].axes[0].texts]
     assert any("depth 22" in t for t in texts)
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def _texts(fig) -> list[str]:
+    """Every text drawn on a figure, subfigures included."""
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def _report_figures(storage: str, tmp_path, monkeypatch) -> dict:
+    """Run ``report`` and keep its figures (drawn, as saved) instead of only writing them."""
+    kept = {}
+    real_save = figures.save
+
+    def keep(fig, *, out_dir, stem, formats=("png", "svg")):
+        fig.canvas.draw()
+        kept[stem] = fig
+        return real_save(fig, out_dir=out_dir, stem=stem, formats=("png",))
+
+    monkeypatch.setattr(figures, "save", keep)
+    args = _parser().parse_args(["--study", "small", "--storage", storage,
+                                 "--output", str(tmp_path / "report")])
+    assert report_cli.run(args) == 0
+    return kept
+
+
+def test_fake_study_figures_carry_the_caveat(fake_study, tmp_path, monkeypatch, capsys):
+    kept = _report_figures(fake_study, tmp_path, monkeypatch)
+    assert set(kept) == {"accuracy_vs_depth", "efficiency_vs_depth", "accuracy_time_pareto",
+                         "anytime"}
+    for stem, fig in kept.items():
+        text = " ".join(" ".join(_texts(fig)).split())  # the footnote is wrapped
+        assert "FAKE generated images standing in for tf_flowers" in text, stem
+        assert "a demo, not a measurement" in text, stem
+    assert "FAKE generated images" in (tmp_path / "report" / "table.md").read_text()
+
+
+def test_real_study_figures_have_no_caveat(stored_study, tmp_path, monkeypatch, capsys):
+    kept = _report_figures(stored_study, tmp_path, monkeypatch)
+    for stem, fig in kept.items():
+        text = " ".join(_texts(fig))
+        assert "FAKE" not in text and "a demo" not in text and "note:" not in text, stem
+
+
+def test_report_anytime_title_is_not_doubled(stored_study, tmp_path, monkeypatch, capsys):
+    fig = _report_figures(stored_study, tmp_path, monkeypatch)["anytime"]
+    assert fig.axes[0].get_title() == ""  # the one panel: the figure's title names it
+    assert sum("small" in t for t in _texts(fig)) == 1
+
+
+def _ticks_shown(axis) -> np.ndarray:
+    low, high = sorted(axis.get_view_interval())
+    ticks = np.asarray(axis.get_ticklocs())
+    return ticks[(ticks >= low) & (ticks <= high)]
+
+
+def test_depth_axes_have_integer_ticks(tmp_path):
+    # Four neighbouring depths: matplotlib's default locator would tick 0.5, 1.5, ...
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame({"depth": [0, 1, 2, 3], "val_accuracy": [0.80, 0.85, 0.86, 0.84],
+                  "time_s": [100, 110, 120, 140]}).to_csv(path, index=False)
+    for land in (from_csv(path), from_thesis("5.1")):
+        figs = landscape_figures(land)
+        for stem in ("accuracy_vs_depth", "efficiency_vs_depth"):
+            fig = figs[stem]
+            fig.canvas.draw()
+            ticks = _ticks_shown(fig.axes[0].xaxis)
+            assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks)), (land.name, stem, ticks)
+        for fig in figs.values():
+            plt.close(fig)
+
+
+def test_anytime_span_is_not_a_cliff():
+    # The best-so-far moves by 1e-5, far inside its 95 % interval (±5e-4).
+    curve = pd.DataFrame({"seconds": [100.0, 200.0, 300.0], "median": [0.00700, 0.00701, 0.00701]})
+    curve = curve.assign(p05=curve["median"], p95=curve["median"], strategy="best depth so far")
+    fig = anytime_figure(curve, best_efficiency=None, title="study:x", noise=5e-4)
+    fig.canvas.draw()
+    low, high = fig.axes[0].get_ylim()
+    assert high - low >= (2 * 5e-4 + 1e-5) * 0.999
+    assert low <= 0.00700 - 5e-4 and high >= 0.00701 + 5e-4
+    plt.close(fig)
+    # Without a noise estimate: still at least MIN_RELATIVE_SPAN of the value.
+    fig = anytime_figure(curve, best_efficiency=None, title="study:x")
+    fig.canvas.draw()
+    low, high = fig.axes[0].get_ylim()
+    assert high - low >= figures.MIN_RELATIVE_SPAN * 0.00701 * 0.999
+    plt.close(fig)
+
+
+def test_anytime_span_keeps_a_wide_autoscale():
+    curve = pd.DataFrame({"seconds": [100.0, 200.0], "median": [0.002, 0.008]})
+    curve = curve.assign(p05=curve["median"], p95=curve["median"], strategy="s")
+    fig = anytime_figure(curve, best_efficiency=0.008, title="t", noise=1e-5)
+    fig.canvas.draw()
+    low, high = fig.axes[0].get_ylim()
+    assert low < 0.002 and high > 0.008 and high - low < 0.01  # widened only where needed
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("table", ["5.1", "5.2", "5.3", "5.4"])
+def test_pareto_legend_does_not_cover_the_plot(table):
+    for note in (None, "note: FAKE generated images standing in for x: a demo"):
+        figs = landscape_figures(from_thesis(table), note=note)
+        fig = figs["accuracy_time_pareto"]
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legends = [*fig.legends, *(f for sub in fig.subfigs for f in sub.legends)]
+        assert len(legends) == 1
+        box = legends[0].get_window_extent()
+        assert not box.overlaps(ax.get_window_extent())  # outside the axes: covers no point
+        assert not box.overlaps(ax.xaxis.label.get_window_extent())
+        for t in fig.findobj(Text):
+            if t.get_text().startswith("note:"):
+                assert not box.overlaps(t.get_window_extent())
+        for f in figs.values():
+            plt.close(f)
+
+
+def test_compare_figures_of_a_fake_study_carry_the_caveat(fake_study, tmp_path, monkeypatch,
+                                                          capsys):
+    from tuner.cli.main import main
+
+    kept = {}
+
+    def keep(fig, *, out_dir, stem):
+        kept[stem] = fig
+        return []
+
+    monkeypatch.setattr(figures, "save", keep)
+    assert main(["compare", "--landscape", "study:small", "--storage", fake_study, "--seeds", "2",
+                 "--workers", "1", "--strategies", "narrowing",
+                 "--output", str(tmp_path / "cmp")]) == 0
+    assert set(kept) == {"anytime", "efficiency_vs_depth"}
+    for stem, fig in kept.items():
+        assert "FAKE generated images" in " ".join(" ".join(_texts(fig)).split()), stem
+        plt.close(fig)

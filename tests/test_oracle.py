@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
-from tuner.progress import QuietReporter
+from tuner.progress import Reporter
 from tuner.search.oracle import Heartbeat, OptunaOracle
 from tuner.strategies.decision import MAX_REPEATS
 from tuner.strategies.rounds import give_way
@@ -24,7 +24,7 @@ SIG = depth_signatures("MobileNetV2")
 
 def _oracle(study, space, total):
     return OptunaOracle(study=study, space=space, signatures=SIG, total_trials=total,
-                        max_consecutive_failures=3, reporter=QuietReporter())
+                        max_consecutive_failures=3, reporter=Reporter(quiet=True))
 
 
 SAMPLERS = [name for name, cls in STRATEGIES.items() if not cls.chooses_depths]

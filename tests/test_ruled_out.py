@@ -19,7 +19,7 @@ from tuner.analysis.summary import ruled_out_line, trials_frame
 from tuner.model.protocol import cached_on_images
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
-from tuner.progress import QuietReporter
+from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.store.study import measured_trials, trial_depth
 from tuner.strategies.registry import Setup, make_strategy, parse_strategy
@@ -59,7 +59,7 @@ def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: 
     space = DepthSpace(0, H, spec.scale or "linear")
     strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
     oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
-                          max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
+                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=land.objective_spec, base_seed=0)
     if pricer is not None:
         oracle.price_with(pricer)

@@ -33,11 +33,11 @@ def searched(tmp_path_factory):
                           batch_size=16),
         space=DepthSpace(0, 154, "log"),
     )
-    from tuner.progress import QuietReporter
+    from tuner.progress import Reporter
 
     with tfds.testing.mock_data(num_examples=24):
         outcome = run_search(config=config, study_name="flowers", storage=storage, trials=3,
-                             reporter=QuietReporter())
+                             reporter=Reporter(quiet=True))
     return outcome, storage, config, root
 
 

@@ -19,7 +19,7 @@ from tuner.cli import search as search_cli
 from tuner.errors import UsageError
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
-from tuner.progress import QuietReporter
+from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.strategies.confirm import confirmation_seed
 from tuner.strategies.registry import (
@@ -60,7 +60,7 @@ def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options)
     strategy = make_strategy(spec, setup)
     study = optuna.create_study(direction="maximize", sampler=strategy.sampler())
     oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
-                          max_consecutive_failures=3, reporter=QuietReporter(), strategy=strategy,
+                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=land.objective_spec, base_seed=seed)
     depths = []
     for i in range(5 * budget):

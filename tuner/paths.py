@@ -14,7 +14,8 @@ from tuner.errors import UsageError
 
 
 def _nearest_existing(path: str) -> str:
-    while not os.path.exists(path):
+    """The path or its closest ancestor that exists (a broken link counts: mkdir fails on it)."""
+    while not os.path.lexists(path):
         parent = os.path.dirname(path)
         if parent == path:
             break
@@ -22,15 +23,20 @@ def _nearest_existing(path: str) -> str:
     return path
 
 
+def _kind(path: str) -> str:
+    return "broken link" if os.path.islink(path) and not os.path.exists(path) else "file"
+
+
 def check_folder(path: str | os.PathLike, flag: str) -> str:
     """The absolute folder ``path``: existing, or creatable (nothing is created here)."""
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"{flag} {path} is a file, not a folder: pass a folder (it is created if missing)")
     existing = _nearest_existing(path)
     if not os.path.isdir(existing):
-        raise UsageError(f"{flag} {path}: {existing} is a file, so no folder can be made under it; "
-                         "pick another path")
+        if existing == path:
+            raise UsageError(f"{flag} {path} is a {_kind(path)}, not a folder: pass a folder "
+                             "(a missing folder is created)")
+        raise UsageError(f"{flag} {path}: {existing} is a {_kind(existing)}, so no folder can be made "
+                         "under it; pick another path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: {existing} is not writable; pick another folder")
     return path
@@ -43,6 +49,7 @@ def check_file(path: str | os.PathLike, flag: str) -> str:
         raise UsageError(f"{flag} {path} is a folder: give a file name")
     existing = _nearest_existing(os.path.dirname(path))
     if not os.path.isdir(existing):
-        raise UsageError(f"{flag} {path}: {existing} is a file, so {path} cannot be made; pick another path")
+        raise UsageError(f"{flag} {path}: {existing} is a {_kind(existing)}, so {path} cannot be made; "
+                         "pick another path")
     check_folder(os.path.dirname(path), flag)
     return path

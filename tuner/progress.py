@@ -35,11 +35,6 @@ class Reporter:
                  f"{seconds:.1f} s in the plain protocol{cost}, {objective} {value:.6g}")
 
 
-class QuietReporter(Reporter):
-    def __init__(self) -> None:
-        super().__init__(quiet=True)
-
-
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)

@@ -105,11 +105,26 @@ def format_table(table, *, bar: bool = False) -> str:
     return shown.to_string(index=False, formatters=fmt)
 
 
+def landscape_note(spec: str, *, storage: str | None) -> str | None:
+    """The provenance caveat of a ``study:NAME`` landscape (fake data, random weights), for its
+    figures; thesis tables and CSVs carry no configuration, so None."""
+    if not spec.startswith("study:"):
+        return None
+    from tuner.store.provenance import provenance_note
+    from tuner.store.study import load_stored_study, recorded_config
+
+    return provenance_note(recorded_config(load_stored_study(spec.removeprefix("study:"),
+                                                             storage=storage)))
+
+
 def run(args: argparse.Namespace) -> int:
+    from tuner.paths import check_folder
     from tuner.analysis.figures import anytime_figure, efficiency_figure, save
     from tuner.analysis.landscape import load_landscape
     from tuner.api import comparison
 
+    if args.output is not None:  # before the replays, which take minutes
+        check_folder(args.output, "--output")
     land = load_landscape(args.landscape, storage=args.storage).judged_by(args.objective)
     result = comparison(
         landscape=land, strategies=args.strategies, scale=args.scale, thesis_grids=args.thesis_grids,
@@ -129,14 +144,16 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         result.table.to_csv(out / "comparison.csv", index=False)
         result.runs.to_csv(out / "runs.csv", index=False)
+        note = landscape_note(args.landscape, storage=args.storage)
         title = f"{land.name}: {args.seeds} seeds, budget {args.budget}"
         paths = save(
             anytime_figure(result.curves, best_efficiency=result.best_value, title=title,
-                           ylabel=f"mean {land.objective_spec.label} of current choice"),
+                           ylabel=f"mean {land.objective_spec.label} of current choice",
+                           noise=land.answer().half_width, note=note),
             out_dir=out,
             stem="anytime",
         )
-        paths += save(efficiency_figure(land), out_dir=out, stem="efficiency_vs_depth")
+        paths += save(efficiency_figure(land, note=note), out_dir=out, stem="efficiency_vs_depth")
         print(f"wrote {out / 'comparison.csv'}, {out / 'runs.csv'}, "
               + ", ".join(str(p) for p in paths))
     return 0

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("tuner.cli.report", "tables and figures of a stored study"),
     "export": ("tuner.cli.export", "train the chosen depth again and save a self-contained Keras model"),
     "predict": ("tuner.cli.predict", "class probabilities of images from an exported model (CSV)"),
+    "cache": ("tuner.cli.cache", "list or clear the cached activations (~/.cache/depth-tuner)"),
 }
 
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports this module for --help: no matplotlib or pandas then
+    from matplotlib.figure import Figure
+
+    from tuner.analysis.landscape import Landscape
 
 EPILOG = """examples:
   depth-tuner report --study tf_flowers                   # writes out/tf_flowers/table.md, table.csv, figures
@@ -75,20 +81,39 @@ def study_curve(records, *, objective: str):
     return pd.DataFrame(rows)
 
 
+def study_figures(
+    land: Landscape, records: list[dict[str, Any]], *, study_name: str, note: str | None
+) -> dict[str, Figure]:
+    """The report's figures by file stem; ``note`` (the provenance caveat, if any) goes on each,
+    so a figure copied out of the report still says when its numbers are a demo."""
+    from tuner.analysis.figures import anytime_figure, landscape_figures
+
+    figs = landscape_figures(land, note=note)
+    # One panel: the title names the study, the panel and the line need no name of their own.
+    curve = study_curve(records, objective=land.objective).assign(strategy="best depth so far")
+    figs["anytime"] = anytime_figure(
+        curve, best_efficiency=None, title=f"study:{study_name}, in trial order",
+        ylabel=f"best depth's {land.objective_spec.label} so far",
+        noise=land.answer().half_width, note=note,
+    )
+    return figs
+
+
 def run(args: argparse.Namespace) -> int:
-    from tuner.analysis.figures import anytime_figure, landscape_figures, save
+    from tuner.analysis.figures import save
     from tuner.analysis.landscape import from_study
     from tuner.store.provenance import provenance_note
     from tuner.store.records import study_records
+    from tuner.paths import check_folder
     from tuner.store.study import load_stored_study, recorded_config
 
+    out = Path(check_folder(args.output if args.output is not None else Path("out") / args.study, "--output"))
     study = load_stored_study(args.study, storage=args.storage)
     land = from_study(study)  # refuses a study without measured trials
     records = study_records(study)
     frame = land.frame()
     answer = land.answer()
     md = markdown_table(frame, answer=answer)
-    out = args.output if args.output is not None else Path("out") / args.study
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "table.csv", index=False)
     others = ", ".join(str(d) for d in answer.within_noise) or "none"
@@ -103,14 +128,8 @@ def run(args: argparse.Namespace) -> int:
     summary += f"\n\n{note}" if note else ""
     (out / "table.md").write_text(f"{summary}\n\n{md}\n", encoding="utf-8")
     paths = []
-    for stem, fig in landscape_figures(land).items():
+    for stem, fig in study_figures(land, records, study_name=args.study, note=note).items():
         paths += save(fig, out_dir=out, stem=stem)
-    curve = study_curve(records, objective=land.objective).assign(strategy=args.study)
-    fig = anytime_figure(
-        curve, best_efficiency=None, title=f"study:{args.study}, in trial order",
-        ylabel=f"best depth's {land.objective_spec.label} so far",
-    )
-    paths += save(fig, out_dir=out, stem="anytime")
     print(summary)
     print(md)
     print(f"wrote {out / 'table.md'}, {out / 'table.csv'}, " + ", ".join(str(p) for p in paths))

@@ -240,17 +240,6 @@ def check_resumable(
     return stored
 
 
-def open_study(
-    *,
-    name: str,
-    storage: optuna.storages.BaseStorage,
-    config: dict[str, Any],
-    sampler: optuna.samplers.BaseSampler,
-) -> optuna.Study:
-    """Create the study, or load it if its recorded configuration matches."""
-    return create_or_load_study(name=name, storage=storage, config=config, sampler=sampler)[0]
-
-
 def create_or_load_study(
     *,
     name: str,
@@ -258,7 +247,8 @@ def create_or_load_study(
     config: dict[str, Any],
     sampler: optuna.samplers.BaseSampler,
 ) -> tuple[optuna.Study, bool]:
-    """``open_study``, also saying whether this call created the study.
+    """Create the study, or load it if its recorded configuration matches; and whether this call
+    created it.
 
     Of several workers starting together exactly one creates it (Optuna
     refuses a duplicate name), so only that one may take it back.

@@ -7,6 +7,7 @@ cap, so later trials find them ready instead of repeating that pass.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import keras
@@ -40,6 +41,16 @@ class CacheKeys:
                   "point": POOLED_NAME if point is None else [point.depth, point.layer]}
         return cache_key(fields)
 
+    def meta(self, point: CachePoint | None, *, train_images: int, val_images: int) -> dict:
+        """What ``depth-tuner cache`` shows of an entry: the key is a hash, so it cannot say."""
+        p = self.protocol
+        weights = "none" if p.weights is None else p.weights
+        return {"point": POOLED_NAME if point is None else point.layer,
+                "depth": None if point is None else point.depth,
+                "backbone": p.backbone, "image_size": p.image_size,
+                "weights": os.path.basename(weights),
+                "train_images": train_images, "val_images": val_images}
+
 
 def point_bytes(point: CachePoint, examples: int) -> int:
     return 4 * point.elements * examples
@@ -64,7 +75,8 @@ def compute(cuts: BackboneCuts, points: list[CachePoint | None], train: Arrays, 
     forward = tf.function(lambda x: model(x, training=False))
     shapes = [tuple(o.shape[1:]) for o in outputs]
     pending = [cache.pending(keys.key(p), {"train": (len(train), *s), "val": (len(val), *s)},
-                             {"point": POOLED_NAME if p is None else p.layer, "shape": list(s)})
+                             {**keys.meta(p, train_images=len(train), val_images=len(val)),
+                              "shape": list(s)})
                for p, s in zip(points, shapes)]
     try:
         for split, data in (("train", train), ("val", val)):
