@@ -340,6 +340,10 @@ def _with_head_phase(base: dict, *, study, serve, workdir: str, reporter: Report
     verb = "computed" if computed else "loaded"
     reporter.say(f"shared head phase {verb}: val_accuracy {head['val_accuracy']:.4f} after phase 1, "
                  f"{head['protocol_seconds']:.1f} s in the plain protocol")
+    if computed and head.get("cached_bytes"):
+        reporter.say(f"cached the activations at {len(head['cached_points'])} cut points: "
+                     f"{head['cached_bytes'] / 2**20:.0f} MiB in {base['cache_dir']} "
+                     "(depth-tuner cache lists and clears them)")
     return {**base, "head_path": path, "phase1": head}
 
 

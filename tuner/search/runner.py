@@ -91,6 +91,10 @@ class DepthTuner(kt.Tuner):
         for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far
             if key in result:
                 metrics.extra[f"process_{key}"] = result[key]
+        if metrics.extra.get("cache_written_bytes"):
+            self.reporter.say(f"cached the activations at depth {metrics.extra['cache_point']}'s cut: "
+                              f"{metrics.extra['cache_written_bytes'] / 2**20:.0f} MiB written "
+                              f"to {self.base_request['cache_dir']} (depth-tuner cache lists them)")
         if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
                               f"{metrics.extra['checkpoint_error']}")

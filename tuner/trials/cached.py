@@ -134,6 +134,8 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     else:
         phase2, phase2_steady = phase2_seconds(costs, protocol=p, train=train, val=val)
     extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
+    if filled:  # said by the worker: the cache on disk grew by this much
+        extra["cache_written_bytes"] = activations.point_bytes(point, len(train) + len(val))
     _, trained = split_at_depth(backbone, depth)
     return TrialMetrics(
         depth=depth,

@@ -97,6 +97,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
         "fit_seconds": run.seconds,
         "features_pass_seconds": pass_seconds,
         "cached_points": [pt.depth for pt in points],
+        "cached_bytes": sum(activations.point_bytes(pt, examples) for pt in points),
         "search_seconds": time.perf_counter() - t0,
         **costs.as_attrs("phase1"),
     }
