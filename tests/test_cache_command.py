@@ -149,8 +149,8 @@ def test_clear_removes_everything_but_what_running_workers_use(cache, capsys):
 def test_a_worker_still_fills_after_a_clear_removed_its_lock_file(cache, capsys):
     _cache(capsys, "--cache-dir", cache.root, "--clear")
     with cache.filling("aaaa1111"):
-        assert PrefixCache(cache.root, 2**30)._lock("aaaa1111", wait=False) is None  # held: excludes
-    lock = cache._lock("aaaa1111", wait=False)
+        assert PrefixCache(cache.root, 2**30)._entry_lock("aaaa1111", wait=False) is None  # held: excludes
+    lock = cache._entry_lock("aaaa1111", wait=False)
     assert lock is not None
     lock.close()
 

@@ -44,8 +44,8 @@ def snap(m=(), r=(), **kw) -> Snapshot:
 # -- before asking: (snapshot, kind, words of the reason) ----------------------------
 
 BEFORE = {
-    "budget reached": (snap((3, 5, 7), total=3), Kind.STOP, "3 measured trials (asked for 3)"),
-    "budget reached, whatever still runs": (snap((3, 5), (7,), total=2), Kind.STOP, "asked for 2"),
+    "budget reached": (snap((3, 5, 7), total=3), Kind.STOP, "3 asked for, 3 measured"),
+    "budget reached, whatever still runs": (snap((3, 5), (7,), total=2), Kind.STOP, "2 asked for"),
     "seconds budget spent": (snap((3,), total=10, seconds_budget=100.0, seconds_spent=100.0, queued=1),
                              Kind.STOP, "100 s of training spent (budget 100 s)"),
     "seconds budget not yet spent": (snap((3,), seconds_budget=100.0, seconds_spent=99.0, queued=1),

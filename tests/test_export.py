@@ -189,7 +189,7 @@ def test_predict_bad_input_is_one_line_and_exit_2(folder_study, args, words, mon
 @pytest.mark.parametrize("args, words", [
     (["--study", "nosuch", "--output", "m.keras"], "no study"),
     (["--study", "fk", "--output", "m.txt"], "end the name with .keras"),
-    (["--study", "fk", "--output", "missing/m.keras"], "does not exist"),
+    (["--study", "fk", "--output", "studies/fk.db/m.keras"], "is a file, so"),
     (["--study", "fk", "--output", "m.keras", "--depth", "999"], "outside 0..154"),
     (["--study", "fk", "--output", "m.keras", "--depth", "3", "--choose", "cheapest"], "give one"),
 ])

@@ -67,7 +67,7 @@ def test_csv_with_repeats_is_averaged_with_spread(tmp_path):
 def test_csv_errors_are_one_line_usage_errors(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("depth,accuracy\n0,0.9\n")
-    with pytest.raises(UsageError, match="lacks column"):
+    with pytest.raises(UsageError, match="lacks the column"):
         from_csv(bad)
     with pytest.raises(UsageError, match="does not exist"):
         load_landscape(str(tmp_path / "missing.csv"))

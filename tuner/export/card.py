@@ -21,6 +21,7 @@ from typing import Any
 import keras
 
 from tuner.errors import UsageError, one_line
+from tuner.paths import check_file
 from tuner.processes import pid_alive
 
 CARD_MEMBER = "depth_tuner_card.json"
@@ -29,17 +30,9 @@ CARD_VERSION = 1
 
 def check_output(path: str) -> str:
     """The absolute output path, refused now (before any training) if it cannot be written."""
-    path = os.path.abspath(os.fspath(path))
-    if not path.endswith(".keras"):
+    if not os.fspath(path).endswith(".keras"):
         raise UsageError(f"--output {path}: Keras saves whole models as .keras files; end the name with .keras")
-    if os.path.isdir(path):
-        raise UsageError(f"--output {path} is a folder: give a file name ending in .keras")
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise UsageError(f"--output {path}: the folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--output {path}: the folder {folder} is not writable; pick another")
-    return path
+    return check_file(path, "--output")
 
 
 def _partial_name(path: str, pid: int) -> str:
@@ -52,6 +45,8 @@ def reclaim_partials(path: str) -> list[str]:
     folder, base = os.path.split(path)
     pattern = re.compile(re.escape(f".{base}.partial-") + r"(\d+)\.keras")
     removed = []
+    if not os.path.isdir(folder):
+        return removed
     for name in os.listdir(folder):
         m = pattern.fullmatch(name)
         if m and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
@@ -66,6 +61,7 @@ def write_model(model: keras.Model, card: dict[str, Any], path: str) -> str:
     path = check_output(path)
     partial = _partial_name(path, os.getpid())
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         model.save(partial)
         with zipfile.ZipFile(partial, "a") as archive:
             archive.writestr(CARD_MEMBER, json.dumps({"card_version": CARD_VERSION, **card}, indent=2))

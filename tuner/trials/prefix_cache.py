@@ -186,7 +186,7 @@ class PrefixCache:
     @contextlib.contextmanager
     def filling(self, key: str) -> Iterator[None]:
         """Hold while computing ``key``, so two workers never compute it both."""
-        f = self._lock(key, wait=True)
+        f = self._entry_lock(key, wait=True)
         try:
             yield
         finally:
@@ -195,7 +195,7 @@ class PrefixCache:
     def _lock_path(self, key: str) -> str:
         return os.path.join(self.root, f".{key}.lock")
 
-    def _lock(self, key: str, *, wait: bool) -> IO | None:
+    def _entry_lock(self, key: str, *, wait: bool) -> IO | None:
         """The fill lock of ``key``, held; None if another worker holds it and ``wait`` is False.
 
         ``clear`` removes lock files while holding them, so a lock is only
@@ -316,7 +316,7 @@ class PrefixCache:
         for info in self.entries():
             if cutoff is not None and info.last_used > cutoff:
                 continue
-            lock = self._lock(info.key, wait=False)
+            lock = self._entry_lock(info.key, wait=False)
             if lock is None:
                 done.in_use.append(info)
                 continue
@@ -351,7 +351,7 @@ class PrefixCache:
             key = name[1:-len(".lock")]
             if os.path.isdir(os.path.join(self.root, key)):
                 continue
-            lock = self._lock(key, wait=False)
+            lock = self._entry_lock(key, wait=False)
             if lock is None:
                 continue
             try:
