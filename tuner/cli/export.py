@@ -26,17 +26,17 @@ EPILOG = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from objectives.best import CHOICES
-    from tuner.cli.search import STORAGE_HELP, _positive_int
+    from tuner.cli.options import STORAGE_HELP, positive_int
 
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--storage", help=STORAGE_HELP)
     p.add_argument("--output", required=True, metavar="PATH.keras", help="where to write the model")
-    p.add_argument("--depth", type=_positive_int, help="train this depth instead of the study's choice")
+    p.add_argument("--depth", type=positive_int, help="train this depth instead of the study's choice")
     p.add_argument("--choose", choices=CHOICES, default="best",
                    help="which depth: the best by the study's objective, or the cheapest / most "
                         "accurate of it and the depths within noise of it (show names them)")
-    p.add_argument("--head-epochs", type=_positive_int, help="phase 1 epochs (default: the study's)")
-    p.add_argument("--finetune-epochs", type=_positive_int, help="phase 2 epochs (default: the study's)")
+    p.add_argument("--head-epochs", type=positive_int, help="phase 1 epochs (default: the study's)")
+    p.add_argument("--finetune-epochs", type=positive_int, help="phase 2 epochs (default: the study's)")
     p.add_argument("--include-validation", action="store_true",
                    help="also train on the validation images (the card then has no held-out accuracy)")
     p.add_argument("--data-dir", help="TFDS data folder, if the study's dataset is not in ~/tensorflow_datasets")

@@ -21,11 +21,11 @@ EPILOG = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from tuner.cli.search import _positive_int
+    from tuner.cli.options import positive_int
 
     p.add_argument("--model", required=True, metavar="PATH.keras", help="a model written by depth-tuner export")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders of them")
-    p.add_argument("--top", type=_positive_int, default=1, help="how many classes per image, best first")
+    p.add_argument("--top", type=positive_int, default=1, help="how many classes per image, best first")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ EPILOG = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from tuner.cli.search import STORAGE_HELP
+    from tuner.cli.options import STORAGE_HELP
 
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--storage", help=STORAGE_HELP)

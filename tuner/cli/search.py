@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from tuner.cli.options import STORAGE_HELP, positive_int
+
 EPILOG = """examples:
   depth-tuner search --dataset tf_flowers --trials 13
   depth-tuner search --dataset tf_flowers --trials 20      # resumes, adds 7
@@ -18,14 +20,6 @@ EPILOG = """examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
 
 
 def _objective_name(text: str) -> str:
@@ -62,14 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.strategies.confirm import DEFAULT_CONFIRM
 
     add_run_arguments(p, sampler=True)
-    p.add_argument("--confirm", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--confirm", type=positive_int, default=None, metavar="N",
                    help="of --trials, up to N last trials re-measure the leader or its runner-up with "
                    f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
                    "at most (--trials - 1) / 4 unless given; 0: none)")
 
 
-STORAGE_HELP = ("Optuna storage URL, or PATH.log for a journal file (default: sqlite:///studies/STUDY.db, "
-                "in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
@@ -102,10 +94,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     m.add_argument("--backbone", default="MobileNetV2",
                    help="MobileNetV2, EfficientNetB0, ResNet50 or MobileNetV3Small")
     m.add_argument("--weights", default="imagenet", help="imagenet, none, or a .weights.h5/.h5 file")
-    m.add_argument("--image-size", type=_positive_int, default=224, help="square input size in pixels")
-    m.add_argument("--batch-size", type=_positive_int, default=32, help="images per training step")
-    m.add_argument("--head-epochs", type=_positive_int, default=3, help="phase 1: the head alone")
-    m.add_argument("--finetune-epochs", type=_positive_int, default=3, help="phase 2: the top k layers too")
+    m.add_argument("--image-size", type=positive_int, default=224, help="square input size in pixels")
+    m.add_argument("--batch-size", type=positive_int, default=32, help="images per training step")
+    m.add_argument("--head-epochs", type=positive_int, default=3, help="phase 1: the head alone")
+    m.add_argument("--finetune-epochs", type=positive_int, default=3, help="phase 2: the top k layers too")
     m.add_argument("--head-lr", type=float, default=DEFAULT_HEAD_LR, help="Adam learning rate of phase 1")
     m.add_argument("--finetune-lr", type=float, default=DEFAULT_FINETUNE_LR,
                    help="Adam learning rate of phase 2 (lower: the backbone's weights are pretrained)")
@@ -114,7 +106,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
 
     s = p.add_argument_group("search and study")
     if sampler:
-        s.add_argument("--trials", type=_positive_int, default=13,
+        s.add_argument("--trials", type=positive_int, default=13,
                        help="total measured trials the study should have (13: the thesis' count)")
         s.add_argument("--sampler", "--strategy", dest="sampler", default=DEFAULT_STRATEGY,
                        type=_strategy_name, metavar="NAME",
@@ -124,12 +116,12 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
                    help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (README: What best means)")
-    s.add_argument("--min-depth", type=_positive_int, default=0, help="shallowest depth to try (0 = head only)")
-    s.add_argument("--max-depth", type=_positive_int, default=None,
+    s.add_argument("--min-depth", type=positive_int, default=0, help="shallowest depth to try (0 = head only)")
+    s.add_argument("--max-depth", type=positive_int, default=None,
                    help="deepest depth to try (default: every backbone layer)")
     s.add_argument("--study", help="study name (default: derived from --dataset; NAME-fake with --fake-data)")
     s.add_argument("--storage", help=STORAGE_HELP)
-    s.add_argument("--max-consecutive-failures", type=_positive_int, default=3,
+    s.add_argument("--max-consecutive-failures", type=positive_int, default=3,
                    help="stop after this many failed trials in a row (0 = never)")
     s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR (default: off)")
     c = p.add_argument_group("trial cost")

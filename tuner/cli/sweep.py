@@ -18,12 +18,13 @@ EPILOG = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from tuner.cli.search import _positive_int, add_run_arguments
+    from tuner.cli.options import positive_int
+    from tuner.cli.search import add_run_arguments
 
     add_run_arguments(p, sampler=False)
     p.add_argument("--depths", required=True, help="depths to train: ranges and lists, e.g. 0-40, 0,5,10, 0-100:10 "
                    "(within 0..the backbone's layers, or --min-depth..--max-depth)")
-    p.add_argument("--repeats", type=_positive_int, default=1,
+    p.add_argument("--repeats", type=positive_int, default=1,
                    help="measurements per depth; each repeat trains with a seed of its own, so "
                    "repeats show seed and timing noise")
 
