@@ -14,7 +14,8 @@ from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.protocol import Protocol
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
-from tuner.search.run import SearchStopped, run_search
+from tuner import SearchStopped
+from tuner.search.run import run_search
 
 
 def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):

@@ -42,11 +42,11 @@ def _own_siblings(names: tuple[str, ...] = ("studies", "objectives")) -> None:
 
 _own_siblings()
 
-from tuner.errors import DepthTunerError, TrialError, UsageError  # noqa: E402
+from tuner.errors import DepthTunerError, SearchStopped, TrialError, UsageError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["DepthSearch", "DepthTunerError", "TrialError", "UsageError", "__version__", "compare",
+__all__ = ["DepthSearch", "DepthTunerError", "SearchStopped", "TrialError", "UsageError", "__version__", "compare",
            "model_card", "predict"]
 
 _LAZY = {name: "tuner.api" for name in ("DepthSearch", "compare", "model_card", "predict")}

@@ -242,7 +242,7 @@ class DepthSearch:
         Like ``--trials``: running again with the same number does nothing,
         a higher one adds the difference. Ctrl-C marks the running trial
         FAIL, queues its depth and re-raises ``KeyboardInterrupt``; the
-        failure policy raises ``tuner.search.run.SearchStopped``.
+        failure policy raises ``tuner.SearchStopped``.
         """
         outcome = self.run_strategy(trials=n_trials)
         if outcome.interrupted:

@@ -19,6 +19,10 @@ class TrialError(DepthTunerError):
     """One trial could not produce metrics (NaN loss, out of memory, ...)."""
 
 
+class SearchStopped(DepthTunerError):
+    """The failure policy ended the search; the study is intact and resumable."""
+
+
 class ConsecutiveFailures(DepthTunerError):
     """``--max-consecutive-failures`` trials in a row failed: likely a broken setup, not a bad depth."""
 

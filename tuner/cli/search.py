@@ -156,7 +156,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     """
     from tuner.api import DepthSearch
     from tuner.progress import Reporter
-    from tuner.search.run import SearchStopped
+    from tuner.errors import SearchStopped
     from tuner.store.study import default_storage, default_study_name
 
     options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}

@@ -23,7 +23,7 @@ from keras_tuner.src import config as kt_config  # no public switch (below)
 from objectives import get_objective
 from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_datasets, save_images, scan_image_folder
-from tuner.errors import ConsecutiveFailures, TrialError, UsageError
+from tuner.errors import ConsecutiveFailures, SearchStopped, TrialError, UsageError
 from tuner.model.backbones import build_backbone, get_backbone_spec
 from tuner.model.calibration import (
     CALIBRATION_IMAGES,
@@ -277,10 +277,6 @@ def resolve_confirm(confirm: int | None, trials: int | None) -> int:
         raise UsageError(f"--confirm {confirm} leaves no trial to explore of --trials {trials}: "
                          f"use at most {trials - 1}")
     return confirm
-
-
-class SearchStopped(Exception):
-    """The failure policy ended the search; the study is intact and resumable."""
 
 
 def _trial_protocol(protocol, train_images, workdir: str, reporter: Reporter):
