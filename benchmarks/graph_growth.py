@@ -1,0 +1,57 @@
+"""Does a process's memory grow per fit even when everything of the model is released?
+
+Builds a head on one MobileNetV2 (32 px, random weights) eight times, fits it once on 64
+images, drops the model and prints resident memory. ``--release`` also truncates the
+backbone's node lists, calls ``keras.backend.clear_session(free_memory=True)`` and
+``gc.collect()`` after every fit: if memory still grows, the growth is TensorFlow's retained
+graphs (keras-team/keras#17458), which only a fresh process returns.
+
+    python benchmarks/graph_growth.py            # as a trial process does
+    python benchmarks/graph_growth.py --release  # everything released
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", action="store_true")
+    parser.add_argument("--fits", type=int, default=8)
+    args = parser.parse_args()
+    import keras
+    import numpy as np
+
+    bb = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    nodes = {id(layer): (len(layer._inbound_nodes), len(layer._outbound_nodes)) for layer in [bb, *bb.layers]}
+    x = np.random.default_rng(0).random((64, 32, 32, 3), dtype=np.float32)
+    y = np.random.default_rng(1).integers(0, 5, 64)
+    before = rss_mib()
+    for i in range(args.fits):
+        inputs = keras.Input((32, 32, 3))
+        features = keras.layers.GlobalAveragePooling2D()(bb(inputs, training=False))
+        model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(features))
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+        del model, inputs, features
+        if args.release:
+            for layer in [bb, *bb.layers]:
+                a, b = nodes[id(layer)]
+                del layer._inbound_nodes[a:], layer._outbound_nodes[b:]
+            keras.backend.clear_session(free_memory=True)
+        gc.collect()
+        print(f"fit {i + 1}: {rss_mib():.0f} MiB resident (+{(rss_mib() - before) / (i + 1):.0f} MiB per fit)")
+
+
+if __name__ == "__main__":
+    main()
