@@ -17,7 +17,6 @@ import platform
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
-import keras_tuner as kt
 
 from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_datasets, resolve_data_spec
@@ -53,9 +52,7 @@ def main() -> None:
                             head_epochs=head, finetune_epochs=fine)
         hm = DepthHyperModel(protocol=protocol, num_classes=args.classes, space=DepthSpace(0, 154))
         for depth in (int(d) for d in args.depths.split(",")):
-            hp = kt.HyperParameters()
-            hm.declare_hyperparameters(hp)
-            hp.values["depth"] = depth
+            hp = hm.hyperparameters(depth)
             keras.backend.clear_session()
             model = hm.build(hp)
             m = hm.fit(hp, model, train=train, validation=val)

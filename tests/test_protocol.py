@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import keras
-import keras_tuner as kt
 import numpy as np
 import pytest
 
@@ -31,9 +30,7 @@ def _train(data, depth, weights):
     protocol = Protocol(weights=weights, image_size=32, head_epochs=1, finetune_epochs=1,
                         head_lr=1e-2, finetune_lr=1e-2)
     hm = DepthHyperModel(protocol=protocol, num_classes=5, space=DepthSpace(0, 154))
-    hp = kt.HyperParameters()
-    hm.declare_hyperparameters(hp)
-    hp.values["depth"] = depth
+    hp = hm.hyperparameters(depth)
     model = hm.build(hp)
     backbone = backbone_of(model)
     before = {id(w): keras.ops.convert_to_numpy(w) for w in model.weights}

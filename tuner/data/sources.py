@@ -12,6 +12,7 @@ import contextlib
 import functools
 import io
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -221,9 +222,9 @@ def _scan(path: str, _listing: tuple) -> FolderScan:
         for f in images:
             fp = os.path.join(folder, f)
             try:
-                tf.io.decode_image(tf.io.read_file(fp), channels=3, expand_animations=False)
+                read_image_file(fp)
                 readable += 1
-            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError):
+            except ValueError:
                 unreadable.append(fp)
         if not readable:
             raise UsageError(
@@ -310,12 +311,30 @@ def _load_folder(spec: DataSpec, image_size: int, seed: int):
     return train.ignore_errors(), val.ignore_errors()
 
 
+def resized_uint8(image, image_size: int):
+    """An RGB image (any size, any numeric type) as the trials see it: resized bilinear, rounded to uint8.
+
+    The loaders and ``predict`` both go through here, so an exported model
+    is fed exactly what its trials were."""
+    image = tf.image.resize(image, (image_size, image_size))
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
 def _to_uint8(image, label, image_size: int):
     if image.shape.rank == 3 and image.shape[-1] == 1:
         image = tf.image.grayscale_to_rgb(image)
-    image = tf.image.resize(image, (image_size, image_size))
-    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return image, label
+    return resized_uint8(image, image_size), label
+
+
+def read_image_file(path: str):
+    """A file decoded as Keras' folder loader decodes it (3 channels: gray repeated, alpha dropped);
+    ``ValueError`` saying why when it is not a readable image."""
+    try:
+        return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError) as exc:
+        why = " ".join(str(exc).split("}}")[-1].split())  # TensorFlow's op prefix and suffix dropped
+        why = re.sub(r"\s*\[Op:\w+\].*$", "", why).rstrip(". ")
+        raise ValueError(f"not a readable image ({why[:120] or type(exc).__name__})") from None
 
 
 @dataclass

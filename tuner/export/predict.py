@@ -9,15 +9,14 @@ them alike itself. Files that cannot be read are reported and skipped.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from tuner.data.sources import IMAGE_EXTENSIONS
-from tuner.errors import UsageError
+from tuner.data.sources import IMAGE_EXTENSIONS, read_image_file, resized_uint8
+from tuner.errors import UsageError, one_line
 from tuner.export.card import read_card
 
 BATCH = 32
@@ -49,17 +48,8 @@ def image_paths(inputs: Iterable[str], on_skip: Callable[[Skipped], None]) -> It
 
 
 def read_image(path: str, image_size: int) -> np.ndarray:
-    """uint8 RGB at the model's size; raises ValueError when the file is not a readable image."""
-    import tensorflow as tf
-
-    try:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, OSError) as exc:
-        why = " ".join(str(exc).split("}}")[-1].split())  # TensorFlow's op prefix and suffix dropped
-        why = re.sub(r"\s*\[Op:\w+\].*$", "", why).rstrip(". ")
-        raise ValueError(f"not a readable image ({why[:120] or type(exc).__name__})") from None
-    resized = tf.image.resize(image, (image_size, image_size))
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
+    """uint8 RGB at the model's size, as the loaders made it; ``ValueError`` when unreadable."""
+    return resized_uint8(read_image_file(path), image_size).numpy()
 
 
 def check_top(top: int, card: dict) -> None:
@@ -78,7 +68,7 @@ def _load(model_or_path, top: int):
             model = keras.saving.load_model(os.fspath(model_or_path))
         except Exception as exc:  # noqa: BLE001 - any failure of Keras' loader means the same
             raise UsageError(f"--model {os.fspath(model_or_path)} cannot be loaded by Keras "
-                             f"({' '.join(str(exc).split())[:160]}): export it again") from None
+                             f"({one_line(exc)}): export it again") from None
         return model, card
     card = getattr(model_or_path, "depth_tuner_card", None)
     if card is None:

@@ -185,15 +185,11 @@ def export_study(study_name: str, *, storage: str | None, output: str,
 def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, val: Arrays,
              kept, options: ExportOptions, reporter: Reporter) -> tuple[keras.Model, dict[str, Any]]:
     """The training-time model at ``depth``: from the kept checkpoint if it checks out, else trained."""
-    import keras_tuner as kt
-
     from tuner.model.hypermodel import DepthHyperModel
 
     hm = DepthHyperModel(protocol=protocol, num_classes=num_classes,
                          space=DepthSpace(0, n_layers(protocol.backbone)))
-    hp = kt.HyperParameters()
-    hm.declare_hyperparameters(hp)
-    hp.values["depth"] = depth
+    hp = hm.hyperparameters(depth)
     model = hm.build(hp)
     if kept is not None:
         trial, path = kept
@@ -244,10 +240,11 @@ def model_card(study: optuna.Study, storage: str, config: dict[str, Any], answer
 
     rows = answer.depths
     row = rows.loc[depth] if depth in rows.index else None
+    file = storage_file(storage)
     return {
         "tool": f"depth-tuner {tuner.__version__}",
         "study": study.study_name,
-        "storage": os.path.abspath(storage_file(storage)) if storage_file(storage) else storage.split("@")[-1],  # no password on the card
+        "storage": os.path.abspath(file) if file else storage.split("@")[-1],  # no password on the card
         "objective": answer.objective.name,
         "depth": depth,
         "chosen_by": "--depth" if options.depth is not None else options.choose,

@@ -180,6 +180,14 @@ class DepthHyperModel(kt.HyperModel):
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         hp.Int("depth", self.space.low, self.space.high)
 
+    def hyperparameters(self, depth: int) -> kt.HyperParameters:
+        """The space with ``depth`` chosen, as Keras Tuner hands it to a trial (the trial
+        process and ``export`` train one depth outside the tuner's loop)."""
+        hp = kt.HyperParameters()
+        self.declare_hyperparameters(hp)
+        hp.values["depth"] = depth
+        return hp
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         p = self.protocol
         keras.utils.set_random_seed(p.seed)  # random weights (--weights none) alike in every trial

@@ -154,8 +154,9 @@ def run_search(
     label = " (FAKE generated images)" if config.data.source == "fake" else ""
     reporter.say(f"data {config.data.name}{label}: {datasets.train_examples} training, "
                  f"{datasets.val_examples} validation images, {datasets.num_classes} classes")
-    if config.data.source == "folder" and scan_image_folder(config.data.name).skipped_line():
-        reporter.say(scan_image_folder(config.data.name).skipped_line())
+    skipped = scan_image_folder(config.data.name).skipped_line() if config.data.source == "folder" else ""
+    if skipped:
+        reporter.say(skipped)
 
     artifacts_dir = artifacts_dir or default_artifacts_dir(storage, study_name)
     fresh = FreshStudy(storage=storage, study_name=study_name, artifacts_dir=artifacts_dir)

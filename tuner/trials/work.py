@@ -73,15 +73,11 @@ def handle(request: dict[str, Any], emit) -> dict[str, Any]:
 
 
 def _plain(request, protocol, train, val, progress):
-    import keras_tuner as kt
-
     from tuner.model.hypermodel import DepthHyperModel
 
     hm = DepthHyperModel(protocol=protocol, num_classes=request["num_classes"],
                          space=DepthSpace(**request["space"]))
-    hp = kt.HyperParameters()
-    hm.declare_hyperparameters(hp)
-    hp.values["depth"] = request["depth"]
+    hp = hm.hyperparameters(request["depth"])
     model = hm.build(hp)
     metrics = hm.fit(hp, model, train=train, validation=val, progress=progress,
                      phase2_seed=request.get("trial_seed"))
