@@ -22,7 +22,7 @@ import keras
 
 from tuner.errors import UsageError, one_line
 from tuner.paths import check_file
-from tuner.processes import pid_alive
+from tuner.processes import left_by_dead
 
 CARD_MEMBER = "depth_tuner_card.json"
 CARD_VERSION = 1
@@ -43,16 +43,11 @@ def _partial_name(path: str, pid: int) -> str:
 def reclaim_partials(path: str) -> list[str]:
     """Temporary files of exports to ``path`` that were killed mid-write."""
     folder, base = os.path.split(path)
-    pattern = re.compile(re.escape(f".{base}.partial-") + r"(\d+)\.keras")
     removed = []
-    if not os.path.isdir(folder):
-        return removed
-    for name in os.listdir(folder):
-        m = pattern.fullmatch(name)
-        if m and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
-            with contextlib.suppress(OSError):
-                os.remove(os.path.join(folder, name))
-                removed.append(os.path.join(folder, name))
+    for leftover in left_by_dead(folder, re.escape(f".{base}.partial-") + r"(\d+)\.keras"):
+        with contextlib.suppress(OSError):
+            os.remove(leftover)
+            removed.append(leftover)
     return removed
 
 

@@ -35,7 +35,7 @@ from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.protocol import cached_on_images
 from tuner.model.signatures import depth_signatures
 from tuner.paths import check_folder
-from tuner.processes import pid_alive
+from tuner.processes import left_by_dead
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
 from tuner.search.oracle import OptunaOracle
@@ -346,11 +346,7 @@ def _with_head_phase(base: dict, *, study, serve, workdir: str, reporter: Report
 
 def reclaim_workdirs() -> list[str]:
     """Temporary folders (full copies of the images) of workers that were killed."""
-    removed = []
-    root = tempfile.gettempdir()
-    for name in os.listdir(root):
-        m = re.fullmatch(re.escape(WORKDIR_PREFIX) + r"(\d+)-\w+", name)
-        if m and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-            removed.append(os.path.join(root, name))
+    removed = left_by_dead(tempfile.gettempdir(), re.escape(WORKDIR_PREFIX) + r"(\d+)-\w+")
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
     return removed
