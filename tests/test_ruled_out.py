@@ -153,15 +153,16 @@ def test_a_probe_rules_out_a_deep_depth_before_it_trains_live_and_replayed(cliff
     for t in by_probe:  # ruled out on its own price, which was beyond every depth read before
         assert t.user_attrs["ruled_out_by"] == trial_depth(t, space)
         assert t.user_attrs["price_low"] == pytest.approx(seconds(trial_depth(t, space), CLIFF))
-    # probed only where a cached search probes, beyond every depth read or probed before
-    deepest = 0
-    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        depth = trial_depth(t, space)
-        if "probed" in t.user_attrs:
-            assert depth > deepest and cached_on_images(depth, H)
-        if t.state == TrialState.COMPLETE or "probed" in t.user_attrs:
-            deepest = max(deepest, depth)
+    # probed only where a cached search probes, and only once per depth: a read price decides
+    probed_depths = [trial_depth(t, space) for t in probed]
+    assert all(cached_on_images(d, H) for d in probed_depths)
+    assert len(set(probed_depths)) == len(probed_depths)
     assert max(live) < min(trial_depth(t, space) for t in by_probe)
+    # every trained trial carries the price it was given: a bracket, and an estimate once one exists
+    done = [t for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE and "reused_from" not in t.user_attrs]
+    assert all("price_low" in t.user_attrs for t in done)
+    assert sum("price" in t.user_attrs for t in done) >= len(done) - 1
 
 
 def test_a_probe_that_fails_leaves_the_depth_to_train(steep):

@@ -19,7 +19,7 @@ from tuner.store.study import recorded_space, study_val_examples, trial_depth
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
            "fit_seconds", "steady_seconds", "efficiency", "value", "price_low", "price_high",
-           "trainable_params", "trained", "note"]
+           "price", "price_sd", "price_miss", "trainable_params", "trained", "note"]
 
 
 def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFrame:
@@ -29,11 +29,15 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     were answered from an equivalent, already measured depth, and those ruled
     out unseen (PRUNED, ``tuner.strategies.bound``). ``price_low`` /
     ``price_high``: the seconds a depth was priced at before it trained (or
-    was ruled out), from the readings before it.
+    was ruled out), from the readings before it; ``price`` ± ``price_sd``: the
+    cost model's estimate then (``tuner.strategies.cost``); ``price_miss``: what
+    the trial measured in the objective's seconds against that estimate (+0.1:
+    10 % dearer than priced).
     """
     space = recorded_space(study)
     # A multi-objective (pareto) study has no one value per trial: show its ranking value.
-    multi = get_objective(study_objective(study)) if len(study.directions) > 1 else None
+    objective = get_objective(study_objective(study))
+    multi = objective if len(study.directions) > 1 else None
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -75,11 +79,22 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
                       else None),
             "price_low": a.get("price_low"),
             "price_high": a.get("price_high"),
+            "price": a.get("price"),
+            "price_sd": a.get("price_sd"),
+            "price_miss": _price_miss(objective, a) if acc is not None and sec and not reused else None,
             "trainable_params": a.get("trainable_params"),
             "trained": acc is not None and not reused,
             "note": note,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _price_miss(objective, attrs) -> float | None:
+    """Measured seconds (the objective's) against the price the trial was given, or None."""
+    try:
+        return objective.seconds(attrs) / float(attrs["price"]) - 1
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def ruled_out_line(study: optuna.Study) -> str:

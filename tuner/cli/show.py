@@ -72,7 +72,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         return
     hidden = ["fit_seconds", "steady_seconds", "trainable_params", "trained"]
     if not include_all:
-        hidden += ["price_low", "price_high"]
+        hidden += ["price_low", "price_high", "price", "price_sd", "price_miss"]
     shown = frame.drop(columns=hidden)
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}", na_rep="-"), file=out)
     if answer is not None:

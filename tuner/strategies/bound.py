@@ -6,32 +6,29 @@ put that ceiling below the best depth measured so far can be skipped
 unseen; on the issue's real-data search such depths took 42 % of the wall
 clock and could not have won.
 
-**Price.** The plain protocol's seconds grow with depth: phase 1 and the
-validation passes are the same work at every depth, and phase 2's backward
-pass covers more layers the deeper the cut. The readings are noisy (one
-shallow reading can come out dearer than a deeper one), so the cost model
-is the monotone (isotonic) regression of the pooled readings over depth,
-each weighted by its count: neighbours that contradict the order are
-averaged into one block (pool-adjacent-violators), and a block's value
-rests on all its readings. A depth then costs at least the fit at the
-nearest measured depth below it and at most the fit at the nearest one
-above (``price``; no upper end beyond the deepest reading); equivalent
-depths share one price. Every trained trial stores the bracket it was given
-(``price_low``, ``price_high``; no ``price_high``: no upper end) beside what
-it measured, so the model's misses show per trial.
+**Price** (``tuner.strategies.cost``): a bracket that monotonicity proves
+(the fit at the read depths around a depth) and an estimate with its
+standard deviation from a cost model over depth, for every depth before it
+trains. A cached search may read a depth's price by a short probe of its
+plain model (``tuner.trials.pricing``) where the model cannot decide alone
+(``undecided``); a probed price is one more reading of seconds, with no accuracy.
 
-**Probed prices.** A cached search may price a depth beyond the deepest
-reading by a short probe of its plain model (``tuner.trials.pricing``)
-before deciding to train it; such a price is one more reading of seconds
-for the cost model (``prices``), with no accuracy.
+**Rule** (``closed``). Depth ``d`` is ruled out when the objective at
+accuracy 1 and its price is below the best depth's value by more than
+``Z95`` combined standard deviations (the price's, the best value's from the
+answer, ``objectives.best``): a one-sided test at about 2.5 %. The price
+tested is the fit at the nearest read depth at or below ``d`` with its
+standard error (what monotonicity proves), or, beyond the deepest read, the
+cost model's estimate at ``d`` with its sd, whichever rules. Every deeper
+depth is ruled out with it, since it costs at least as much.
 
-**Rule** (``closed``). Depth ``d`` is ruled out by a measured depth ``d' <= d``
-when the objective at accuracy 1 and the fit's seconds at ``d'`` is below
-the best depth's value by more than ``Z95`` combined standard deviations
-(the fit's from the study's seconds noise over its block's readings, the
-best value's from the answer, ``objectives.best``): a one-sided test at
-about 2.5 %. Every depth beyond a ruling depth is ruled out with it, since
-it costs at least as much.
+Why the estimate rules only beyond the reads: a backbone's early layers
+work on larger activations, so the seconds a layer adds grow the deeper the
+cut (the benchmark's plain readings: a line through depths 0-29 priced
+depths 46-141 9-20 % low). A line extrapolated from shallower readings then
+errs low, on the safe side; between two reads the same line errs high, and
+could rule out a depth that wins, so there only the bracket rules and a
+probe decides (``undecided``).
 
 * ``efficiency``, ``steady-efficiency``: as above, with the seconds each counts.
 * ``accuracy``: the ceiling is accuracy 1 whatever the price, so nothing is
@@ -55,13 +52,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from objectives import Objective
 from objectives.best import answer
-from objectives.noise import Z95, estimate_noise, pool, standard_errors
+from objectives.noise import Z95, estimate_noise, standard_errors
+from tuner.strategies.cost import CostModel, Price, per_signature
 
-__all__ = ["NO_BOUND", "Price", "RuledOut", "closed", "has_bound", "monotone_fit", "price"]
+__all__ = ["NO_BOUND", "Price", "RuledOut", "closed", "cost_model", "has_bound", "price", "undecided"]
 
 NO_BOUND = {
     "accuracy": "accuracy has no price ceiling (a depth can reach accuracy 1 whatever it costs)",
@@ -76,26 +73,14 @@ def has_bound(objective: Objective) -> bool:
 
 
 @dataclass(frozen=True)
-class Price:
-    """The seconds a depth costs, as bracketed by the readings so far."""
-
-    low: float
-    """At least (0: nothing measured at or below it)."""
-    high: float
-    """At most (inf: nothing measured at or above it)."""
-
-    def as_attrs(self) -> dict[str, float]:
-        """No ``price_high`` for no upper end: JSON has no infinity (optuna-dashboard reads these)."""
-        return {"price_low": self.low, **({"price_high": self.high} if math.isfinite(self.high) else {})}
-
-
-@dataclass(frozen=True)
 class RuledOut:
     """Why a depth cannot win: the measured depth whose price rules it out, and the numbers."""
 
     by_depth: int
+    """The depth whose price rules: a read depth at or below (its fit proves the least the
+    ruled-out depth costs), or the first depth the cost model prices out."""
     price: float
-    """``by_depth``'s mean seconds: the least the ruled-out depth costs."""
+    """The seconds the ruling used: ``by_depth``'s fit, or the model's estimate there."""
     ceiling: float
     """The most the ruled-out depth can be worth (the objective at accuracy 1 and ``price``)."""
     best_depth: int
@@ -108,68 +93,20 @@ class RuledOut:
                 "best_value": self.best_value}
 
 
-def _per_signature(records: Iterable[Mapping[str, object]],
-                   signatures: Sequence[int]) -> tuple[pd.DataFrame, dict[int, int]]:
-    """Pooled readings per weights' signature (which grows with depth), and each one's shallowest
-    measured depth (what messages name)."""
-    rows = [dict(r, depth=int(signatures[int(r["depth"])])) for r in records]
-    depth_of: dict[int, int] = {}
-    for r in records:
-        sig = int(signatures[int(r["depth"])])
-        depth_of[sig] = min(depth_of.get(sig, int(r["depth"])), int(r["depth"]))
-    return pool(rows), depth_of
-
-
-def monotone_fit(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Isotonic (non-decreasing) least-squares fit of ``values`` in their order, by
-    pool-adjacent-violators; returns the fit and the weight each fitted value rests on."""
-    blocks: list[list[float]] = []  # [weighted sum, weight, members]
-    for v, w in zip(values, weights):
-        blocks.append([float(v) * float(w), float(w), 1])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            last = blocks.pop()
-            blocks[-1] = [a + b for a, b in zip(blocks[-1], last)]
-    fit = [s / w for s, w, n in blocks for _ in range(int(n))]
-    rests_on = [w for _, w, n in blocks for _ in range(int(n))]
-    return np.asarray(fit, dtype=float), np.asarray(rests_on, dtype=float)
-
-
-def _fitted_seconds(table: pd.DataFrame, seconds_cv: float) -> tuple[pd.Series, np.ndarray]:
-    """The monotone cost model at each measured signature, and its standard error there.
-
-    The error is the noise model's over the readings the value rests on, or the
-    readings' own spread around it when that is larger: a block that averages
-    readings contradicting the order (one dear outlier) is worth less than its count."""
-    seconds = table["fit_seconds"].to_numpy(dtype=float)
-    weights = table["repeats"].to_numpy(dtype=float)
-    fit, n = monotone_fit(seconds, weights)
-    spread = np.zeros_like(fit)
-    for value in np.unique(fit):
-        block = fit == value
-        if n[block][0] > 1:
-            spread[block] = float(np.sum(weights[block] * (seconds[block] - value) ** 2)) / (n[block][0] - 1)
-    se = np.sqrt(np.maximum((seconds_cv * fit) ** 2, spread) / n)
-    return pd.Series(fit, index=table.index), se
+def cost_model(records: Iterable[Mapping[str, object]], signatures: Sequence[int],
+               prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> CostModel:
+    """The cost model of the readings, its errors from the study's seconds noise."""
+    records = list(records)
+    seconds_cv = estimate_noise(per_signature(records, signatures)[0], val_examples=val_examples).seconds_cv \
+        if records else 0.0
+    return CostModel(records, signatures, prices, seconds_cv=seconds_cv)
 
 
 def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-          prices: Iterable[Mapping[str, object]] = ()) -> Price:
-    """``depth``'s seconds, bracketed by the cost model at the measured depths around it.
-
-    ``prices``: seconds read by a probe without training (``{depth, fit_seconds}``), which the
-    cost model takes as readings too."""
-    table, _ = _per_signature(_cost_readings(records, prices), signatures)
-    seconds, _ = _fitted_seconds(table, 0.0)
-    sig = signatures[depth]
-    below, above = seconds[seconds.index <= sig], seconds[seconds.index >= sig]
-    return Price(float(below.iloc[-1]) if len(below) else 0.0,
-                 float(above.iloc[0]) if len(above) else math.inf)
-
-
-def _cost_readings(records: Iterable[Mapping[str, object]],
-                   prices: Iterable[Mapping[str, object]]) -> list[dict]:
-    """Trained readings and probed prices, as readings of seconds (a probe has no accuracy)."""
-    return [*map(dict, records), *({"val_accuracy": math.nan, **p} for p in prices)]
+          prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> Price:
+    """``depth``'s price before it trains (``tuner.strategies.cost``). ``prices``: seconds read by
+    a probe without training (``{depth, fit_seconds}``), which the cost model takes as readings too."""
+    return cost_model(records, signatures, prices, val_examples=val_examples).price(depth)
 
 
 def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
@@ -184,66 +121,114 @@ def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
     records = list(records)
     if not records or not has_bound(objective):
         return {}
-    trained, depth_of = _per_signature(records, signatures)
-    ans = answer(trained, objective, estimate_noise(trained, val_examples=val_examples))
-    costs, cost_depth_of = _per_signature(_cost_readings(records, prices), signatures)
-    se_acc, se_sec = standard_errors(costs, ans.noise)
-    fit, se_fit = _fitted_seconds(costs, ans.noise.seconds_cv)
-    # By depth from here on (what the reasons name), the model's seconds in place of the readings.
-    costs = costs.assign(measured_seconds=costs["fit_seconds"], fit_seconds=fit).rename(index=cost_depth_of)
-    if objective.eligible is None:
-        ruling = _ceilings(costs, se_fit, objective, depth_of[ans.best_depth], ans.best_value,
-                           ans.best_sd)
-    else:
-        ruling = _cheaper_for_sure(costs, se_acc, se_sec, se_fit, objective)
-    out: dict[int, RuledOut] = {}
-    current: RuledOut | None = None
+    ans, model, depth_of = _read(records, signatures, objective, prices, val_examples)
+    first = {}  # each untrained signature's shallowest depth, in order
     for d in sorted(depths):
-        sig = signatures[d]
-        if sig in cost_depth_of:
-            current = ruling.get(cost_depth_of[sig]) or current  # the nearest ruling at or below d
-        if sig not in depth_of and current is not None:
-            out.setdefault(sig, current)
-    return out
+        if signatures[d] not in depth_of:
+            first.setdefault(signatures[d], d)
+    if objective.eligible is None:
+        ruling = _first_ceiling(model, first, objective, depth_of[ans.best_depth], ans.best_value, ans.best_sd)
+    else:
+        ruling = _cheaper_for_sure(model, objective, ans.noise)
+    if ruling is None:
+        return {}
+    return {sig: ruling for sig in first if sig >= ruling.from_sig}
 
 
-def _ceilings(table: pd.DataFrame, se_sec: np.ndarray, objective: Objective, best: int,
-              best_value: float, best_sd: float) -> dict[int, RuledOut]:
-    """Measured depths whose seconds put even accuracy 1 significantly below the best value."""
-    sec = table["fit_seconds"].to_numpy(dtype=float)
-    ceiling = objective.values(np.ones_like(sec), sec)
-    h = np.maximum(1e-9, 1e-6 * sec)
-    slope = (objective.values(np.ones_like(sec), sec + h) - objective.values(np.ones_like(sec), sec - h)) / (2 * h)
-    gap_sd = np.sqrt((slope * se_sec) ** 2 + best_sd**2)
-    out = {}
-    for i, d in enumerate(table.index):
-        if best_value - ceiling[i] > Z95 * gap_sd[i]:
-            out[int(d)] = RuledOut(
-                int(d), float(sec[i]), float(ceiling[i]), best, best_value,
-                f"depth {d} costs {sec[i]:.1f} s (monotone fit) and every deeper depth at least that: even at "
-                f"accuracy 1 that is worth {ceiling[i]:.4g}, below the best so far (depth {best}, "
-                f"{best_value:.4g}) beyond noise")
-    return out
+def undecided(depth: int, records: Iterable[Mapping[str, object]], *, signatures: Sequence[int],
+              objective: Objective, prices: Iterable[Mapping[str, object]] = (),
+              val_examples: int | None = None) -> bool:
+    """Could a price read now rule ``depth`` out? Where the cost model's upper price (``Z95`` sds,
+    no more than the bracket allows) puts even accuracy 1 below the best value, a probe can
+    decide; where no plausible price would, only training tells, and a probe is wasted."""
+    records = list(records)
+    if not records or not has_bound(objective):
+        return False
+    ans, model, _ = _read(records, signatures, objective, prices, val_examples)
+    upper = model.price(depth).most(Z95)
+    with np.errstate(divide="ignore"):
+        ceiling = float(objective.values(np.ones(1), np.array([max(upper, 1e-9)]))[0])
+    return ceiling < ans.best_value
 
 
-def _cheaper_for_sure(table: pd.DataFrame, se_acc: np.ndarray, se_sec: np.ndarray,
-                      se_fit: np.ndarray, objective: Objective) -> dict[int, RuledOut]:
-    """cheapest-within: measured depths priced significantly above the measured seconds of one
-    that stays eligible for sure (what the answer will rank it by)."""
+def _read(records: list, signatures: Sequence[int], objective: Objective, prices, val_examples):
+    """The answer so far, the cost model (errors from the study's noise), the read signatures."""
+    trained, depth_of = per_signature(records, signatures)
+    ans = answer(trained, objective, estimate_noise(trained, val_examples=val_examples))
+    return ans, CostModel(records, signatures, prices, seconds_cv=ans.noise.seconds_cv), depth_of
+
+
+@dataclass(frozen=True)
+class _Ruling(RuledOut):
+    from_sig: int = 0
+    """Every untrained signature from this one on is ruled out."""
+
+
+def _passes(objective: Objective, seconds: np.ndarray, sd: np.ndarray, best_value: float,
+            best_sd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Is even accuracy 1 at ``seconds`` (± ``sd``) below ``best_value`` beyond noise? With the ceilings."""
+    seconds = np.maximum(np.asarray(seconds, dtype=float), 1e-9)
+    ones = np.ones_like(seconds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ceiling = objective.values(ones, seconds)
+        h = 1e-6 * seconds
+        slope = (objective.values(ones, seconds + h) - objective.values(ones, seconds - h)) / (2 * h)
+        gap_sd = np.sqrt((slope * sd) ** 2 + best_sd**2)
+        return (best_value - ceiling > Z95 * gap_sd) & np.isfinite(sd), ceiling
+
+
+def _first_ceiling(model: CostModel, first: Mapping[int, int], objective: Objective, best: int,
+                   best_value: float, best_sd: float) -> _Ruling | None:
+    """The shallowest untrained signature whose price puts even accuracy 1 significantly below
+    the best value: by the fit at the read depth below it, or by the cost model's estimate."""
+    sigs = np.array(list(first), dtype=int)
+    if not len(sigs):
+        return None
+    _, _, estimate, sd = model.prices(sigs)
+    x = model.fit.index.to_numpy()
+    i = np.searchsorted(x, sigs, side="right") - 1
+    ic = np.clip(i, 0, len(x) - 1)
+    by_fit, fit_ceiling = _passes(objective, model.fit.to_numpy()[ic], np.where(i >= 0, model.se[ic], np.nan),
+                                  best_value, best_sd)
+    beyond = sigs > x[-1]  # between reads only the bracket rules (see the module)
+    by_model, model_ceiling = _passes(objective, estimate, np.where(beyond & (sd > 0), sd, np.nan),
+                                      best_value, best_sd)
+    hit = np.flatnonzero(by_fit | by_model)
+    if not len(hit):
+        return None
+    k = int(hit[0])
+    sig = int(sigs[k])
+    if by_fit[k]:
+        by, seconds, ceiling = model.depth_of[int(x[ic[k]])], float(model.fit.iloc[ic[k]]), float(fit_ceiling[k])
+        priced = f"depth {by} costs {seconds:.1f} s (monotone fit)"
+    else:
+        by, seconds, ceiling = first[sig], float(estimate[k]), float(model_ceiling[k])
+        priced = f"depth {by} is priced at {seconds:.1f} ± {sd[k]:.1f} s (cost model)"
+    return _Ruling(int(by), seconds, ceiling, best, best_value,
+                   f"{priced} and every deeper depth at least that: even at accuracy 1 that is worth "
+                   f"{ceiling:.4g}, below the best so far (depth {best}, {best_value:.4g}) beyond noise",
+                   from_sig=sig)
+
+
+def _cheaper_for_sure(model: CostModel, objective: Objective, noise) -> _Ruling | None:
+    """cheapest-within: the first read depth priced significantly above the measured seconds of
+    one that stays eligible for sure (what the answer will rank it by); the bracket only."""
+    table = model.table
+    se_acc, se_sec = standard_errors(table, noise)
     acc = table["val_accuracy"].to_numpy(dtype=float)
-    sec = table["fit_seconds"].to_numpy(dtype=float)
-    measured = table["measured_seconds"].to_numpy(dtype=float)
+    measured = table["fit_seconds"].to_numpy(dtype=float)
+    sec = model.fit.to_numpy()
     sure = [i for i in range(len(table))
             if bool(objective.eligible(np.array([acc[i] - Z95 * se_acc[i], 1.0]))[0])]
     if not sure:
-        return {}
+        return None
     c = min(sure, key=lambda i: measured[i])
-    out = {}
-    for i, d in enumerate(table.index):
-        if sec[i] - measured[c] > Z95 * math.hypot(se_fit[i], se_sec[c]):
-            out[int(d)] = RuledOut(
-                int(d), float(sec[i]), math.inf, int(table.index[c]), float(measured[c]),
+    for i, sig in enumerate(table.index):
+        if sec[i] - measured[c] > Z95 * math.hypot(model.se[i], se_sec[c]):
+            d, dc = model.depth_of[int(sig)], model.depth_of[int(table.index[c])]
+            return _Ruling(
+                d, float(sec[i]), math.inf, dc, float(measured[c]),
                 f"depth {d} costs {sec[i]:.1f} s (monotone fit) and every deeper depth at least that, "
-                f"beyond noise above depth {table.index[c]} ({measured[c]:.1f} s), whose accuracy clears the "
-                "bar even against a perfect depth")
-    return out
+                f"beyond noise above depth {dc} ({measured[c]:.1f} s), whose accuracy clears the "
+                "bar even against a perfect depth", from_sig=int(sig))
+    return None

@@ -16,7 +16,6 @@ replay's landscape readings.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -138,7 +137,9 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
         decision, ruled = _probe(search, trial, depth, decision, records, prices)
         prices = _prices(search)
     if decision.kind in (Kind.TRAIN, Kind.RULE_OUT):
-        for key, value in bound.price(depth, records, search.signatures, prices).as_attrs().items():
+        priced = bound.price(depth, records, search.signatures, prices,
+                             val_examples=study_val_examples(study))
+        for key, value in priced.as_attrs().items():
             trial.set_user_attr(key, value)  # what it was priced at, beside what it will measure
     out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
     if decision.kind is Kind.TRAIN:
@@ -160,9 +161,12 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
 
 
 def _worth_probing(search: Search, depth: int, records: list[dict], prices: list[dict]) -> bool:
-    """Probe only where the cost model is unsure: beyond every depth read, with a best to beat."""
-    return (search.pricer is not None and bool(records) and bool(_ruled_by(search))
-            and math.isinf(bound.price(depth, records, search.signatures, prices).high))
+    """Probe only where the cost model is unsure: where a price it finds plausible would rule
+    the depth out, but it cannot tell alone (``bound.undecided``)."""
+    objective = _ruled_by(search)
+    return (search.pricer is not None and objective is not None
+            and bound.undecided(depth, records, signatures=search.signatures, objective=objective,
+                                prices=prices, val_examples=study_val_examples(search.study)))
 
 
 def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, records: list[dict],
