@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import UsageError
-from tuner.model.metrics import protocol_seconds
+from tuner.model.metrics import efficiency, protocol_seconds
 
 Metrics = Mapping[str, object]
 Formula = Callable[[Any, Any], Any]
@@ -92,8 +92,7 @@ class Objective:
                                        np.asarray(seconds, dtype=float)), dtype=float)
 
 
-def _efficiency(acc, sec):
-    return acc / sec
+_efficiency = efficiency  # val_accuracy / seconds, also Keras Tuner's "efficiency" metric of a trial
 
 
 def _accuracy(acc, sec):

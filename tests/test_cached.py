@@ -71,7 +71,7 @@ def test_cached_trial_trains_like_the_plain_protocol(setup, depth):
     hp = kt.HyperParameters()
     hm.declare_hyperparameters(hp)
     hp.values["depth"] = depth
-    plain = hm.fit(hp, hm.build(hp), train=s["train"], validation=s["val"])
+    plain = hm.run_protocol(hp, hm.build(hp), train=s["train"], validation=s["val"])
     cached = run_cached_trial(protocol=s["protocol"], num_classes=5, depth=depth, train=s["train"],
                               val=s["val"], head_state=s["head"].state, phase1=s["head"].metrics,
                               cache=s["cache"], keys=s["keys"])
@@ -100,7 +100,7 @@ def test_a_confirmation_seed_trains_phase_2_alike_in_both_modes(setup):
     hp = kt.HyperParameters()
     hm.declare_hyperparameters(hp)
     hp.values["depth"] = 15
-    plain = hm.fit(hp, hm.build(hp), train=s["train"], validation=s["val"], phase2_seed=7)
+    plain = hm.run_protocol(hp, hm.build(hp), train=s["train"], validation=s["val"], phase2_seed=7)
     cached = run_cached_trial(protocol=s["protocol"], num_classes=5, depth=15, train=s["train"],
                               val=s["val"], head_state=s["head"].state, phase1=s["head"].metrics,
                               cache=s["cache"], keys=s["keys"], phase2_seed=7)

@@ -36,16 +36,16 @@ def _states(study):
 
 
 def _fail_first_fits(monkeypatch, n, exc=RuntimeError("simulated crash in the trial")):
-    original = DepthHyperModel.fit
+    original = DepthHyperModel.run_protocol
     calls = {"n": 0}
 
-    def fit(self, *args, **kwargs):
+    def run_protocol(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] <= n:
             raise exc
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DepthHyperModel, "fit", fit)
+    monkeypatch.setattr(DepthHyperModel, "run_protocol", run_protocol)
 
 
 def test_exception_in_a_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def _train(data, depth, weights):
     model = hm.build(hp)
     backbone = backbone_of(model)
     before = {id(w): keras.ops.convert_to_numpy(w) for w in model.weights}
-    metrics = hm.fit(hp, model, train=data.train, validation=data.val)
+    metrics = hm.run_protocol(hp, model, train=data.train, validation=data.val)
     changed = {id(w) for w in model.weights if not np.array_equal(before[id(w)], keras.ops.convert_to_numpy(w))}
     return model, backbone, changed, metrics
 

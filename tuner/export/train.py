@@ -219,7 +219,7 @@ def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, va
 
     reporter.say(f"training depth {depth} in the plain protocol ({protocol.head_epochs}+"
                  f"{protocol.finetune_epochs} epochs on {len(fit_train)} images)")
-    metrics = hm.fit(hp, model, train=fit_train, validation=val, progress=progress)
+    metrics = hm.run_protocol(hp, model, train=fit_train, validation=val, progress=progress)
     return model, {"trained": True, "on": "training and validation images" if options.include_validation
                    else "training images", "protocol_seconds": metrics.protocol_seconds,
                    "fit_val_accuracy": metrics.val_accuracy}

@@ -167,6 +167,25 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Proto
     return PhaseRun(list(clock.seconds), trained - start, dict(history.history), returned - trained)
 
 
+def as_arrays(data) -> Arrays:
+    """``Arrays`` as given, or from an (images, labels) pair."""
+    if data is None or isinstance(data, Arrays):
+        return data
+    images, labels = data
+    return Arrays(np.asarray(images), np.asarray(labels))
+
+
+def after_training(callbacks: list, model: keras.Model, logs: dict[str, float]) -> None:
+    """Hand ``callbacks`` the trained model as one untimed epoch whose logs are ``logs``."""
+    if not callbacks:
+        return
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=model)
+    hooks.on_train_begin()
+    hooks.on_epoch_begin(0)
+    hooks.on_epoch_end(0, logs=dict(logs))
+    hooks.on_train_end(logs=dict(logs))
+
+
 class DepthHyperModel(kt.HyperModel):
     """Keras Tuner hypermodel whose only hyperparameter is the unfreeze depth."""
 
@@ -197,10 +216,40 @@ class DepthHyperModel(kt.HyperModel):
         compile_for(model, self.num_classes, p.head_lr)
         return model
 
-    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, train: Arrays = None,
-            validation: Arrays = None, progress: Progress | None = None,
-            phase2_seed: int | None = None, **kwargs) -> TrialMetrics:
-        """The plain protocol on uint8 images: both phases through the whole backbone.
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, train=None, validation=None,
+            callbacks=None, verbose=None, **kwargs) -> dict[str, float]:
+        """What Keras Tuner calls: the plain protocol (``run_protocol``), returned as the
+        trial's metrics, plain floats (``TrialMetrics.keras_metrics``).
+
+        Among them ``efficiency`` = ``val_accuracy / protocol_seconds`` (the
+        default objective's formula on this one trial), ``val_accuracy``,
+        ``protocol_seconds``, ``steady_seconds``: any of them can be a Keras
+        Tuner objective, e.g. ``kt.RandomSearch(hypermodel,
+        objective=kt.Objective("efficiency", "max"), ...)`` and
+        ``tuner.search(train=(images, labels), validation=(images, labels))``
+        with uint8 images (``Arrays`` or pairs). The protocol fixes epochs,
+        batches and learning rates, so no other ``fit`` arguments are taken
+        (``verbose`` is, and ignored). Keras Tuner's ``callbacks`` (its
+        best-epoch checkpoint, a user's) run after the clock stopped: they
+        see the trial as one epoch whose logs are these metrics, so the
+        checkpoint holds the trained model (``get_best_models``).
+        """
+        given = sorted(set(kwargs) - {"progress", "phase2_seed"}) + (["positional data"] if args else [])
+        if given:  # a mistake in every trial alike: Keras Tuner stops at once
+            raise kt.errors.FatalTypeError(
+                f"DepthHyperModel.fit does not take {', '.join(given)}: pass the data as train= and "
+                "validation= (uint8 images, labels); the protocol sets epochs, batches and learning rates")
+        metrics = self.run_protocol(hp, model, train=as_arrays(train), validation=as_arrays(validation),
+                                    **kwargs)
+        report = metrics.keras_metrics()
+        after_training(callbacks or [], model, report)
+        return report
+
+    def run_protocol(self, hp: kt.HyperParameters, model: keras.Model, *, train: Arrays,
+                     validation: Arrays, progress: Progress | None = None,
+                     phase2_seed: int | None = None) -> TrialMetrics:
+        """The plain protocol on uint8 images: both phases through the whole backbone; the
+        whole record, as stored on the trial (the trial process and ``export`` call it).
 
         ``phase2_seed``: a confirmation repeat's own seed for phase 2's batch
         order (as in a cached trial, whose phase 1 is the study's)."""

@@ -13,6 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 
+def efficiency(accuracy, seconds):
+    """Validation accuracy per second of the plain protocol: the thesis' measure, and the
+    default objective's formula (``objectives``); numbers or numpy arrays."""
+    return accuracy / seconds
+
+
 def steady_seconds(phase_epoch_seconds: Sequence[Sequence[float]]) -> float:
     """Training time had every epoch run at its phase's steady speed.
 
@@ -62,6 +68,23 @@ class TrialMetrics:
     def from_attrs(cls, attrs: Mapping[str, object], *, extra: dict | None = None) -> TrialMetrics:
         names = {f.name for f in fields(cls)} - {"extra"}
         return cls(**{k: attrs[k] for k in names if k in attrs}, extra=dict(extra or {}))
+
+    def keras_metrics(self) -> dict[str, float]:
+        """The trial's metrics as Keras Tuner records them: what ``DepthHyperModel.fit``
+        returns and the tool's own tuner (``tuner.search.runner``) reads.
+
+        Every stored attribute (``as_attrs``) that is a finite number, as a
+        plain float (lists, text and NaN left out), plus ``efficiency`` =
+        ``val_accuracy / protocol_seconds``: the default objective's value
+        of this one trial, so ``kt.Objective("efficiency", "max")`` (or any
+        metric here, e.g. ``"val_accuracy"``, ``"protocol_seconds"`` with
+        ``"min"``) needs no depth-tuner objective around it.
+        """
+        numbers = {k: float(v) for k, v in self.as_attrs().items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.protocol_seconds > 0:
+            numbers["efficiency"] = float(efficiency(self.val_accuracy, self.protocol_seconds))
+        return {k: v for k, v in numbers.items() if math.isfinite(v)}
 
     def is_finite(self) -> bool:
         return all(

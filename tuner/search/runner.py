@@ -100,20 +100,19 @@ class DepthTuner(kt.Tuner):
                               f"{metrics.extra['checkpoint_error']}")
         if not metrics.is_finite():
             raise TrialError(f"depth {depth} produced non-finite metrics")
-        value = self.objective_fn(metrics.as_attrs())
+        # The trial's metrics as DepthHyperModel.fit returns them to a Keras Tuner user's tuner;
+        # the study's objective reads its value from them, like any Keras Tuner objective.
+        report = metrics.keras_metrics()
+        value = self.objective_fn(report)
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
         if request["checkpoint"] and "checkpoint_error" not in metrics.extra:  # export may reuse it
             ot.set_user_attr("checkpoint", request["checkpoint"])
         self.reporter.trial_done(trial=number, total=total, depth=depth,
-                                 val_accuracy=metrics.val_accuracy, seconds=metrics.protocol_seconds,
+                                 val_accuracy=report["val_accuracy"], seconds=report["protocol_seconds"],
                                  objective=self.objective_fn.name, value=value,
                                  search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
-        return {
-            OBJECTIVE_NAME: value,
-            "val_accuracy": metrics.val_accuracy,
-            "protocol_seconds": metrics.protocol_seconds,
-        }
+        return {**report, OBJECTIVE_NAME: value}
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         """The failure policy: stop after ``max_consecutive_failures`` failed trials in a row.

@@ -79,7 +79,7 @@ def _plain(request, protocol, train, val, progress):
                          space=DepthSpace(**request["space"]))
     hp = hm.hyperparameters(request["depth"])
     model = hm.build(hp)
-    metrics = hm.fit(hp, model, train=train, validation=val, progress=progress,
+    metrics = hm.run_protocol(hp, model, train=train, validation=val, progress=progress,
                      phase2_seed=request.get("trial_seed"))
     if request.get("checkpoint"):
         try:
