@@ -38,6 +38,7 @@ def run_search(mode: str, index: int, args, work: str) -> dict:
                "--weights", args.weights, "--image-size", str(args.image_size),
                "--head-lr", args.head_lr, "--finetune-lr", args.finetune_lr,
                "--trials", str(args.trials), "--trial-mode", mode,
+               *(["--head-epochs", str(args.head_epochs)] if args.head_epochs else []),
                "--cache-dir", os.path.join(folder, "cache"), "--quiet", *common]
     t0 = time.perf_counter()
     subprocess.run(command, check=True)
@@ -58,6 +59,7 @@ def main() -> None:
     p.add_argument("--weights", required=True)
     p.add_argument("--image-size", type=int, default=160)
     p.add_argument("--trials", type=int, default=13)
+    p.add_argument("--head-epochs", type=int, default=None, help="the search's default if not given")
     p.add_argument("--head-lr", default="1e-3", help="1e-4 (the default of search) for ImageNet weights")
     p.add_argument("--finetune-lr", default="1e-4", help="1e-5 (the default of search) for ImageNet weights")
     p.add_argument("--order", default="cached,plain,cached", help="modes, one run each, in this order")
@@ -75,12 +77,13 @@ def main() -> None:
     with open(args.csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "mode", "wall_seconds", "best_depth", "trial", "depth", "search_seconds",
-                     "protocol_seconds", "val_accuracy"])
+                     "protocol_seconds", "val_accuracy", "price", "price_sd", "price_miss", "ruled_out"])
         for r in runs:
-            for t in r["study"]["trials"]:
+            for t in r["study"]["trials"] + r["study"]["ruled_out"]:
                 w.writerow([r["run"], r["mode"], f"{r['wall']:.1f}", r["study"].get("best_depth"),
                             t.get("number"), t.get("depth"), t.get("search_seconds"),
-                            t.get("protocol_seconds"), t.get("val_accuracy")])
+                            t.get("protocol_seconds"), t.get("val_accuracy"), t.get("price"),
+                            t.get("price_sd"), t.get("price_miss"), t["state"] == "PRUNED"])
 
     print(f"\n{args.image_size} px, {args.trials} trials; wall clock of `depth-tuner search`\n")
     print("| run | mode | wall clock | best depth (within noise) | trials (depth: took s) | ruled out |")
@@ -92,6 +95,12 @@ def main() -> None:
         near = ", ".join(map(str, s.get("within_noise") or [])) or "none"
         print(f"| {r['run']} | {r['mode']} | {r['wall']:.0f} s | {s.get('best_depth')} ({near}) | {trials} "
               f"| {ruled} |")
+    for r in runs:  # the cost model's estimate before each trial trained, against what it measured
+        misses = [float(t["price_miss"]) for t in r["study"]["trials"] if t.get("price_miss") is not None]
+        if misses:
+            print(f"run {r['run']} ({r['mode']}): measured against the price given before training, "
+                  f"median {statistics.median(misses):+.1%}, range {min(misses):+.1%} to {max(misses):+.1%} "
+                  f"over {len(misses)} trials")
     walls = {m: [r["wall"] for r in runs if r["mode"] == m] for m in ("plain", "cached")}
     if all(walls.values()):
         plain, cached = statistics.median(walls["plain"]), statistics.median(walls["cached"])

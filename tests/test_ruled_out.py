@@ -177,3 +177,25 @@ def test_a_probe_that_fails_leaves_the_depth_to_train(steep):
     assert len(live) == 6
     errors = [t for t in study.get_trials(deepcopy=False) if "probe_error" in t.user_attrs]
     assert errors and all(t.state == TrialState.COMPLETE for t in errors)
+
+
+def test_two_workers_on_one_stored_study_share_one_bound(steep, tmp_path):
+    """Worker B rules out a deep depth on worker A's readings alone: the bound lives in the study."""
+    from tuner.store.study import enqueue
+
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    space = DepthSpace(0, H)
+
+    def worker():
+        sampler = make_strategy("tpe", Setup(space=space, seed=0)).sampler()
+        return optuna.create_study(study_name="shared", storage=storage, direction="maximize",
+                                   sampler=sampler, load_if_exists=True)
+
+    a_trained = run_live(worker(), steep, budget=6)
+    study_b = worker()
+    enqueue(study_b, space, 150, {"chosen_by": "test"})
+    b_trained = run_live(study_b, steep, budget=7)  # one more training; 150 is asked first
+    deep = [t for t in pruned(study_b) if trial_depth(t, space) == 150]
+    assert deep and 150 not in b_trained, "B trained a depth A's readings had priced out"
+    assert deep[0].user_attrs["best_depth"] in a_trained
+    assert "price" in deep[0].user_attrs and deep[0].user_attrs["price_low"] > 0
