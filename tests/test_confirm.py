@@ -16,8 +16,9 @@ from conftest import FAST, run_cli
 from optuna.trial import TrialState
 
 from objectives import get_objective
+from tuner.analysis.comparison import compare
 from tuner.analysis.landscape import from_thesis
-from tuner.analysis.replay import compare, parse_strategies, replay
+from tuner.analysis.replay import parse_strategies, replay
 from tuner.errors import UsageError
 from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace

@@ -15,7 +15,7 @@ import pytest
 
 from objectives import get_objective
 from tuner.analysis.landscape import from_records, load_landscape
-from tuner.analysis.replay import judged_values, regret, true_best
+from tuner.analysis.worlds import judged_values, regret, true_best
 from tuner.cli import compare as compare_cli
 from tuner.cli import report as report_cli
 from tuner.cli.live_compare import live_table

@@ -9,17 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from objectives.noise import DEFAULT_SECONDS_CV
+from tuner.analysis.comparison import compare
 from tuner.analysis.landscape import from_records, from_thesis
-from tuner.analysis.replay import (
-    DEFAULT_SECONDS_CV,
-    StrategySpec,
-    compare,
-    make_world,
-    parse_strategies,
-    replay,
-)
+from tuner.analysis.replay import parse_strategies, replay
+from tuner.analysis.worlds import make_world
 from tuner.cli import compare as compare_cli
 from tuner.errors import UsageError
+from tuner.strategies.registry import StrategySpec
 
 HAVE_GP = all(importlib.util.find_spec(m) for m in ("torch", "scipy"))
 

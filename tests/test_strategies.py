@@ -11,8 +11,9 @@ import argparse
 import optuna
 import pytest
 
+from tuner.analysis.comparison import compare
 from tuner.analysis.landscape import from_thesis
-from tuner.analysis.replay import compare, replay
+from tuner.analysis.replay import replay
 from tuner.cli import compare as compare_cli
 from tuner.cli import live_compare as live_cli
 from tuner.cli import search as search_cli

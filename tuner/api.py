@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tuner.analysis.landscape import Landscape
-    from tuner.analysis.replay import Comparison
+    from tuner.analysis.comparison import Comparison
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
     from tuner.search.run import SearchOutcome
@@ -416,7 +416,7 @@ def comparison(
     trains, as a cached search does (``tuner.strategies.bound``).
     """
     from tuner.analysis.landscape import Landscape, load_landscape
-    from tuner.analysis.replay import compare as replay_compare
+    from tuner.analysis.comparison import compare as replay_compare
     from tuner.analysis.replay import parse_strategies
 
     workers = (os.cpu_count() or 1) if workers is None else workers
