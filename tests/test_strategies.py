@@ -183,3 +183,20 @@ def test_grid_on_a_range_smaller_than_the_budget_ends_without_an_error():
     run = replay(landscape=land, strategy=parse_strategy("grid"), seed=0, budget=13, low=0, high=10,
                  noise_scale=0)
     assert sorted(run["depth"]) == list(range(11))
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "tpe+confirm2"])
+def test_a_sampler_trains_the_cheapest_depth_first_and_only_in_a_new_study(land52, name):
+    """Before any reading nothing can be ruled out: the shallowest depth (the cheapest) comes
+    first, so the bound has a best to rule dear suggestions out by; a resumed study samples."""
+    run = replay(landscape=land52.interpolated(low=2, high=H), strategy=name, seed=3, budget=4,
+                 low=2, high=H, noise_scale=0)
+    assert run["depth"].iloc[0] == 2
+    study = optuna.create_study(direction="maximize")
+    strategy = make_strategy(parse_strategy(name, scale="log"),
+                             Setup(space=DepthSpace(0, H), seed=0, budget=13))
+    assert strategy.queue(study) == [(0, {"chosen_by": "cheapest-first"})]
+    study.add_trial(optuna.trial.create_trial(params={"depth": 40},
+                                              distributions={"depth": optuna.distributions.IntDistribution(0, H)},
+                                              value=0.01))
+    assert strategy.queue(study) == []
