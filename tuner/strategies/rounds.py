@@ -40,7 +40,15 @@ from tuner.store.study import (
 )
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
-from tuner.strategies.decision import NUDGE_ATTRS, Asked, Decision, Kind, Seen, Snapshot, after_asking
+from tuner.strategies.decision import (
+    NUDGE_ATTRS,
+    Asked,
+    Decision,
+    Kind,
+    Seen,
+    Snapshot,
+    after_asking,
+)
 from tuner.strategies.registry import Strategy, decide_before_asking
 
 PROBED_ATTR = "probed"
