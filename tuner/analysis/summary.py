@@ -35,58 +35,64 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     10 % dearer than priced).
     """
     space = recorded_space(study)
-    # A multi-objective (pareto) study has no one value per trial: show its ranking value.
     objective = get_objective(study_objective(study))
-    multi = objective if len(study.directions) > 1 else None
     rows = []
     for t in study.get_trials(deepcopy=False):
-        a = t.user_attrs
-        reused = "reused_from" in a
-        if not include_all and (t.state != TrialState.COMPLETE or reused):
+        reused = "reused_from" in t.user_attrs
+        if t.state == TrialState.WAITING or (not include_all and (t.state != TrialState.COMPLETE or reused)):
             continue
-        if t.state == TrialState.WAITING:
-            continue
-        try:
-            depth = trial_depth(t, space)
-        except (KeyError, ValueError):
-            depth = None
-        acc = a.get("val_accuracy")
-        sec = protocol_seconds(a) if "fit_seconds" in a else None
-        note = ""
-        if reused:
-            note = f"same weights as #{a['reused_from']}, not trained again"
-        elif "ruled_out" in a:
-            note = f"ruled out unseen: {a['ruled_out']}"
-        elif "fail_reason" in a:
-            note = a["fail_reason"]
-        elif "retry_of" in a:
-            note = f"retrains #{a['retry_of']}"
-        elif "plain_because" in a:
-            note = "ran plain: the cut's activations exceed the cache size"
-        rows.append({
-            "number": t.number,
-            "depth": depth,
-            "state": t.state.name,
-            "mode": a.get("trial_mode", "plain" if acc is not None else None),
-            "val_accuracy": acc,
-            "protocol_seconds": sec,
-            "search_seconds": a.get("search_seconds"),
-            "fit_seconds": a.get("fit_seconds"),
-            "steady_seconds": a.get("steady_seconds"),
-            "efficiency": OBJECTIVES["efficiency"](a) if acc is not None and sec else np.nan,
-            "value": (t.values[0] if t.values and multi is None else
-                      multi.values(acc, sec).item() if multi is not None and acc is not None and sec
-                      else None),
-            "price_low": a.get("price_low"),
-            "price_high": a.get("price_high"),
-            "price": a.get("price"),
-            "price_sd": a.get("price_sd"),
-            "price_miss": _price_miss(objective, a) if acc is not None and sec and not reused else None,
-            "trainable_params": a.get("trainable_params"),
-            "trained": acc is not None and not reused,
-            "note": note,
-        })
+        rows.append(_row(t, space, objective, multi=len(study.directions) > 1))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _row(t, space, objective, *, multi: bool) -> dict:
+    """One trial as ``trials_frame`` shows it; a pareto study's value is its ranking value."""
+    a = t.user_attrs
+    reused = "reused_from" in a
+    try:
+        depth = trial_depth(t, space)
+    except (KeyError, ValueError):
+        depth = None
+    acc = a.get("val_accuracy")
+    sec = protocol_seconds(a) if "fit_seconds" in a else None
+    measured = acc is not None and bool(sec)
+    return {
+        "number": t.number,
+        "depth": depth,
+        "state": t.state.name,
+        "mode": a.get("trial_mode", "plain" if acc is not None else None),
+        "val_accuracy": acc,
+        "protocol_seconds": sec,
+        "search_seconds": a.get("search_seconds"),
+        "fit_seconds": a.get("fit_seconds"),
+        "steady_seconds": a.get("steady_seconds"),
+        "efficiency": OBJECTIVES["efficiency"](a) if measured else np.nan,
+        "value": (objective.values(acc, sec).item() if multi and measured else
+                  None if multi else t.values[0] if t.values else None),
+        "price_low": a.get("price_low"),
+        "price_high": a.get("price_high"),
+        "price": a.get("price"),
+        "price_sd": a.get("price_sd"),
+        "price_miss": _price_miss(objective, a) if measured and not reused else None,
+        "trainable_params": a.get("trainable_params"),
+        "trained": acc is not None and not reused,
+        "note": _note(a),
+    }
+
+
+def _note(a) -> str:
+    """Why a trial did not train as asked, or how it came to be; "" for a plain training."""
+    if "reused_from" in a:
+        return f"same weights as #{a['reused_from']}, not trained again"
+    if "ruled_out" in a:
+        return f"ruled out unseen: {a['ruled_out']}"
+    if "fail_reason" in a:
+        return a["fail_reason"]
+    if "retry_of" in a:
+        return f"retrains #{a['retry_of']}"
+    if "plain_because" in a:
+        return "ran plain: the cut's activations exceed the cache size"
+    return ""
 
 
 def _price_miss(objective, attrs) -> float | None:
