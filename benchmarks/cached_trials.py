@@ -15,12 +15,19 @@ and the val_accuracy of both; writes every measurement to a CSV.
 
     pip install scikit-learn
     python benchmarks/cached_trials.py --sizes 96,160 --depths 0,5,12,30,100,154 --repeats 3
+
+Or on an image folder (the CLI's split) with a weights file, e.g. real
+ImageNet weights (``benchmarks/imagenet_weights.py``), one size:
+
+    python benchmarks/cached_trials.py --dataset /tmp/digits96 --weights /tmp/mnv2_imagenet.weights.h5 \
+        --sizes 96 --head-lr 1e-3 --finetune-lr 1e-4 --depths 0,5,12,30,100 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import sys
@@ -74,6 +81,15 @@ def digits(image_size: int, seed: int = 0, copies: int = 1):
     return upscaled(small[:cut], labels[:cut]), upscaled(small[cut:], labels[cut:])
 
 
+def folder(path: str, image_size: int):
+    """(train, val) uint8 arrays of an image folder, split and resized as ``depth-tuner`` does."""
+    from tuner.data.batches import dataset_arrays
+    from tuner.data.sources import load_datasets, resolve_data_spec
+
+    data = load_datasets(resolve_data_spec(dataset=path), image_size=image_size, seed=0)
+    return dataset_arrays(data.train_images), dataset_arrays(data.val_images)
+
+
 def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
     """MobileNetV2's seed-1 random weights, BatchNormalization calibrated on ``images`` in one pass."""
     from tuner.model.calibration import write_calibrated_weights
@@ -86,6 +102,7 @@ def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
 # Where a cached trial's own seconds go, and what its probe measured (absent from plain rows).
 PARTS = ("build_seconds", "cache_seconds", "probe_seconds", "train_seconds")
 PROBED = ("phase2_train_step", "phase2_train_trace")
+COSTS = ("train_step", "train_trace", "val_step", "val_trace", "samples")
 
 
 def summary(xs):
@@ -98,6 +115,12 @@ def main() -> None:
     p.add_argument("--depths", default="0,5,12,30,100,154")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--csv", default="benchmarks/out/cached_trials.csv")
+    p.add_argument("--dataset", help="an image folder (one sub-folder per class), split as the CLI "
+                   "splits it, instead of scikit-learn's digits")
+    p.add_argument("--weights", help="a weights file for the backbone (default: random weights "
+                   "calibrated on the training images)")
+    p.add_argument("--head-lr", type=float, default=None)
+    p.add_argument("--finetune-lr", type=float, default=None)
     p.add_argument("--head-per-round", action="store_true",
                    help="a new head phase (a new study) every round, so that phase 1 is priced in the "
                         "same stretch of time as the round's plain runs")
@@ -116,13 +139,14 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.csv) or ".", exist_ok=True)
     for size in [int(s) for s in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
-            train, val = digits(size)
+            train, val = folder(args.dataset, size) if args.dataset else digits(size)
             for name, a in (("train", train), ("val", val)):
                 tf.data.Dataset.from_tensor_slices((a.x, a.y)).save(os.path.join(tmp, "images", name))
-            weights = calibrated_weights(os.path.join(tmp, "w.weights.h5"), size, train.x[:256])
-            protocol = Protocol(weights=weights, image_size=size)
+            weights = args.weights or calibrated_weights(os.path.join(tmp, "w.weights.h5"), size, train.x[:256])
+            lrs = {k: v for k, v in (("head_lr", args.head_lr), ("finetune_lr", args.finetune_lr)) if v}
+            protocol = Protocol(weights=weights, image_size=size, **lrs)
             cache = PrefixCache(os.path.join(tmp, "cache"), 8 * 2**30)
-            base = make_request(protocol=protocol, num_classes=10, space=DepthSpace(0, 154),
+            base = make_request(protocol=protocol, num_classes=int(train.y.max()) + 1, space=DepthSpace(0, 154),
                                 images_dir=os.path.join(tmp, "images"), cache_dir=cache.root,
                                 cache_bytes=cache.cap_bytes,
                                 images_sha256=sha256_of(train.x, val.x), kind="trial")
@@ -142,6 +166,7 @@ def main() -> None:
                     for mode in modes:
                         req = {**(cached_base if mode == "cached" else {**base, "mode": "plain"}),
                                "depth": depth}
+                        started = time.time()
                         result = tp.request(req)
                         m = result["metrics"]
                         row = {"size": size, "depth": depth, "repeat": rep, "mode": mode,
@@ -152,6 +177,12 @@ def main() -> None:
                                "cache_mib": cache.size_bytes() / 2**20,
                                "head_search_seconds": head["search_seconds"],
                                "phase1_priced": head["protocol_seconds"],
+                               "phase_seconds": json.dumps(m["phase_seconds"]),
+                               "started": started,
+                               # the probes' timed steps, to price them again by another estimator
+                               "phase1_costs": json.dumps({k: head.get(f"phase1_{k}") for k in COSTS}),
+                               "phase2_costs": json.dumps({k: result["extra"].get(f"phase2_{k}")
+                                                           for k in COSTS}),
                                **{k: result["extra"].get(k) for k in PARTS},
                                **{k: result["extra"].get(k) for k in PROBED}}
                         rows.append(row)

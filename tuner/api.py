@@ -12,7 +12,7 @@ import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from studies.presets import DEFAULT_FAKE_EXAMPLES
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tuner.analysis.comparison import Comparison
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
+    from tuner.search.options import SearchOptions
     from tuner.search.run import SearchOutcome
 
 __all__ = ["DepthSearch", "compare", "comparison", "model_card", "predict"]
@@ -45,9 +46,17 @@ class ResolvedSearch:
     """A checked search: what the study records, where it lives, how it runs."""
 
     config: SearchConfig
-    study_name: str
-    storage: str
-    options: dict[str, Any]  # the remaining keyword arguments of tuner.search.run.run_search
+    options: SearchOptions  # its trials and a sweep's depths are run_strategy's
+
+    @property
+    def study_name(self) -> str:
+        """The study's name (it travels in ``options``, with the run's other choices)."""
+        return self.options.study_name
+
+    @property
+    def storage(self) -> str:
+        """The study's Optuna storage URL."""
+        return self.options.storage
 
 
 class DepthSearch:
@@ -197,6 +206,7 @@ class DepthSearch:
         from tuner.model.signatures import n_layers
         from tuner.model.space import DepthSpace
         from tuner.search.config import SearchConfig
+        from tuner.search.options import SearchOptions
         from tuner.strategies.registry import parse_strategy
 
         spec = get_backbone_spec(self.backbone)
@@ -224,15 +234,12 @@ class DepthSearch:
                 raise UsageError(f"--sampler {self.sampler} and --confirm {confirm} disagree: give one")
             confirm = strategy.confirm
         study, storage = self._location()
-        return ResolvedSearch(
-            config=config, study_name=study, storage=storage,
-            options=dict(
-                data_dir=self.data_dir, max_consecutive_failures=self.max_consecutive_failures,
-                checkpoint_dir=self.keep_checkpoints, isolate=not self.in_process,
-                cache_dir=self.cache_dir, cache_gib=self.cache_size, artifacts_dir=self.artifacts_dir,
-                confirm=confirm,
-            ),
-        )
+        return ResolvedSearch(config=config, options=SearchOptions(
+            study_name=study, storage=storage, trials=None, confirm=confirm, data_dir=self.data_dir,
+            max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
+            isolate=not self.in_process, cache_dir=self.cache_dir, cache_gib=self.cache_size,
+            artifacts_dir=self.artifacts_dir,
+        ))
 
     # -- running ---------------------------------------------------------
 
@@ -268,14 +275,11 @@ class DepthSearch:
         from tuner.search.run import run_search
 
         resolved = self.resolve()
+        options = replace(resolved.options, trials=trials, repeats=repeats, seconds_budget=seconds_budget,
+                          depths=None if depths is None else tuple(depths))
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):
-            outcome = run_search(
-                config=resolved.config, study_name=resolved.study_name, storage=resolved.storage,
-                trials=trials, reporter=reporter, seconds_budget=seconds_budget,
-                depths=None if depths is None else tuple(depths), repeats=repeats,
-                **resolved.options,
-            )
+            outcome = run_search(config=resolved.config, options=options, reporter=reporter)
         return outcome
 
     # -- results ---------------------------------------------------------

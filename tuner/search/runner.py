@@ -8,7 +8,6 @@ Keras Tuner's folder is deleted.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import keras_tuner as kt
 
@@ -20,6 +19,7 @@ from tuner.model.metrics import TrialMetrics
 from tuner.progress import Reporter
 from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.store.study import measured_trials
+from tuner.trials.request import Serve, TrialContext, TrialRequest
 
 
 class DepthTuner(kt.Tuner):
@@ -32,16 +32,16 @@ class DepthTuner(kt.Tuner):
         reporter: Reporter,
         directory: str,
         project_name: str,
-        base_request: dict,
-        serve: Callable[..., dict],
+        context: TrialContext,
+        serve: Serve,
         checkpoint_dir: str | None = None,
     ):
         self.objective_fn = objective
         self.reporter = reporter
         self.checkpoint_dir = checkpoint_dir
-        # Every trial is a request (tuner.trials.work) served by the long-lived
+        # Every trial is a request (tuner.trials.request) served by the long-lived
         # trial process, or in this process with --in-process.
-        self.base_request = base_request
+        self.trial_context = context
         self.serve = serve
         self.consecutive_failures = 0  # of this run, as Keras Tuner would count them
         # Keras Tuner's folder only holds disposable artifacts: start it fresh
@@ -71,10 +71,9 @@ class DepthTuner(kt.Tuner):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
                                 epoch=epoch, epochs=epochs, seconds=seconds)
 
-        request = {**self.base_request, "kind": "trial", "depth": depth,
-                   "checkpoint": self._checkpoint_path(ot.number)}
-        if ot.user_attrs.get("seed") is not None:  # a repeat (sweep, confirmation) trains with its own seed
-            request["trial_seed"] = int(ot.user_attrs["seed"])
+        seed = ot.user_attrs.get("seed")  # a repeat (sweep, confirmation) trains with its own seed
+        request = TrialRequest.trial(self.trial_context, depth, checkpoint=self._checkpoint_path(ot.number),
+                                     seed=None if seed is None else int(seed))
         meter = LoadMeter().start()
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
@@ -83,7 +82,7 @@ class DepthTuner(kt.Tuner):
             self.reporter.say(f"while depth {depth} trained, other work kept "
                               f"{metrics.extra['other_load']:.1f} of {metrics.extra['cores']} cores busy: "
                               "its seconds run high")
-        head = self.base_request.get("phase1")
+        head = self.trial_context.phase1
         if head and self.oracle.total_trials:  # this trial's share of the shared head phase
             share = float(head["search_seconds"]) / self.oracle.total_trials
             metrics.extra["shared_seconds"] = share
@@ -94,7 +93,7 @@ class DepthTuner(kt.Tuner):
         if metrics.extra.get("cache_written_bytes"):
             self.reporter.say(f"cached the activations at depth {metrics.extra['cache_point']}'s cut: "
                               f"{metrics.extra['cache_written_bytes'] / 2**20:.0f} MiB written "
-                              f"to {self.base_request['cache_dir']} (depth-tuner cache lists them)")
+                              f"to {self.trial_context.cache_dir} (depth-tuner cache lists them)")
         if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
                               f"{metrics.extra['checkpoint_error']}")
@@ -106,8 +105,8 @@ class DepthTuner(kt.Tuner):
         value = self.objective_fn(report)
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
-        if request["checkpoint"] and "checkpoint_error" not in metrics.extra:  # export may reuse it
-            ot.set_user_attr("checkpoint", request["checkpoint"])
+        if request.checkpoint and "checkpoint_error" not in metrics.extra:  # export may reuse it
+            ot.set_user_attr("checkpoint", request.checkpoint)
         self.reporter.trial_done(trial=number, total=total, depth=depth,
                                  val_accuracy=report["val_accuracy"], seconds=report["protocol_seconds"],
                                  objective=self.objective_fn.name, value=value,

@@ -7,21 +7,34 @@ step by -16 % to +25 % (issue 7), so the plain training and validation
 steps are timed directly: a short probe of the real plain model at the
 trial's depth, a few batches after the one that traces it, in bursts some
 seconds apart. A phase then costs ``epochs x (train batches x train step +
-val batches x val step)`` plus the tracing its first epoch pays. Validated
-against interleaved plain runs in benchmarks/RESULTS.md: within 1 % of a
-plain phase timed next to it, once tf.data's autotuning was off.
+val batches x val step)`` plus the tracing its first epoch pays.
+
+Which steps, and which statistic (issue 19, benchmarks/RESULTS.md, "An honest price"):
+a plain phase's seconds are the *sum* of its steps, so a step costs the
+*mean* of the timed ones, not their median (the steps are right-skewed:
+what a busy machine takes from some of them is paid by the sum). And a
+plain phase's steps run back to back, for a minute, while the first burst's
+steps come right after the trace, seconds of one busy core: on a shared
+2-core machine, depth 30, steps timed after such a pause ran ~20 % faster
+than back-to-back ones. The step is therefore priced from the *last*
+burst, the one that follows the caller's own work (the cached trial's
+training, the head phase's pass over the images); the first burst gives
+the trace. Validated against interleaved plain runs with the machine
+loaded: within 10 % at depths 0-100, median -2.4 %, but single prices
+spread 40-70 % and deep cuts' phase 2 is still priced low (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import keras
 import tensorflow as tf
 
 PROBE_STEPS = 4  # timed batches after the traced one, for training and for validation
+COST_FIELDS = ("train_step", "train_trace", "val_step", "val_trace")  # what a price is made of
 
 
 class _BatchClock(keras.callbacks.Callback):
@@ -51,6 +64,8 @@ class StepCosts:
     train_trace: float
     val_step: float
     val_trace: float
+    # The timed seconds they come from (``StepProbe.samples``), kept with them for the record.
+    samples: dict | None = field(default=None, compare=False)
 
     def phase_seconds(self, *, epochs: int, train_examples: int, val_examples: int,
                       batch_size: int, traced: bool = True) -> float:
@@ -60,18 +75,25 @@ class StepCosts:
         return epochs * per_epoch + (self.train_trace + self.val_trace if traced else 0.0)
 
     def as_attrs(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}_{k}": v for k, v in asdict(self).items()}
+        return {f"{prefix}_{k}": v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def from_attrs(cls, attrs, prefix: str) -> StepCosts:
-        return cls(**{k: float(attrs[f"{prefix}_{k}"]) for k in cls.__dataclass_fields__})
+        return cls(**{k: float(attrs[f"{prefix}_{k}"]) for k in COST_FIELDS})
+
+
+def steps_of(bursts: list[list[float]]) -> list[list[float]]:
+    """Each burst's step seconds, from its time stamps (its first: the fit call to the first batch's end)."""
+    return [[b - a for a, b in zip(stamps, stamps[1:])] for stamps in bursts]
 
 
 def _costs(bursts: list[list[float]]) -> tuple[float, float]:
-    """Step: the median over every burst's steps but its first; trace: what the very first step adds."""
-    steps = [[b - a for a, b in zip(stamps, stamps[1:])] for stamps in bursts]
-    timed = [s for burst in steps for s in burst[1:]]
-    step = statistics.median(timed) if timed else steps[0][0]
+    """Step: the mean of the last burst's steps but its first (a phase is their sum; the last
+    burst follows sustained work, as a plain phase's steps do); trace: what the very first
+    step adds. A last burst without timed steps falls back to the earlier bursts'."""
+    steps = steps_of(bursts)
+    timed = next((burst[1:] for burst in reversed(steps) if burst[1:]), [])
+    step = statistics.fmean(timed) if timed else steps[0][0]
     return step, max(steps[0][0] - step, 0.0)
 
 
@@ -105,8 +127,17 @@ class StepProbe:
             self._test.append(clock.test)
         return self
 
+    def samples(self) -> dict[str, list[list[float]]]:
+        """The timed seconds the costs come from, per burst (each burst's first: its fit call to
+        its first batch's end, the trace in the first), for the record."""
+        out = {"train": steps_of(self._train)}
+        if self.validation is None:
+            out["val"] = steps_of(self._test)
+        return {k: [[round(s, 5) for s in burst] for burst in v] for k, v in out.items()}
+
     def costs(self) -> StepCosts:
         train_step, train_trace = _costs(self._train)
         if self.validation is not None:
-            return StepCosts(train_step, train_trace, self.validation.val_step, self.validation.val_trace)
-        return StepCosts(train_step, train_trace, *_costs(self._test))
+            return StepCosts(train_step, train_trace, self.validation.val_step, self.validation.val_trace,
+                             samples=self.samples())
+        return StepCosts(train_step, train_trace, *_costs(self._test), samples=self.samples())

@@ -8,9 +8,10 @@ loaded images are paid once, not per trial) and is replaced by a fresh one
 once its resident memory has grown by ``max_growth_mib`` since its first
 request: memory stays bounded over any number of trials.
 
-Requests and answers are JSON lines (stdin / stdout): epoch progress, then
-the result or the error. The child dies with its worker (``PR_SET_PDEATHSIG``),
-so a SIGKILLed worker leaves nothing training.
+Requests (``tuner.trials.request``, one ``to_wire`` each) and answers are
+JSON lines (stdin / stdout): epoch progress, then the result or the error.
+The child dies with its worker (``PR_SET_PDEATHSIG``), so a SIGKILLed worker
+leaves nothing training.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from tuner.errors import TrialError
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.quiet import quiet_tensorflow
+from tuner.trials.request import TrialContext, TrialRequest
 
 CHILD_COMMAND = [sys.executable, "-m", "tuner.trials.process"]
 DEFAULT_MAX_GROWTH_MIB = 1536.0
@@ -36,8 +37,12 @@ DEFAULT_MAX_GROWTH_MIB = 1536.0
 
 def make_request(*, protocol: Protocol, num_classes: int, space: DepthSpace, images_dir: str,
                  **fields: Any) -> dict[str, Any]:
-    return {"protocol": asdict(protocol), "num_classes": num_classes, "space": asdict(space),
-            "images_dir": images_dir, **fields}
+    """A hand-built request in its wire form, for scripts (benchmarks/cached_trials.py).
+
+    The search builds ``TrialRequest``s; the trial process checks a dict
+    like this one by ``TrialRequest.from_wire`` all the same."""
+    context = TrialContext(protocol=protocol, num_classes=num_classes, space=space, images_dir=images_dir)
+    return {**context.to_wire(), **fields}
 
 
 class TrialProcess:
@@ -59,15 +64,18 @@ class TrialProcess:
         self.started += 1
         self._first_rss = None
 
-    def request(self, request: dict[str, Any], *,
+    def request(self, request: TrialRequest | dict[str, Any], *,
                 progress: Callable[[int, int, int, float], None] | None = None) -> dict[str, Any]:
-        """Serve one request in the child; raises ``TrialError`` if it fails or the child dies."""
+        """Serve one request in the child; raises ``TrialError`` if it fails or the child dies.
+
+        A dict is a request already in its wire form (``make_request``)."""
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         proc = self.proc
         result: dict[str, Any] | None = None
+        wire = request.to_wire() if isinstance(request, TrialRequest) else request
         try:
-            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.write(json.dumps(wire) + "\n")
             proc.stdin.flush()
             for line in proc.stdout:
                 try:
@@ -151,7 +159,7 @@ def main() -> None:
         if not line.strip():
             continue
         try:
-            answer = dict(event="result", **handle(json.loads(line), emit))
+            answer = dict(event="result", **handle(TrialRequest.from_wire(json.loads(line)), emit))
         except TrialError as exc:
             answer = dict(event="error", message=str(exc))
         except Exception as exc:  # recorded on the trial; the search goes on

@@ -3,7 +3,7 @@ trial, or a depth's price.
 
 Runs inside the long-lived trial process (``tuner.trials.process``); the
 images and the built backbone are kept there for the next request
-(``tuner.trials.kept``).
+(``tuner.trials.kept``). Requests are ``TrialRequest``s (``tuner.trials.request``).
 """
 
 from __future__ import annotations
@@ -13,77 +13,75 @@ from typing import Any
 
 import numpy as np
 
-from tuner.model.protocol import Protocol
-from tuner.model.space import DepthSpace
 from tuner.trials import kept
 from tuner.trials.activations import CacheKeys
 from tuner.trials.prefix_cache import PrefixCache
-
-def _cache(request: dict[str, Any]) -> tuple[PrefixCache, CacheKeys]:
-    return (PrefixCache(request["cache_dir"], request["cache_bytes"]),
-            CacheKeys(request["images_sha256"], Protocol(**request["protocol"])))
+from tuner.trials.request import TrialContext, TrialRequest
 
 
-def handle(request: dict[str, Any], emit) -> dict[str, Any]:
+def _cache(context: TrialContext) -> tuple[PrefixCache, CacheKeys]:
+    return (PrefixCache(context.cache_dir, context.cache_bytes),
+            CacheKeys(context.images_sha256, context.protocol))
+
+
+def handle(request: TrialRequest, emit) -> dict[str, Any]:
     """Serve one request; the result is JSON-ready."""
     t0 = time.perf_counter()
-    protocol = Protocol(**request["protocol"])
-    train, val = kept.images(request["images_dir"])
-    if request["kind"] == "head":
+    c = request.context
+    train, val = kept.images(c.images_dir)
+    if request.kind == "head":
         from tuner.trials.head_phase import run_head_phase
 
-        cache, keys = _cache(request)
-        head = run_head_phase(protocol=protocol, num_classes=request["num_classes"],
-                              space=DepthSpace(**request["space"]), train=train, val=val,
-                              cache=cache, keys=keys)
-        np.savez(request["head_out"], **head.state)
+        cache, keys = _cache(c)
+        head = run_head_phase(protocol=c.protocol, num_classes=c.num_classes, space=c.space,
+                              train=train, val=val, cache=cache, keys=keys)
+        np.savez(request.head_out, **head.state)
         return {"head": head.metrics}
 
-    if request["kind"] == "price":
+    if request.kind == "price":
         from tuner.trials.pricing import probe_price
 
-        return {"price": probe_price(protocol=protocol, num_classes=request["num_classes"],
-                                     depth=request["depth"], train=train, val=val,
-                                     phase1=request["phase1"])}
+        return {"price": probe_price(protocol=c.protocol, num_classes=c.num_classes,
+                                     depth=request.depth, train=train, val=val, phase1=c.phase1)}
 
     def progress(phase, epoch, epochs, seconds):
         emit(event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds)
 
     metrics, note = None, None
-    if request["mode"] == "cached":
+    if c.mode == "cached":
         from tuner.trials.cached import CacheTooSmall, run_cached_trial
 
-        cache, keys = _cache(request)
-        state = dict(np.load(request["head_path"]))
+        cache, keys = _cache(c)
+        state = dict(np.load(c.head_path))
         try:
             metrics = run_cached_trial(
-                protocol=protocol, num_classes=request["num_classes"], depth=request["depth"],
-                train=train, val=val, head_state=state, phase1=request["phase1"], cache=cache,
-                keys=keys, progress=progress, checkpoint=request.get("checkpoint"),
-                phase2_seed=request.get("trial_seed"))
+                protocol=c.protocol, num_classes=c.num_classes, depth=request.depth,
+                train=train, val=val, head_state=state, phase1=c.phase1, cache=cache,
+                keys=keys, progress=progress, checkpoint=request.checkpoint,
+                phase2_seed=request.trial_seed)
         except CacheTooSmall as exc:
             note = f"{exc}: this trial runs plain"
             emit(event="note", message=note)
     if metrics is None:
-        metrics = _plain(request, protocol, train, val, progress)
+        metrics = _plain(request, train, val, progress)
         if note:
             metrics.extra["plain_because"] = note
     metrics.search_seconds = time.perf_counter() - t0
     return {"metrics": metrics.as_attrs(), "extra": metrics.extra}
 
 
-def _plain(request, protocol, train, val, progress):
+def _plain(request: TrialRequest, train, val, progress):
     from tuner.model.hypermodel import DepthHyperModel
 
-    hm = DepthHyperModel(protocol=protocol, num_classes=request["num_classes"],
-                         space=DepthSpace(**request["space"]))
-    hp = hm.hyperparameters(request["depth"])
+    c = request.context
+    hm = DepthHyperModel(protocol=c.protocol, num_classes=c.num_classes, space=c.space)
+    hp = hm.hyperparameters(request.depth)
     model = hm.build(hp)
     metrics = hm.run_protocol(hp, model, train=train, validation=val, progress=progress,
-                     phase2_seed=request.get("trial_seed"))
-    if request.get("checkpoint"):
+                              phase2_seed=request.trial_seed)
+    if request.checkpoint:
         try:
-            model.save_weights(request["checkpoint"])
+            model.save_weights(request.checkpoint)
         except OSError as exc:
             metrics.extra["checkpoint_error"] = str(exc)
     return metrics
