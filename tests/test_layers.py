@@ -116,3 +116,34 @@ def _cycle() -> list[str]:
 def test_no_import_circles():
     # Why: a circle is hidden by an import inside a function and makes the order of imports matter.
     assert _cycle() == []
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+LONG_BY_NATURE = ("DepthSearch.__init__",)
+"""The API constructor lists every option of ``search`` (argparse tables, ``add_*_arguments``, too)."""
+
+
+def _functions(tree: ast.Module):
+    """(qualified name, node) of every function, methods as ``Class.method``."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node.name, node
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield f"{node.name}.{item.name}", item
+
+
+def test_rooms_a_newcomer_can_read():
+    # Why: a module over 400 lines does several jobs, a function over 60 lines several steps.
+    too_long = []
+    for module, path in sorted(MODULES.items()):
+        text = path.read_text()
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{module}: {text.count(chr(10))} lines")
+        for name, node in _functions(ast.parse(text)):
+            lines = node.end_lineno - node.lineno + 1
+            table = name in LONG_BY_NATURE or (name.startswith("add_") and name.endswith("_arguments"))
+            if lines > MAX_FUNCTION_LINES and not table:
+                too_long.append(f"{module}.{name}: {lines} lines")
+    assert not too_long, "split these: " + "; ".join(too_long)

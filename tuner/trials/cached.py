@@ -57,23 +57,10 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     spec = get_backbone_spec(p.backbone)
     backbone, cuts = kept.backbone(p)
     transform = image_transform(spec.preprocess)
-    point = cuts.cache_point_for(depth)
-    if cached_on_images(depth, cuts.n):  # measured on the images, as at the input cut
-        point = cuts.cache_points[cuts.n]
-    filled = False
     t_cache = time.perf_counter()
-    if point is not None and point.layer == IMAGES:
-        x_train, x_val, input_transform = train, val, transform  # nothing frozen below the cut
-    else:
-        if point is not None and not activations.fits(point, len(train) + len(val), cache):
-            raise CacheTooSmall(
-                f"the activations at depth {depth}'s cut ({point.layer}, "
-                f"{activations.point_bytes(point, len(train) + len(val)) / 2**30:.2f} GiB) "
-                f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
-        entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
-                                                   transform=transform, batch_size=p.batch_size)
-        x_train, x_val = Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y)
-        input_transform = None
+    point, x_train, x_val, filled = _inputs(cuts, depth, train, val, cache=cache, keys=keys, protocol=p,
+                                            transform=transform)
+    images_cut = point is not None and point.layer == IMAGES
 
     set_depth(backbone, depth)
     head = Head.for_protocol(p, num_classes)
@@ -81,43 +68,17 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     plain = plain_model(backbone, head, p.image_size, f"{spec.name}_depth_tuner")
     trainable = trainable_count(plain)
     extra: dict = {}
-    images_cut = point is not None and point.layer == IMAGES
     t_probe = time.perf_counter()
-    probe = None
-    if depth == 0:
-        # Nothing of the backbone trains: the plain phase 2 runs phase 1's
-        # graph again (only the learning rate differs), already priced.
-        costs = StepCosts.from_attrs(phase1, "phase1")
+    probe, costs = _first_burst(plain, depth=depth, images_cut=images_cut, protocol=p,
+                                num_classes=num_classes, train=train, phase1=phase1, transform=transform)
+    if costs is not None:
         extra.update(costs.as_attrs("phase2"))
-    elif not images_cut:
-        # Traced before training, as a plain phase 2 would meet this process:
-        # kernels for these layers' gradients not yet run. A few steps now
-        # (kept for the record), the priced ones after training: steps right
-        # after a trace ran ~20 % faster than a plain phase's back-to-back
-        # steps; after the training they follow the trial's own work
-        # (accounting). The probe's steps move the weights: they are put
-        # back before the trial trains.
-        saved = [w.numpy() for w in plain.trainable_weights]
-        compile_for(plain, num_classes, p.finetune_lr)
-        probe = plain_probe(plain, protocol=p, train=train, phase1=phase1, transform=transform)
-        probe.run(PROBE_STEPS // 2)
-        for w, value in zip(plain.trainable_weights, saved):
-            w.assign(value)
 
-    inputs = keras.Input(shape=x_train.x.shape[1:])
-    if point is None:  # depth 0: the head alone, on the pooled features
-        x = inputs
-    else:
-        x = InferenceMode(cuts.suffix(point))(inputs)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, head(x))
-    head.set_state(head_state)
-    compile_for(model, num_classes, p.finetune_lr)
-    if not images_cut:  # on the images this phase 2 is the plain one: it pays what plain pays
-        build_optimizer(model)
+    model = _suffix_model(cuts, point, head, head_state, x_train.x.shape[1:], protocol=p,
+                          num_classes=num_classes, optimizer_built=not images_cut)
     t_train = time.perf_counter()
     run = run_phase(model, x_train, x_val, protocol=p, phase=2, depth=depth,
-                    transform=input_transform, progress=progress,
+                    transform=transform if images_cut else None, progress=progress,
                     seconds_before=float(phase1["fit_seconds"]), seed=phase2_seed)
     extra.update(build_seconds=t_cache - t0, cache_seconds=t_probe - t_cache,
                  probe_seconds=t_train - t_probe, train_seconds=time.perf_counter() - t_train)
@@ -132,13 +93,20 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         extra["probe_seconds"] += time.perf_counter() - t_second
         extra.update(costs.as_attrs("phase2"))
     if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
-        phase2, phase2_steady = run.seconds, steady_seconds([run.epoch_seconds])
+        phase2 = (run.seconds, steady_seconds([run.epoch_seconds]))
     else:
-        phase2, phase2_steady = phase2_seconds(costs, protocol=p, train=train, val=val)
+        phase2 = phase2_seconds(costs, protocol=p, train=train, val=val)
     extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
     if filled:  # said by the worker: the cache on disk grew by this much
         extra["cache_written_bytes"] = activations.point_bytes(point, len(train) + len(val))
     _, trained = split_at_depth(backbone, depth)
+    return _metrics(depth, run, phase1, phase2, trainable=trainable, trained=trained, extra=extra)
+
+
+def _metrics(depth: int, run, phase1: dict, phase2: tuple[float, float], *, trainable: int,
+             trained: list, extra: dict) -> TrialMetrics:
+    """The trial's record: phase 2 as trained, its seconds as priced (``phase2``: with tracing,
+    steady), phase 1's from the head phase."""
     return TrialMetrics(
         depth=depth,
         val_accuracy=float(run.history["val_accuracy"][-1]),
@@ -147,12 +115,75 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         phase_seconds=[float(phase1["fit_seconds"]), run.seconds],
         epoch_seconds=run.epoch_seconds,
         first_epoch_seconds=run.epoch_seconds[0],
-        steady_seconds=float(phase1["steady_seconds"]) + phase2_steady,
+        steady_seconds=float(phase1["steady_seconds"]) + phase2[1],
         trainable_params=trainable,
         trained_layers_with_weights=layers_with_weights(trained),
         host=host_name(),
-        protocol_seconds=float(phase1["protocol_seconds"]) + phase2,
+        protocol_seconds=float(phase1["protocol_seconds"]) + phase2[0],
         trial_mode="cached",
         losses=[*phase1["losses"], *run.history["loss"]],
         extra=extra,
     )
+
+
+def _inputs(cuts, depth: int, train: Arrays, val: Arrays, *, cache: PrefixCache,
+            keys: activations.CacheKeys, protocol: Protocol, transform):
+    """Where the trial's model starts (the cache point; None: the pooled features) and what it
+    trains on: the cut's activations from the cache (filled now if missing), or the images."""
+    point = cuts.cache_point_for(depth)
+    if cached_on_images(depth, cuts.n):  # measured on the images, as at the input cut
+        point = cuts.cache_points[cuts.n]
+    if point is not None and point.layer == IMAGES:
+        return point, train, val, False  # nothing frozen below the cut
+    if point is not None and not activations.fits(point, len(train) + len(val), cache):
+        raise CacheTooSmall(
+            f"the activations at depth {depth}'s cut ({point.layer}, "
+            f"{activations.point_bytes(point, len(train) + len(val)) / 2**30:.2f} GiB) "
+            f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
+    entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
+                                               transform=transform, batch_size=protocol.batch_size)
+    return point, Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y), filled
+
+
+def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: Protocol,
+                 num_classes: int, train: Arrays, phase1: dict, transform):
+    """The probe of the plain model's phase-2 steps, its first burst run (None on the images:
+    that phase 2 is the plain one); at depth 0 the costs phase 1 already priced."""
+    if depth == 0:
+        # Nothing of the backbone trains: the plain phase 2 runs phase 1's
+        # graph again (only the learning rate differs), already priced.
+        return None, StepCosts.from_attrs(phase1, "phase1")
+    if images_cut:
+        return None, None
+    # Traced before training, as a plain phase 2 would meet this process:
+    # kernels for these layers' gradients not yet run. A few steps now
+    # (kept for the record), the priced ones after training: steps right
+    # after a trace ran ~20 % faster than a plain phase's back-to-back
+    # steps; after the training they follow the trial's own work
+    # (accounting). The probe's steps move the weights: they are put
+    # back before the trial trains.
+    saved = [w.numpy() for w in plain.trainable_weights]
+    compile_for(plain, num_classes, protocol.finetune_lr)
+    probe = plain_probe(plain, protocol=protocol, train=train, phase1=phase1, transform=transform)
+    probe.run(PROBE_STEPS // 2)
+    for w, value in zip(plain.trainable_weights, saved):
+        w.assign(value)
+    return probe, None
+
+
+def _suffix_model(cuts, point, head: Head, head_state: dict, input_shape, *, protocol: Protocol,
+                  num_classes: int, optimizer_built: bool) -> keras.Model:
+    """The trial's model: the backbone above the cache point (in inference mode, as the plain
+    model runs it) and the head from the head phase, compiled as phase 2 compiles it."""
+    inputs = keras.Input(shape=input_shape)
+    if point is None:  # depth 0: the head alone, on the pooled features
+        x = inputs
+    else:
+        x = InferenceMode(cuts.suffix(point))(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, head(x))
+    head.set_state(head_state)
+    compile_for(model, num_classes, protocol.finetune_lr)
+    if optimizer_built:  # on the images this phase 2 is the plain one: it pays what plain pays
+        build_optimizer(model)
+    return model

@@ -1,16 +1,10 @@
-"""The Python API: a depth search and a strategy comparison in a few lines.
-
-``DepthSearch`` stores its options as given (scikit-learn style) and checks
-them when it runs, through the same path as ``depth-tuner search``: the CLI
-only parses flags into a ``DepthSearch``. Heavy imports (TensorFlow, Optuna)
-wait until they are needed, so ``import tuner`` stays cheap.
-"""
+"""``DepthSearch``: a search into a stored Optuna study, its options stored as given."""
 
 from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -18,27 +12,19 @@ from typing import TYPE_CHECKING, Any
 from studies.presets import DEFAULT_FAKE_EXAMPLES
 from tuner.errors import UsageError
 from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
-from tuner.quiet import quiet_tensorflow
 from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
-
-# TensorFlow's native start-up lines (oneDNN, CUDA) stay off a script's stderr, as the CLI's
-# do; installed now, before anything of the API can import TensorFlow (tuner.quiet:
-# DEPTH_TUNER_VERBOSE=1 keeps them). A process that imported TensorFlow first is left alone.
-quiet_tensorflow()
 
 if TYPE_CHECKING:
     import keras
     import optuna
     import pandas as pd
 
-    from tuner.analysis.landscape import Landscape
-    from tuner.analysis.comparison import Comparison
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
     from tuner.search.options import SearchOptions
     from tuner.search.run import SearchOutcome
 
-__all__ = ["DepthSearch", "compare", "comparison", "model_card", "predict"]
+__all__ = ["DepthSearch", "ResolvedSearch"]
 
 
 @dataclass(frozen=True)
@@ -384,102 +370,3 @@ def _optuna_quiet(quiet: bool) -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(level)
-
-
-# -- comparing strategies without training ---------------------------------
-
-
-def comparison(
-    *,
-    landscape: str | Landscape,
-    strategies: str | Sequence[str] = ("narrowing", "tpe", "random"),
-    seeds: int = 50,
-    budget: int = 13,
-    scale: str = "log",
-    min_depth: int = 0,
-    max_depth: int | None = None,
-    noise_scale: float = 1.0,
-    thesis_grids: bool = False,
-    storage: str | None = None,
-    workers: int | None = None,
-    objective: str | None = None,
-    probe_prices: bool = False,
-) -> Comparison:
-    """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves.
-
-    ``landscape`` is ``thesis:5.1``..``thesis:5.4``, ``study:NAME`` (with
-    ``storage``) or a CSV path; ``strategies`` are names of
-    ``tuner.strategies.registry.STRATEGIES`` (``narrowing``, ``thesis-grids``, ``sweep``,
-    ``tpe``, ``gp``, ``random``, ``grid``; a sampler may add ``:linear`` /
-    ``:log``, any strategy ``+confirmN``). ``max_depth`` None: the
-    landscape's own range (its study's, or its backbone's layers).
-    ``objective`` (any ``--objective``, e.g. ``cheapest-within:0.01`` or
-    ``pareto``) replaces the landscape's own (a study's recorded one, else
-    efficiency): the replayed study is told what a live search with it is told.
-    ``probe_prices``: a depth beyond every reading is priced by a probe before it
-    trains, as a cached search does (``tuner.strategies.bound``).
-    """
-    from tuner.analysis.landscape import Landscape, load_landscape
-    from tuner.analysis.comparison import compare as replay_compare
-    from tuner.analysis.replay import parse_strategies
-
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers < 1:
-        raise UsageError(f"--workers must be >= 1; got {workers}")
-    land = landscape if isinstance(landscape, Landscape) else load_landscape(landscape, storage=storage)
-    land = land.judged_by(objective)
-    text = strategies if isinstance(strategies, str) else ",".join(strategies)
-    specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
-    return replay_compare(landscape=land, strategies=specs, seeds=seeds, budget=budget,
-                          low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers,
-                          probe=probe_prices)
-
-
-def _with_options_of(full: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Show ``full``'s options on a function that takes ``**options``: one signature, written once."""
-
-    def wrap(short: Callable[..., Any]) -> Callable[..., Any]:
-        returns = inspect.signature(short).return_annotation
-        short.__signature__ = inspect.signature(full).replace(return_annotation=returns)  # type: ignore[attr-defined]
-        return short
-
-    return wrap
-
-
-@_with_options_of(comparison)
-def compare(**options: Any) -> pd.DataFrame:
-    """Replay strategies on a landscape without training: one row per strategy.
-
-    The table ``depth-tuner compare`` prints (trials and seconds until the
-    best depth was first trained, regret of the final choice, P(ends on
-    best)); the options are ``comparison``'s.
-    """
-    return comparison(**options).table
-
-
-# -- the exported model ----------------------------------------------------
-
-
-def predict(model: str | os.PathLike | keras.Model, images: Any, *, top: int = 1) -> pd.DataFrame:
-    """Classes of ``images`` by an exported model: one row per image (``depth-tuner predict``).
-
-    ``model``: a path written by ``export`` or the model ``DepthSearch.export``
-    returned. ``images``: image files and folders, or a uint8 array (N, H, W, 3).
-    Columns ``path`` (or ``index``), ``class``, ``probability`` (then ``class_2``,
-    ``probability_2``... for ``top`` > 1). Unreadable files are left out with a warning.
-    """
-    import warnings
-
-    from tuner.export.predict import predict as run
-
-    def skipped(s) -> None:
-        warnings.warn(f"skipped {s.path}: {s.reason}", stacklevel=3)
-
-    return run(model, images, top=top, on_skip=skipped)
-
-
-def model_card(path: str | os.PathLike) -> dict[str, Any]:
-    """The model card inside a file ``export`` wrote: depth, evidence, classes, protocol."""
-    from tuner.export.card import read_card
-
-    return read_card(path)
