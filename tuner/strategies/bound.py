@@ -24,11 +24,13 @@ depth is ruled out with it, since it costs at least as much.
 
 Why the estimate rules only beyond the reads: a backbone's early layers
 work on larger activations, so the seconds a layer adds grow the deeper the
-cut (the benchmark's plain readings: a line through depths 0-29 priced
-depths 46-141 9-20 % low). A line extrapolated from shallower readings then
-errs low, on the safe side; between two reads the same line errs high, and
-could rule out a depth that wins, so there only the bracket rules and a
-probe decides (``undecided``).
+cut (two of the benchmark's three plain searches: a line through depths
+0-30 priced the deep ones 3-19 % low). A line extrapolated from shallower
+readings then errs low on average, on the safe side; but with scattered
+shallow readings the slope is uncertain (the third search: 13-26 % high),
+which is why the estimate's sd carries the slope's standard error. Between
+two reads the same line errs high, and could rule out a depth that wins, so
+there only the bracket rules and a probe decides (``undecided``).
 
 * ``efficiency``, ``steady-efficiency``: as above, with the seconds each counts.
 * ``accuracy``: the ceiling is accuracy 1 whatever the price, so nothing is
