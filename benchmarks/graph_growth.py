@@ -27,6 +27,9 @@ def rss_mib() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", action="store_true")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) after every fit")
+    parser.add_argument("--no-xla", dest="jit", action="store_const", const=False, default="auto",
+                        help="compile with jit_compile=False (Keras' default is XLA on CPU too)")
     parser.add_argument("--fits", type=int, default=8)
     args = parser.parse_args()
     import keras
@@ -41,7 +44,7 @@ def main() -> None:
         inputs = keras.Input((32, 32, 3))
         features = keras.layers.GlobalAveragePooling2D()(bb(inputs, training=False))
         model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(features))
-        model.compile("adam", "sparse_categorical_crossentropy")
+        model.compile("adam", "sparse_categorical_crossentropy", jit_compile=args.jit)
         model.fit(x, y, epochs=1, verbose=0)
         del model, inputs, features
         if args.release:
@@ -50,6 +53,9 @@ def main() -> None:
                 del layer._inbound_nodes[a:], layer._outbound_nodes[b:]
             keras.backend.clear_session(free_memory=True)
         gc.collect()
+        if args.trim:
+            import ctypes
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
         print(f"fit {i + 1}: {rss_mib():.0f} MiB resident (+{(rss_mib() - before) / (i + 1):.0f} MiB per fit)")
 
 

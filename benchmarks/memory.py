@@ -1,17 +1,21 @@
-"""Memory over one search: the worker's and the trial process's RSS after every trial.
+"""Memory over one search: resident memory of the worker and its trial process, per trial.
 
-Runs a real search (fake data, random weights, 1+1 epochs) twice, side by
-side: trials in the long-lived trial process (the default; replaced when its
-memory has grown by 1.5 GiB) and trials in the worker's process
-(``--in-process``), and prints RSS figures read from /proc:
+Runs a real search (fake data, random weights, 1+1 epochs, random depths over
+the whole of MobileNetV2) in each trial mode and prints, per trained trial,
+the worker's resident memory, the trial process's resident memory and its peak
+(VmHWM, since that process started), and their sum: the peak the machine had
+to hold for that trial. The growth per trial is the least-squares slope of that
+sum over the trials, and the mean of the last four against the first three:
 
-    python benchmarks/memory.py --trials 24 --image-size 64 --trial-mode cached
+    python benchmarks/memory.py --trials 20 --image-size 32
+    python benchmarks/memory.py --trials 20 --image-size 32 --in-process   # no trial process
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,20 +32,19 @@ from tuner.store.study import measured_trials
 from tuner.trials.process import proc_status_mib
 
 
-def rss_mib() -> float:
-    return proc_status_mib("VmRSS")
-
-
 class MemoryReporter(Reporter):
+    """Reads the worker's resident memory as each trial ends."""
+
     def __init__(self):
         super().__init__(quiet=True)
         self.rss: list[float] = []
 
     def trial_done(self, **_):
-        self.rss.append(rss_mib())
+        self.rss.append(proc_status_mib("VmRSS"))
 
 
-def run(trials: int, image_size: int, isolate: bool, mode: str) -> tuple[list[float], list[float]]:
+def run(trials: int, image_size: int, mode: str, isolate: bool) -> list[dict[str, float]]:
+    """One search; per trained trial (in order) the worker's and the trial process's memory."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(64, 32)),
         protocol=Protocol(weights=None, image_size=image_size, head_epochs=1, finetune_epochs=1),
@@ -53,27 +56,46 @@ def run(trials: int, image_size: int, isolate: bool, mode: str) -> tuple[list[fl
         run_search(config=config, study_name="memory", storage=storage, trials=trials,
                    reporter=reporter, isolate=isolate, cache_dir=os.path.join(tmp, "cache"))
         study = optuna.load_study(study_name="memory", storage=storage)
-        peaks = [t.user_attrs.get("process_rss_mib", float("nan")) for t in measured_trials(study)]
-    return reporter.rss, peaks
+        rows = [{"depth": t.params["depth"],
+                 "child": t.user_attrs.get("process_rss_mib", 0.0),
+                 "child_peak": t.user_attrs.get("process_peak_rss_mib", 0.0)}
+                for t in sorted(measured_trials(study), key=lambda t: t.number)]
+    for row, worker in zip(rows, reporter.rss):
+        row["worker"] = worker
+        row["sum"] = worker + row["child_peak"]
+    return rows
+
+
+def slope(ys: list[float]) -> float:
+    """Least-squares MiB per trial."""
+    xs = range(len(ys))
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=12)
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--trial-mode", default="cached", choices=["cached", "plain"])
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--modes", default="cached,plain", help="trial modes to run, in order")
+    p.add_argument("--in-process", action="store_true", help="train in the worker's own process")
     args = p.parse_args()
-    print(f"worker RSS before any search: {rss_mib():.0f} MiB")
-    isolated, peaks = run(args.trials, args.image_size, isolate=True, mode=args.trial_mode)
-    inproc, _ = run(args.trials, args.image_size, isolate=False, mode=args.trial_mode)
-    print("\n| trial | worker RSS, trial process (MiB) | trial process RSS after it (MiB) "
-          "| worker RSS, --in-process (MiB) |\n|---|---|---|---|")
-    for i, (a, b, c) in enumerate(zip(isolated, peaks, inproc), start=1):
-        print(f"| {i} | {a:.0f} | {b:.0f} | {c:.0f} |")
-    for name, xs in (("worker, trial process", isolated), ("trial process itself", peaks),
-                     ("--in-process", inproc)):
-        print(f"{name}: first {xs[0]:.0f} MiB, last {xs[-1]:.0f} MiB, "
-              f"{(xs[-1] - xs[0]) / (len(xs) - 1):+.1f} MiB per trial")
+    print(f"worker RSS before any search: {proc_status_mib('VmRSS'):.0f} MiB")
+    for mode in args.modes.split(","):
+        rows = run(args.trials, args.image_size, mode, isolate=not args.in_process)
+        print(f"\n{mode} mode, {len(rows)} trained trials"
+              f"{' in the worker process' if args.in_process else ''}:\n")
+        print("| trial | depth | worker RSS | trial process RSS | its peak | worker + peak (MiB) |")
+        print("|---|---|---|---|---|---|")
+        for i, r in enumerate(rows, start=1):
+            print(f"| {i} | {r['depth']} | {r['worker']:.0f} | {r['child']:.0f} | {r['child_peak']:.0f} "
+                  f"| {r['sum']:.0f} |")
+        sums = [r["sum"] for r in rows]
+        first, last = statistics.fmean(sums[:3]), statistics.fmean(sums[-4:])
+        span = (len(sums) - 2.5) - 1  # from the middle of the first three to that of the last four
+        print(f"\n{mode}: worker + trial process peak {min(sums):.0f}-{max(sums):.0f} MiB; "
+              f"slope {slope(sums):+.1f} MiB per trial; last four against first three "
+              f"{(last - first) / span:+.1f} MiB per trial")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import numpy as np
 from tuner.trials import kept
 from tuner.trials.activations import CacheKeys
 from tuner.trials.prefix_cache import PrefixCache
+from tuner.trials.released import graphs_released
 from tuner.trials.request import TrialContext, TrialRequest
 
 
@@ -25,7 +26,12 @@ def _cache(context: TrialContext) -> tuple[PrefixCache, CacheKeys]:
 
 
 def handle(request: TrialRequest, emit) -> dict[str, Any]:
-    """Serve one request; the result is JSON-ready."""
+    """Serve one request; the result is JSON-ready. What its fits traced is released after."""
+    with graphs_released():
+        return _serve(request, emit)
+
+
+def _serve(request: TrialRequest, emit) -> dict[str, Any]:
     t0 = time.perf_counter()
     c = request.context
     train, val = kept.images(c.images_dir)
