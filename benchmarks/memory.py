@@ -5,10 +5,12 @@ the whole of MobileNetV2) in each trial mode and prints, per trained trial,
 the worker's resident memory, the trial process's resident memory and its peak
 (VmHWM, since that process started), and their sum: the peak the machine had
 to hold for that trial. The growth per trial is the least-squares slope of that
-sum over the trials, and the mean of the last four against the first three:
+sum over the trials, and the mean of the last four against the first three (the
+peak is a running maximum; the slope of what both hold after each trial is printed too):
 
     python benchmarks/memory.py --trials 20 --image-size 32
     python benchmarks/memory.py --trials 20 --image-size 32 --in-process   # no trial process
+    python benchmarks/memory.py --trials 3 --image-size 224 --backbone ResNet50
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import optuna
 
 from tuner.data.sources import resolve_data_spec
 from tuner.model.protocol import Protocol
+from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
@@ -43,12 +46,14 @@ class MemoryReporter(Reporter):
         self.rss.append(proc_status_mib("VmRSS"))
 
 
-def run(trials: int, image_size: int, mode: str, isolate: bool) -> list[dict[str, float]]:
+def run(trials: int, image_size: int, mode: str, isolate: bool, backbone: str = "MobileNetV2",
+        examples: tuple[int, int] = (64, 32)) -> list[dict[str, float]]:
     """One search; per trained trial (in order) the worker's and the trial process's memory."""
     config = SearchConfig(
-        data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(64, 32)),
-        protocol=Protocol(weights=None, image_size=image_size, head_epochs=1, finetune_epochs=1),
-        sampler="random", space=DepthSpace(0, 154, "linear"), trial_mode=mode,
+        data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=examples),
+        protocol=Protocol(backbone=backbone, weights=None, image_size=image_size, head_epochs=1,
+                          finetune_epochs=1),
+        sampler="random", space=DepthSpace(0, n_layers(backbone), "linear"), trial_mode=mode,
     )
     reporter = MemoryReporter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,12 +83,16 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--modes", default="cached,plain", help="trial modes to run, in order")
+    p.add_argument("--backbone", default="MobileNetV2")
+    p.add_argument("--examples", default="64,32", help="fake training,validation images")
     p.add_argument("--in-process", action="store_true", help="train in the worker's own process")
     args = p.parse_args()
     print(f"worker RSS before any search: {proc_status_mib('VmRSS'):.0f} MiB")
     for mode in args.modes.split(","):
-        rows = run(args.trials, args.image_size, mode, isolate=not args.in_process)
-        print(f"\n{mode} mode, {len(rows)} trained trials"
+        examples = tuple(int(n) for n in args.examples.split(","))
+        rows = run(args.trials, args.image_size, mode, isolate=not args.in_process, backbone=args.backbone,
+                   examples=examples)
+        print(f"\n{args.backbone} at {args.image_size} px, {mode} mode, {len(rows)} trained trials"
               f"{' in the worker process' if args.in_process else ''}:\n")
         print("| trial | depth | worker RSS | trial process RSS | its peak | worker + peak (MiB) |")
         print("|---|---|---|---|---|---|")
@@ -95,7 +104,8 @@ def main() -> None:
         span = (len(sums) - 2.5) - 1  # from the middle of the first three to that of the last four
         print(f"\n{mode}: worker + trial process peak {min(sums):.0f}-{max(sums):.0f} MiB; "
               f"slope {slope(sums):+.1f} MiB per trial; last four against first three "
-              f"{(last - first) / span:+.1f} MiB per trial")
+              f"{(last - first) / span:+.1f} MiB per trial; worker + trial process after each trial: "
+              f"slope {slope([r['worker'] + r['child'] for r in rows]):+.1f} MiB per trial")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Trials run in a long-lived child process, replaced when its memory grows.
+"""Trials run in a long-lived child process, replaced should its memory grow.
 
-TensorFlow 2.21 / Keras 3 keep the traced graphs of every ``fit`` alive
-after ``clear_session()`` (about 150-180 MB per MobileNetV2 trial, see
-benchmarks/RESULTS.md; keras-team/keras#17458), so a worker never trains in
-its own process. One child serves trial after trial (its imports and the
-loaded images are paid once, not per trial) and is replaced by a fresh one
-once its resident memory has grown by ``max_growth_mib`` since its first
+A trial that crashes or meets the out-of-memory killer takes its child, not
+the worker. One child serves trial after trial (its imports and the loaded
+images are paid once, not per trial); each request gives back the graphs its
+fits traced (``tuner.trials.released``: TensorFlow's gradient registry kept
+about 170 MB per MobileNetV2 fit), and the child is replaced by a fresh one
+should its resident memory still grow by ``max_growth_mib`` since its first
 request: memory stays bounded over any number of trials.
 
 Requests (``tuner.trials.request``, one ``to_wire`` each) and answers are
