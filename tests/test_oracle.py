@@ -16,7 +16,8 @@ from tuner.progress import Reporter
 from tuner.search.oracle import Heartbeat, OptunaOracle
 from tuner.strategies.decision import MAX_REPEATS
 from tuner.strategies.rounds import give_way
-from tuner.store.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
+from tuner.store.study import enqueue, recover_stale_trials, was_queued
+from tuner.stored_keys import QUEUED as QUEUED_ATTR
 from tuner.strategies.registry import STRATEGIES, Setup, make_strategy
 
 SIG = depth_signatures("MobileNetV2")

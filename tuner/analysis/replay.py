@@ -65,12 +65,12 @@ import pandas as pd
 
 from objectives.best import best_depth
 from objectives.noise import pool
+from tuner import stored_keys as keys
 from tuner.analysis.landscape import Landscape
 from tuner.analysis.worlds import judged_values, make_world, noise_arrays, reading
 from tuner.errors import UsageError
 from tuner.model.protocol import cached_on_images
 from tuner.model.space import DepthSpace
-from tuner.strategies.confirm import CONFIRM_ATTR
 from tuner.strategies.decision import Kind
 from tuner.strategies.registry import (
     Setup,
@@ -79,7 +79,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
-from tuner.strategies.rounds import PROBED_ATTR, Search, ask_round
+from tuner.strategies.rounds import Search, ask_round
 
 PROBE_READING = 10**6
 """A probe's reading of a depth draws noise of its own, apart from every training's."""
@@ -163,7 +163,7 @@ def replay(
         repeats = out.repeats
         if out.trial is None:
             break  # the budget is spent, every depth is read or ruled out, or the strategy has nothing left
-        is_confirmation = bool(out.trial.user_attrs.get(CONFIRM_ATTR))
+        is_confirmation = bool(out.trial.user_attrs.get(keys.CONFIRM))
         # A ruled-out suggestion is not counted: the nudge after MAX_REPEATS of them in a
         # row queues a free depth, so the run goes on as live.
         asks += not is_confirmation and out.kind is not Kind.RULE_OUT
@@ -211,9 +211,9 @@ class _Draws:
             acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "fit_seconds"])
         else:
             acc, sec = reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=k)
-        for key in ("fit_seconds", "protocol_seconds", "steady_seconds"):
+        for key in (keys.FIT_SECONDS, keys.PROTOCOL_SECONDS, keys.STEADY_SECONDS):
             trial.set_user_attr(key, sec)
-        trial.set_user_attr("val_accuracy", acc)
+        trial.set_user_attr(keys.VAL_ACCURACY, acc)
         self.readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
         self.seconds += sec
         return acc, sec
@@ -240,4 +240,4 @@ def _untrained_counts(study: optuna.Study) -> dict[str, int]:
     """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``) and depths probed."""
     trials = study.get_trials(deepcopy=False)
     return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
-            "probes": sum(PROBED_ATTR in t.user_attrs for t in trials)}
+            "probes": sum(keys.PROBED in t.user_attrs for t in trials)}

@@ -93,10 +93,4 @@ class TrialMetrics:
         )
 
 
-def protocol_seconds(attrs: Mapping[str, object]) -> float:
-    """The objectives' seconds; trials stored before there were two modes only have fit_seconds."""
-    value = attrs.get("protocol_seconds")
-    return float(attrs["fit_seconds"] if value is None else value)
-
-
 METRIC_FIELDS = tuple(f.name for f in fields(TrialMetrics) if f.name != "extra")

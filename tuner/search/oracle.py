@@ -27,6 +27,7 @@ from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
 from objectives import Objective
+from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
@@ -59,7 +60,7 @@ class Heartbeat:
     def _run(self, trial: optuna.Trial, every: float) -> None:
         while not self._stop.wait(every):
             try:
-                trial.set_user_attr("heartbeat", time.time())
+                trial.set_user_attr(keys.HEARTBEAT, time.time())
             except Exception:
                 return  # trial finished or storage gone: nothing left to keep alive
 
@@ -159,9 +160,9 @@ class OptunaOracle(kt.Oracle):
             return
         reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
         reason = reason or "the objective is not a finite number"
-        ot.set_user_attr("fail_reason", reason)
+        ot.set_user_attr(keys.FAIL_REASON, reason)
         if trial.message:
-            ot.set_user_attr("fail_traceback", trial.message[-4000:])
+            ot.set_user_attr(keys.FAIL_TRACEBACK, trial.message[-4000:])
         self.study.tell(ot, state=TrialState.FAIL)
         self.reporter.say(f"trial {ot.number} depth {trial.hyperparameters.get('depth')} failed: {reason}")
 
@@ -169,7 +170,7 @@ class OptunaOracle(kt.Oracle):
         """Mark this worker's running trials FAIL and queue their depths again (Ctrl-C)."""
         for trial_id, ot in list(self.optuna_trials.items()):
             self._heartbeats.pop(trial_id).stop()
-            ot.set_user_attr("fail_reason", reason)
+            ot.set_user_attr(keys.FAIL_REASON, reason)
             self.study.tell(ot, state=TrialState.FAIL, skip_if_finished=True)
             requeue(self.study, self.space, ot)
             del self.optuna_trials[trial_id]
@@ -201,8 +202,8 @@ class OptunaOracle(kt.Oracle):
 
     def claim(self, trial: optuna.Trial) -> None:
         """This worker's, alive: a rerun after ``kill -9`` sees at once that its process is gone."""
-        for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
-                           ("heartbeat", time.time())):
+        for key, value in ((keys.WORKER_HOST, host_name()), (keys.WORKER_PID, os.getpid()),
+                           (keys.HEARTBEAT, time.time())):
             trial.set_user_attr(key, value)
 
     def price_with(self, pricer) -> None:
@@ -229,7 +230,7 @@ class OptunaOracle(kt.Oracle):
 
 
 def _has_depth(trial) -> bool:
-    return "depth" in trial.user_attrs or bool(trial.params)
+    return keys.DEPTH in trial.user_attrs or bool(trial.params)
 
 
 def _last_line(message: str | None) -> str:

@@ -58,6 +58,7 @@ import numpy as np
 from objectives import Objective
 from objectives.best import answer
 from objectives.noise import Z95, estimate_noise, standard_errors
+from tuner import stored_keys as keys
 from tuner.strategies.cost import CostModel, Price, per_signature
 
 __all__ = ["NO_BOUND", "Price", "RuledOut", "closed", "cost_model", "has_bound", "price", "undecided"]
@@ -90,9 +91,9 @@ class RuledOut:
     reason: str
 
     def as_attrs(self) -> dict[str, object]:
-        return {"ruled_out": self.reason, "ruled_out_by": self.by_depth, "ruling_price": self.price,
-                "value_ceiling": self.ceiling, "best_depth": self.best_depth,
-                "best_value": self.best_value}
+        return {keys.RULED_OUT: self.reason, keys.RULED_OUT_BY: self.by_depth, keys.RULING_PRICE: self.price,
+                keys.VALUE_CEILING: self.ceiling, keys.BEST_DEPTH: self.best_depth,
+                keys.BEST_VALUE: self.best_value}
 
 
 def cost_model(records: Iterable[Mapping[str, object]], signatures: Sequence[int],

@@ -30,14 +30,10 @@ from objectives import Objective
 from objectives.best import answer
 from objectives.noise import pool
 
-__all__ = ["CONFIRM_ATTR", "DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_confirmation"]
+__all__ = ["DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_confirmation"]
 
 DEFAULT_CONFIRM = 2
 """``search --confirm``'s default; the replays behind it are in benchmarks/RESULTS.md."""
-
-CONFIRM_ATTR = "confirm"
-"""User attribute marking a queued trial as a confirmation repeat."""
-
 
 def in_confirm_phase(*, total: float, trained: int, confirm: int, confirmed: int) -> bool:
     """Is the next training one of the last ``confirm`` of the budget still unspent?

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from tuner import stored_keys as keys
+
 __all__ = [
     "MAX_REPEATS",
     "NUDGE_ATTRS",
@@ -44,7 +46,7 @@ __all__ = [
 # queued so the budget buys new information (live search and replay alike).
 MAX_REPEATS = 3
 
-NUDGE_ATTRS = {"chosen_by": "nearest-unmeasured"}
+NUDGE_ATTRS = {keys.CHOSEN_BY: "nearest-unmeasured"}
 """User attributes of a depth queued by the nudge."""
 
 
