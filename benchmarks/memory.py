@@ -45,7 +45,7 @@ def run(trials: int, image_size: int, isolate: bool, mode: str) -> tuple[list[fl
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(64, 32)),
         protocol=Protocol(weights=None, image_size=image_size, head_epochs=1, finetune_epochs=1),
-        sampler="random", space=DepthSpace(0, 154, "linear"), trial_mode=mode,
+        strategy="random", space=DepthSpace(0, 154, "linear"), trial_mode=mode,
     )
     reporter = MemoryReporter()
     with tempfile.TemporaryDirectory() as tmp:

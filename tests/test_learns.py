@@ -28,7 +28,7 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(240, 80)),
         # The README's demo: random weights learn with 10x the pretrained protocol's rates.
         protocol=Protocol(weights=None, image_size=32, head_lr=1e-3, finetune_lr=1e-4),
-        sampler="sweep", space=space,
+        strategy="sweep", space=space,
     )
     storage = f"sqlite:///{tmp_path}/learns.db"
     run_search(config=config, study_name="learns", storage=storage, trials=None,

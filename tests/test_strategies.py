@@ -135,7 +135,9 @@ def test_a_new_strategy_is_one_class_and_one_line(monkeypatch, land52):
         assert "every-fifth" in p.format_help()
     p = argparse.ArgumentParser()
     search_cli.add_arguments(p)
-    assert p.parse_args(["--dataset", "x", "--sampler", "every-fifth"]).sampler == "every-fifth"
+    assert p.parse_args(["--dataset", "x", "--strategy", "every-fifth"]).strategy == "every-fifth"
+    assert p.parse_args(["--dataset", "x", "--sampler", "every-fifth"]).strategy == "every-fifth"  # its older name
+    assert "--strategy NAME, --sampler NAME" in p.format_help()
     p = argparse.ArgumentParser()
     compare_cli.add_arguments(p)
     assert "every-fifth" in p.format_help()
@@ -148,8 +150,8 @@ def test_old_names_still_load():
 
     data = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(8, 8))
     for recorded in ("tpe", "gp", "random", "grid", "narrowing", "thesis-grids", "sweep"):
-        assert SearchConfig(data=data, sampler=recorded).as_config()["sampler"] == recorded
-    assert SearchConfig(data=data, sampler="thesis").sampler == "thesis-grids"  # compare's name
+        assert SearchConfig(data=data, strategy=recorded).as_config()["sampler"] == recorded  # the stored key
+    assert SearchConfig(data=data, strategy="thesis").strategy == "thesis-grids"  # compare's name
     assert parse_strategy("narrowing:thesis").name == "thesis-grids"
 
 

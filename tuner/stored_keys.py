@@ -79,6 +79,9 @@ TOOL_VERSION = "tool_version"  # the release that created the study
 HEAD_PHASE = "head_phase"  # the shared head phase's metrics and artifact id
 JOINED_PREFIX = "joined:"  # + "HOST:PID": a worker that loaded a study someone else created
 
+# -- fields of the stored configuration whose stored name is not today's -------------
+CONFIG_STRATEGY = "sampler"  # the strategy's name (stored under the name it had when it was a sampler)
+
 # -- values older studies stored ---------------------------------------------------
 OLD_RANDOM_WEIGHTS = "none"  # the config's weights for random backbones before the calibration
 

@@ -36,10 +36,10 @@ class SearchOptions:
     artifacts_dir: str | None = None  # None: beside the study file
     isolate: bool = True  # False: --in-process
 
-    def checked(self, sampler: str) -> SearchOptions:
-        """The numbers checked (the CLI's messages) and ``confirm`` resolved, for strategy ``sampler``."""
+    def checked(self, strategy: str) -> SearchOptions:
+        """The numbers checked (the CLI's messages) and ``confirm`` resolved, for ``strategy``."""
         trials, budget = self.trials, self.seconds_budget
-        if trials is None and not STRATEGIES[sampler].chooses_depths and budget is None:
+        if trials is None and not STRATEGIES[strategy].chooses_depths and budget is None:
             raise UsageError("--trials is needed: how many measured trials the study should have")
         if budget is not None and budget <= 0:
             raise UsageError(f"--budget-seconds {budget:g}: give a positive number of seconds")

@@ -84,14 +84,14 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
                reporter: Reporter | None = None, **fields: Any) -> SearchOutcome:
     """Run (or resume) the study until it has ``options.trials`` measured trials.
 
-    The strategy is ``config.sampler`` (``tuner.strategies.registry``; ``depths`` and
+    The strategy is ``config.strategy`` (``tuner.strategies.registry``; ``depths`` and
     ``repeats`` are a sweep's); ``trials=None`` runs a strategy that chooses
     its depths until it has nothing to add. ``fields`` are ``SearchOptions``'
     by keyword (``study_name=..., storage=..., trials=...``), for callers that
     build none.
     """
     options = options if options is not None else SearchOptions(**fields)
-    options = (replace(options, **fields) if fields else options).checked(config.sampler)
+    options = (replace(options, **fields) if fields else options).checked(config.strategy)
     reporter = reporter or Reporter()
     plan = _plan(config, options)
     # An existing storage is read now, so that a study with another
@@ -134,7 +134,7 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     objective = get_objective(config.objective)
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
-    strategy = make_strategy(StrategySpec(config.sampler, confirm=options.confirm), Setup(
+    strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
         space=config.space, seed=config.protocol.seed, budget=options.trials, objective=objective,
         dataset=config.data.name, depths=options.depths, repeats=options.repeats))
     return _Plan(objective, signatures, strategy, strategy.sampler())

@@ -64,7 +64,7 @@ class GP(_CheapestFirst):
             raise UsageError(
                 f"the 'gp' sampler needs torch and scipy ({exc.name} is missing): "
                 "pip install 'depth-tuner[gp]' (a CPU build of torch is enough), "
-                "or pick --sampler tpe|random|grid"
+                "or pick --strategy tpe|random|grid"
             ) from None
         return optuna.samplers.GPSampler(seed=self.setup.seed, n_startup_trials=STARTUP_TRIALS)
 
