@@ -36,13 +36,13 @@ CLIFF = 103  # flat up to here, where a cached search starts to probe (cached_on
 
 @pytest.fixture(scope="module")
 def steep():
-    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d)}
+    return from_records([{"depth": d, "val_accuracy": 0.9, "seconds": seconds(d)}
                          for d in range(H + 1)], name="steep")
 
 
 @pytest.fixture(scope="module")
 def cliff():
-    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d, CLIFF)}
+    return from_records([{"depth": d, "val_accuracy": 0.9, "seconds": seconds(d, CLIFF)}
                          for d in range(H + 1)], name="cliff")
 
 

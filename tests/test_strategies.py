@@ -44,7 +44,7 @@ def land52():
 def _finish(oracle, tid: str, land, depth: int) -> None:
     """What a trained trial leaves on the study: the landscape's metrics and its value."""
     acc = float(land.table.loc[depth, "val_accuracy"])
-    sec = float(land.table.loc[depth, "fit_seconds"])
+    sec = float(land.table.loc[depth, "seconds"])
     ot = oracle.optuna_trials.pop(tid)
     oracle._heartbeats.pop(tid).stop()
     for key, value in {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec}.items():

@@ -154,7 +154,7 @@ def efficiency_figure(land: Landscape, *, note: str | None = None) -> Figure:
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows no other row beats on both time (lower) and accuracy (higher), by time
     (``objectives.best.pareto_front`` decides)."""
-    table = frame.set_index("depth").rename(columns={"time_s": "fit_seconds"})
+    table = frame.set_index("depth").rename(columns={"time_s": "seconds"})
     return frame.set_index("depth", drop=False).loc[front_depths(table)]
 
 

@@ -174,7 +174,7 @@ def replay(
         choice = best_depth(pool(draw.readings), objective)
         rows.append(dict(
             strategy=spec.label, seed=seed, step=len(draw.readings), asks=asks, depth=out.depth,
-            confirmation=is_confirmation, val_accuracy=acc, fit_seconds=sec,
+            confirmation=is_confirmation, val_accuracy=acc, seconds=sec,
             efficiency=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
             choice_efficiency=float(truth.loc[choice]), **_untrained_counts(search.study)))
     return pd.DataFrame(rows)
@@ -208,13 +208,13 @@ class _Draws:
         """Read ``depth`` as a training would, and store it on ``trial`` as the live search does."""
         k = sum(r["depth"] == depth for r in self.readings)
         if k == 0:
-            acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "fit_seconds"])
+            acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "seconds"])
         else:
             acc, sec = reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=k)
         for key in (keys.FIT_SECONDS, keys.PROTOCOL_SECONDS, keys.STEADY_SECONDS):
             trial.set_user_attr(key, sec)
         trial.set_user_attr(keys.VAL_ACCURACY, acc)
-        self.readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
+        self.readings.append({"depth": depth, "val_accuracy": acc, "seconds": sec, "seed": k})
         self.seconds += sec
         return acc, sec
 
@@ -231,7 +231,7 @@ def _probe_pricer(draw: _Draws):
         if not cached_on_images(depth, layers):
             return None
         sec = draw.probe(depth)
-        return {"protocol_seconds": sec, "steady_seconds": sec, "fit_seconds": sec}
+        return {keys.PROTOCOL_SECONDS: sec, keys.STEADY_SECONDS: sec, keys.FIT_SECONDS: sec}
 
     return price
 

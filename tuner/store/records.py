@@ -26,7 +26,7 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
                   objective: Objective | None = None, seed: int | None = None) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
 
-    ``fit_seconds`` holds the seconds the study's objective counts (what the
+    ``seconds`` holds the seconds the study's objective counts (what the
     training cost is ``protocol_seconds``, whatever the objective); ``seed`` is
     the trial's own (user attr ``seed``) if it stored one, else the study's:
     repeats under one seed show timing noise only (``objectives.noise``). ``space``,
@@ -51,7 +51,7 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
             continue
         records.append(
-            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec,
+            {"number": trial.number, "depth": depth, "val_accuracy": acc, "seconds": sec,
              "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get(keys.SEED, study_seed)}
         )
     return records

@@ -44,7 +44,7 @@ def in_confirm_phase(*, total: float, trained: int, confirm: int, confirmed: int
 
 
 def next_confirmation(records: Iterable[Mapping[str, object]], objective: Objective) -> int | None:
-    """The depth to measure again (``{depth, val_accuracy, fit_seconds[, seed]}`` readings),
+    """The depth to measure again (``{depth, val_accuracy, seconds[, seed]}`` readings),
     or None when the leader is separated from every other depth (or nothing to compare)."""
     records = list(records)
     if not records:

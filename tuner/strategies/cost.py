@@ -128,7 +128,7 @@ class CostModel:
         readings that contradict the order is worth less than its count)."""
         if self.table.empty:
             return pd.Series(dtype=float), np.zeros(0)
-        seconds = self.table["fit_seconds"].to_numpy(dtype=float)
+        seconds = self.table["seconds"].to_numpy(dtype=float)
         weights = self.table["repeats"].to_numpy(dtype=float)
         fit, n = monotone_fit(seconds, weights)
         spread = np.zeros_like(fit)

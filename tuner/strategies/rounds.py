@@ -212,8 +212,8 @@ def pooled_told(search: Search, measured: list[FrozenTrial], depth: int, source:
     if search.objective is None or len(same) < 2:
         return next(t for t in measured if t.number == source).values
     row = pool({"depth": sig, "val_accuracy": float(t.user_attrs[keys.VAL_ACCURACY]),
-                "fit_seconds": search.objective.seconds(t.user_attrs)} for t in same).iloc[0]
-    return search.objective.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
+                "seconds": search.objective.seconds(t.user_attrs)} for t in same).iloc[0]
+    return search.objective.told(float(row["val_accuracy"]), float(row["seconds"]))
 
 
 def _records(search: Search) -> list[dict]:
@@ -252,7 +252,7 @@ def _prices(search: Search) -> list[dict]:
 
 
 def _price_reading(search: Search, depth: int, probed: dict) -> dict:
-    return {"depth": depth, "fit_seconds": search.objective.seconds(probed)}
+    return {"depth": depth, "seconds": search.objective.seconds(probed)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
