@@ -55,7 +55,7 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   the choice is *within noise* of the best depth: the answer's test
   (``|v_d - v_best| < 1.96 sqrt(sd_d^2 + sd_best^2)``) with each depth's
   value sd of one reading under the replayed noise. A re-suggested depth is
-  told its pooled value. Columns named ``efficiency`` hold the value.
+  told its pooled value. Columns ``value`` and ``choice_value`` hold the objective's value.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def replay(
     max_asks: int | None = None,
     probe: bool = False,
 ) -> pd.DataFrame:
-    """One run: a row per training, with the incumbent and its mean efficiency.
+    """One run: a row per training, with the incumbent and its mean value (``choice_value``).
 
     The strategy (``tuner.strategies.registry``) runs on an in-memory Optuna study
     exactly as the live search runs it (``tuner.search.oracle``): its queue is
@@ -175,8 +175,8 @@ def replay(
         rows.append(dict(
             strategy=spec.label, seed=seed, step=len(draw.readings), asks=asks, depth=out.depth,
             confirmation=is_confirmation, val_accuracy=acc, seconds=sec,
-            efficiency=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
-            choice_efficiency=float(truth.loc[choice]), **_untrained_counts(search.study)))
+            value=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
+            choice_value=float(truth.loc[choice]), **_untrained_counts(search.study)))
     return pd.DataFrame(rows)
 
 

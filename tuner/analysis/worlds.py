@@ -39,7 +39,7 @@ def noise_arrays(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
 def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.DataFrame:
     """One noisy realisation of ``land`` (indexed by depth), reproducible from ``seed``.
 
-    Column ``efficiency`` holds the landscape objective's value (efficiency by default).
+    Column ``value`` holds the landscape objective's value (efficiency by default).
     """
     sd, cv = noise_arrays(land)
     rng = np.random.default_rng(seed)
@@ -50,7 +50,7 @@ def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.Da
     sec = land.table["seconds"].to_numpy() * np.exp(cv * z_sec - cv**2 / 2)
     value = land.objective_spec.values(acc, sec)
     return pd.DataFrame(
-        {"val_accuracy": acc, "seconds": sec, "efficiency": value}, index=land.table.index
+        {"val_accuracy": acc, "seconds": sec, "value": value}, index=land.table.index
     )
 
 
