@@ -42,11 +42,11 @@ def _reading(depth, acc, sec, seed=None):
 # -- the rule -------------------------------------------------------------------
 
 def test_budget_accounting_confirmations_come_last():
-    assert not in_confirm_phase(total=13, trained=10, confirm=2, confirmed=0)
-    assert in_confirm_phase(total=13, trained=11, confirm=2, confirmed=0)
-    assert in_confirm_phase(total=13, trained=12, confirm=2, confirmed=1)
-    assert not in_confirm_phase(total=13, trained=12, confirm=2, confirmed=2)  # spent
-    assert not in_confirm_phase(total=13, trained=11, confirm=0, confirmed=0)
+    assert not in_confirm_phase(budget=13, trained=10, confirm=2, confirmed=0)
+    assert in_confirm_phase(budget=13, trained=11, confirm=2, confirmed=0)
+    assert in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=1)
+    assert not in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=2)  # spent
+    assert not in_confirm_phase(budget=13, trained=11, confirm=0, confirmed=0)
 
 
 def test_leader_then_runner_up_are_measured_again_until_separated():
@@ -79,7 +79,7 @@ def _measure(study, depth, acc, sec, **attrs):
 def _oracle(study, total, confirm):
     strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
                              Setup(space=SPACE, budget=total, objective=EFF))
-    return OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=total,
+    return OptunaOracle(study=study, space=SPACE, signatures=SIG, budget=total,
                         max_consecutive_failures=3, reporter=Reporter(quiet=True),
                         strategy=strategy, ranking=EFF, base_seed=0)
 
@@ -168,7 +168,7 @@ def test_confirmations_for_every_objective(name):
             user_attrs=attrs))
     strategy = make_strategy(StrategySpec("tpe", confirm=1),
                              Setup(space=SPACE, budget=4, objective=objective))
-    oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=4,
+    oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, budget=4,
                           max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=objective, study_metrics=objective.study_metrics)
     r = oracle.populate_space("t0")

@@ -58,7 +58,7 @@ def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: 
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
     strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
+    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), budget=budget,
                           max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=land.objective_spec, base_seed=0)
     if pricer is not None:

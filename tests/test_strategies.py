@@ -60,7 +60,7 @@ def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options)
                   dataset=land.thesis.dataset if land.thesis else None, **options)
     strategy = make_strategy(spec, setup)
     study = optuna.create_study(direction="maximize", sampler=strategy.sampler())
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
+    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), budget=budget,
                           max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
                           ranking=land.objective_spec, base_seed=seed)
     depths = []

@@ -189,7 +189,7 @@ def _search(land: Landscape, spec: StrategySpec, *, seed: int, budget: int, low:
     objective = land.objective_spec
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     return Search(study=study, space=strat.setup.space, strategy=strat, signatures=range(high + 1),
-                  total=budget, objective=objective, base_seed=seed, pricer=pricer)
+                  budget=budget, objective=objective, base_seed=seed, pricer=pricer)
 
 
 class _Draws:

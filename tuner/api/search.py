@@ -228,7 +228,7 @@ class DepthSearch:
             confirm = strategy.confirm
         study, storage = self._location()
         return ResolvedSearch(config=config, options=SearchOptions(
-            study_name=study, storage=storage, trials=None, confirm=confirm, data_dir=self.data_dir,
+            study_name=study, storage=storage, budget=None, confirm=confirm, data_dir=self.data_dir,
             max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
             isolate=not self.in_process, cache_dir=self.cache_dir, cache_gib=self.cache_size,
             artifacts_dir=self.artifacts_dir,
@@ -277,7 +277,7 @@ class DepthSearch:
         from tuner.search.run import run_search
 
         resolved = self.resolve()
-        options = replace(resolved.options, trials=trials, repeats=repeats, seconds_budget=seconds_budget,
+        options = replace(resolved.options, budget=trials, repeats=repeats, seconds_budget=seconds_budget,
                           depths=None if depths is None else tuple(depths))
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):

@@ -76,7 +76,7 @@ class OptunaOracle(kt.Oracle):
         study: optuna.Study,
         space: DepthSpace,
         signatures: tuple[int, ...],
-        total_trials: int | None,
+        budget: int | None,
         max_consecutive_failures: int,
         reporter: Reporter,
         strategy: Strategy | None = None,
@@ -96,7 +96,7 @@ class OptunaOracle(kt.Oracle):
         self.study = study
         self.space = space
         self.signatures = signatures
-        self.total_trials = total_trials
+        self.budget = budget
         self.reporter = reporter
         # The strategy (tuner.strategies.registry) queues depths in the study whenever
         # none waits (confirmation repeats too, decided from the study alone,
@@ -114,7 +114,7 @@ class OptunaOracle(kt.Oracle):
         # What every ask-round reads; the rounds tell a re-suggested depth its pooled
         # readings and rule out depths by this objective.
         self.search = Search(study=study, space=space, strategy=self.strategy, signatures=signatures,
-                             total=total_trials, objective=ranking, base_seed=base_seed,
+                             budget=budget, objective=ranking, base_seed=base_seed,
                              seconds_budget=seconds_budget, elsewhere=self)
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}

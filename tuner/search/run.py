@@ -82,14 +82,16 @@ class _Plan:
 
 def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
                reporter: Reporter | None = None, **fields: Any) -> SearchOutcome:
-    """Run (or resume) the study until it has ``options.trials`` measured trials.
+    """Run (or resume) the study until it has ``options.budget`` measured trials.
 
     The strategy is ``config.strategy`` (``tuner.strategies.registry``; ``depths`` and
-    ``repeats`` are a sweep's); ``trials=None`` runs a strategy that chooses
+    ``repeats`` are a sweep's); ``budget=None`` runs a strategy that chooses
     its depths until it has nothing to add. ``fields`` are ``SearchOptions``'
-    by keyword (``study_name=..., storage=..., trials=...``), for callers that
-    build none.
+    by keyword (``study_name=..., storage=..., budget=...``; ``trials=`` is the
+    budget's older name), for callers that build none.
     """
+    if "trials" in fields:
+        fields["budget"] = fields.pop("trials")
     options = options if options is not None else SearchOptions(**fields)
     options = (replace(options, **fields) if fields else options).checked(config.strategy)
     reporter = reporter or Reporter()
@@ -102,7 +104,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     store = open_storage(options.storage) if path is None or os.path.exists(path) else None
     wanted = config.as_config()
     stored = check_resumable(store, options.study_name, wanted) if store is not None else None
-    if stored is not None and options.trials is not None:
+    if stored is not None and options.budget is not None:
         finished = _finished(options, store, reporter)
         if finished:
             return finished
@@ -135,20 +137,20 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
     strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
-        space=config.space, seed=config.protocol.seed, budget=options.trials, objective=objective,
+        space=config.space, seed=config.protocol.seed, budget=options.budget, objective=objective,
         dataset=config.data.name, depths=options.depths, repeats=options.repeats))
     return _Plan(objective, signatures, strategy, strategy.sampler())
 
 
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
-    """The outcome if the stored study already has ``options.trials``; refuses fewer."""
-    name, trials = options.study_name, options.trials
+    """The outcome if the stored study already has ``options.budget``; refuses fewer."""
+    name, budget = options.study_name, options.budget
     done = len(measured_trials(optuna.load_study(study_name=name, storage=store)))
-    if trials < done:
+    if budget < done:
         raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
-    if trials == done:
+    if budget == done:
         reporter.say(f"study {name!r} already has {done} measured trials; nothing to do")
-        return SearchOutcome(name, done, trials, stop_reason="already complete")
+        return SearchOutcome(name, done, budget, stop_reason="already complete")
     return None
 
 
@@ -174,7 +176,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     if new:
         reporter.say(f"new study {study.study_name!r} in {options.storage}")
     oracle = OptunaOracle(
-        study=study, space=config.space, signatures=plan.signatures, total_trials=options.trials,
+        study=study, space=config.space, signatures=plan.signatures, budget=options.budget,
         max_consecutive_failures=options.max_consecutive_failures, reporter=reporter,
         strategy=plan.strategy, seconds_budget=options.seconds_budget,
         study_metrics=plan.objective.study_metrics, ranking=plan.objective,
@@ -200,7 +202,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
-    return SearchOutcome(study.study_name, done, options.trials, stop_reason=oracle.stop_reason)
+    return SearchOutcome(study.study_name, done, options.budget, stop_reason=oracle.stop_reason)
 
 
 def _say_neighbours(study: optuna.Study, reporter: Reporter) -> None:
@@ -260,14 +262,14 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
     except KeyboardInterrupt:
         oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
         done = len(measured_trials(study))
-        reporter.say(f"stopped: {done} of {options.trials or '?'} trials measured; "
+        reporter.say(f"stopped: {done} of {options.budget or '?'} trials measured; "
                      "run the same command to continue")
-        return SearchOutcome(study.study_name, done, options.trials, interrupted=True)
+        return SearchOutcome(study.study_name, done, options.budget, interrupted=True)
     except ConsecutiveFailures:
         done = len(measured_trials(study))
         raise SearchStopped(
             f"stopped after {options.max_consecutive_failures} failed trials in a row "
-            f"({done} of {options.trials} measured; reasons: depth-tuner show --study {study.study_name} "
+            f"({done} of {options.budget} measured; reasons: depth-tuner show --study {study.study_name} "
             "--all); fix the cause, or pass --max-consecutive-failures 0 to keep going"
         ) from None
     return None

@@ -63,7 +63,7 @@ class DepthTuner(kt.Tuner):
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
-        total = self.oracle.total_trials or "?"
+        total = self.oracle.budget or "?"
         kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
         again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
         self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
@@ -84,8 +84,8 @@ class DepthTuner(kt.Tuner):
                               f"{metrics.extra[keys.OTHER_LOAD]:.1f} of {metrics.extra[keys.CORES]} cores busy: "
                               "its seconds run high")
         head = self.trial_context.phase1
-        if head and self.oracle.total_trials:  # this trial's share of the shared head phase
-            share = float(head["search_seconds"]) / self.oracle.total_trials
+        if head and self.oracle.budget:  # this trial's share of the shared head phase
+            share = float(head["search_seconds"]) / self.oracle.budget
             metrics.extra[keys.SHARED_SECONDS] = share
             metrics.search_seconds += share
         for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far

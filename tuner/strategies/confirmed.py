@@ -51,7 +51,7 @@ class Confirmed(Strategy):
         measured = measured_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         confirmed = sum(1 for t in [*measured, *running] if t.user_attrs.get(keys.CONFIRM))
-        if not self.count or not in_confirm_phase(total=int(setup.budget or 0),
+        if not self.count or not in_confirm_phase(budget=int(setup.budget or 0),
                                                   trained=len(measured) + len(running),
                                                   confirm=self.count, confirmed=confirmed):
             return None

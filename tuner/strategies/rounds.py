@@ -89,7 +89,7 @@ class Search:
     space: DepthSpace
     strategy: Strategy
     signatures: Sequence[int]
-    total: int | None
+    budget: int | None
     """Trainings in all (ruled-out and answered depths do not count)."""
     objective: Objective | None = None
     """What a re-suggested depth is told and the bound rules by; None: the source trial's values, no bound."""
@@ -262,7 +262,7 @@ def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) ->
     running = search.elsewhere.running()
     return Snapshot(
         measured=_seen(search, measured), running=_seen(search, running),
-        depths=search.space.depths(), signatures=search.signatures, total=search.total,
+        depths=search.space.depths(), signatures=search.signatures, budget=search.budget,
         seconds_budget=search.seconds_budget, seconds_spent=spent,
         chooses_depths=search.strategy.chooses_depths, queued=queued_count(search.study),
         repeats=repeats, closed={sig: r.reason for sig, r in ruled.items()},
