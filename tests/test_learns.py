@@ -16,7 +16,7 @@ from tuner.data.sources import resolve_data_spec
 from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 
 CLASSES = 5  # tf_flowers: chance is 0.2
 DEPTHS = (0, 20)

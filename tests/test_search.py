@@ -19,7 +19,7 @@ from tuner.model.metrics import METRIC_FIELDS
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 
 
 @pytest.fixture(scope="module")

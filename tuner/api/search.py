@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
+    from tuner.search.one_pass import SearchOutcome
     from tuner.search.options import SearchOptions
-    from tuner.search.run import SearchOutcome
 
 __all__ = ["DepthSearch", "ResolvedSearch"]
 
@@ -274,7 +274,7 @@ class DepthSearch:
         strategy has nothing left (or ``seconds_budget`` is spent).
         """
         from tuner.progress import Reporter
-        from tuner.search.run import run_search
+        from tuner.search.one_pass import run_search
 
         resolved = self.resolve()
         options = replace(resolved.options, budget=trials, repeats=repeats, seconds_budget=seconds_budget,

@@ -71,7 +71,7 @@ class TrialMetrics:
 
     def keras_metrics(self) -> dict[str, float]:
         """The trial's metrics as Keras Tuner records them: what ``DepthHyperModel.fit``
-        returns and the tool's own tuner (``tuner.search.runner``) reads.
+        returns and the tool's own tuner (``tuner.search.depth_tuner``) reads.
 
         Every stored attribute (``as_attrs``) that is a finite number, as a
         plain float (lists, text and NaN left out), plus ``efficiency`` =

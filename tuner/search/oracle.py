@@ -41,7 +41,7 @@ IDLE_POLL_SECONDS = 5.0
 # How long to wait for a trial asked an instant earlier elsewhere to show its depth.
 AHEAD_WAIT_SECONDS = 5.0
 # Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
-# own check cannot reach. The failure policy is DepthTuner's (tuner.search.runner).
+# own check cannot reach. The failure policy is DepthTuner's (tuner.search.depth_tuner).
 KERAS_TUNER_NEVER = sys.maxsize
 
 

@@ -38,9 +38,9 @@ from tuner.model.signatures import depth_signatures
 from tuner.processes import left_by_dead
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
+from tuner.search.depth_tuner import DepthTuner
 from tuner.search.options import SearchOptions
 from tuner.search.oracle import OptunaOracle
-from tuner.search.runner import DepthTuner
 from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
 from tuner.store.study import (
@@ -287,7 +287,7 @@ def _trial_protocol(protocol, train_images, workdir: str, reporter: Reporter):
 
 def _in_process(request: TrialRequest, *, progress=None) -> dict:
     """``--in-process``: serve the request in this process (memory grows per trial)."""
-    from tuner.trials.work import handle
+    from tuner.trials.handler import handle
 
     def emit(event, **fields):
         if event == "epoch" and progress:
