@@ -28,6 +28,7 @@ from tuner.store.study import recover_stale_trials
 from tuner.stored_keys import CONFIRM as CONFIRM_ATTR
 from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 from tuner.strategies.registry import Setup, StrategySpec, make_strategy
+from tuner.strategies.rounds import Search
 
 SIG = depth_signatures("MobileNetV2")
 EFF = get_objective("efficiency")
@@ -79,9 +80,8 @@ def _measure(study, depth, acc, sec, **attrs):
 def _oracle(study, total, confirm):
     strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
                              Setup(space=SPACE, budget=total, objective=EFF))
-    return OptunaOracle(study=study, space=SPACE, signatures=SIG, budget=total,
-                        max_consecutive_failures=3, reporter=Reporter(quiet=True),
-                        strategy=strategy, ranking=EFF, base_seed=0)
+    return OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=total,
+                               objective=EFF, base_seed=0), reporter=Reporter(quiet=True))
 
 
 def _finish(oracle, tid, acc, sec):
@@ -168,9 +168,8 @@ def test_confirmations_for_every_objective(name):
             user_attrs=attrs))
     strategy = make_strategy(StrategySpec("tpe", confirm=1),
                              Setup(space=SPACE, budget=4, objective=objective))
-    oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, budget=4,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=objective, study_metrics=objective.study_metrics)
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=4,
+                                 objective=objective), reporter=Reporter(quiet=True))
     r = oracle.populate_space("t0")
     try:
         assert r["status"] == "RUNNING" and r["values"]["depth"] in (5, 20)

@@ -23,6 +23,7 @@ from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.store.study import measured_trials, trial_depth
 from tuner.strategies.registry import Setup, make_strategy, parse_strategy
+from tuner.strategies.rounds import Search
 
 H = n_layers("MobileNetV2")
 
@@ -58,9 +59,9 @@ def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: 
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
     strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), budget=budget,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=land.objective_spec, base_seed=0)
+    oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
+                                 budget=budget, objective=land.objective_spec, base_seed=0),
+                          reporter=Reporter(quiet=True))
     if pricer is not None:
         oracle.price_with(pricer)
     depths = []

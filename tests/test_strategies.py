@@ -31,6 +31,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
+from tuner.strategies.rounds import Search
 
 H = n_layers("MobileNetV2")
 BUDGET = 13
@@ -60,9 +61,9 @@ def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options)
                   dataset=land.thesis.dataset if land.thesis else None, **options)
     strategy = make_strategy(spec, setup)
     study = optuna.create_study(direction="maximize", sampler=strategy.sampler())
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), budget=budget,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=land.objective_spec, base_seed=seed)
+    oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
+                                 budget=budget, objective=land.objective_spec, base_seed=seed),
+                          reporter=Reporter(quiet=True))
     depths = []
     for i in range(5 * budget):
         r = oracle.populate_space(f"t{i}")

@@ -53,6 +53,7 @@ from tuner.store.study import (
     workers_here,
 )
 from tuner.strategies.registry import Setup, Strategy, StrategySpec, make_strategy
+from tuner.strategies.rounds import Search
 from tuner.trials.activations import sha256_of
 from tuner.trials.prefix_cache import PrefixCache, default_cache_dir
 from tuner.trials.process import TrialProcess
@@ -175,13 +176,10 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     """The trials themselves, in an opened study (``run_search`` has checked the input)."""
     if new:
         reporter.say(f"new study {study.study_name!r} in {options.storage}")
-    oracle = OptunaOracle(
-        study=study, space=config.space, signatures=plan.signatures, budget=options.budget,
-        max_consecutive_failures=options.max_consecutive_failures, reporter=reporter,
-        strategy=plan.strategy, seconds_budget=options.seconds_budget,
-        study_metrics=plan.objective.study_metrics, ranking=plan.objective,
-        base_seed=config.protocol.seed,
-    )
+    search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
+                    budget=options.budget, objective=plan.objective, base_seed=config.protocol.seed,
+                    seconds_budget=options.seconds_budget)
+    oracle = OptunaOracle(search, reporter=reporter, max_consecutive_failures=options.max_consecutive_failures)
     _say_neighbours(study, reporter)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.
     # Keras Tuner exports no switch for that: its config.DEBUG is the one reach-in.

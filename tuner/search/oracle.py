@@ -26,14 +26,12 @@ import optuna
 from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
-from objectives import Objective
 from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.store.study import HEARTBEAT_SECONDS, is_stale, recover_stale_trials, requeue
 from tuner.strategies.decision import Kind
-from tuner.strategies.registry import Setup, Strategy
 from tuner.strategies.rounds import Search, ask_round
 
 OBJECTIVE_NAME = "objective"
@@ -70,56 +68,53 @@ class Heartbeat:
 
 
 class OptunaOracle(kt.Oracle):
-    def __init__(
-        self,
-        *,
-        study: optuna.Study,
-        space: DepthSpace,
-        signatures: tuple[int, ...],
-        budget: int | None,
-        max_consecutive_failures: int,
-        reporter: Reporter,
-        strategy: Strategy | None = None,
-        seconds_budget: float | None = None,
-        study_metrics: tuple[str, ...] = (),
-        ranking: Objective | None = None,
-        base_seed: int = 0,
-    ):
+    """Keras Tuner's oracle for one worker of a stored study.
+
+    ``search`` is everything the ask-rounds read (``tuner.strategies.rounds.Search``:
+    the study, the depth space, the strategy, the budget, the objective that
+    ranks and rules out), one frozen object rather than a dozen keywords; the
+    oracle puts itself in as what runs elsewhere. The strategy queues depths
+    in the study whenever none waits (confirmation repeats too, decided from
+    the study alone, so parallel workers and resumed runs agree); one that
+    chooses its depths itself never lets the sampler be asked. A
+    multi-objective study (``--objective pareto``) is told its objective's
+    ``study_metrics``, one per direction, instead of the one value.
+    ``max_consecutive_failures``: 0 never stops (counted and enforced by
+    ``DepthTuner.on_trial_end``).
+    """
+
+    def __init__(self, search: Search, *, reporter: Reporter, max_consecutive_failures: int = 3):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
             max_trials=None,
             max_retries_per_trial=0,
             max_consecutive_failed_trials=KERAS_TUNER_NEVER,
         )
-        # 0 never stops; counted and enforced by DepthTuner.on_trial_end.
-        self.max_consecutive_failures = max_consecutive_failures
-        self.study = study
-        self.space = space
-        self.signatures = signatures
-        self.budget = budget
+        self.search = replace(search, elsewhere=self)
         self.reporter = reporter
-        # The strategy (tuner.strategies.registry) queues depths in the study whenever
-        # none waits (confirmation repeats too, decided from the study alone,
-        # so parallel workers and resumed runs agree). One that chooses its
-        # depths itself never lets the sampler be asked, and ends the search
-        # when it has nothing to add.
-        self.strategy = strategy or Strategy(Setup(space=space))
-        # Stop once the measured trials' protocol_seconds reach this (live comparisons).
-        self.seconds_budget = seconds_budget
-        # A multi-objective study (``--objective pareto``) is told these
-        # metrics of the trial, one per direction, instead of the one value.
-        self.study_metrics = study_metrics
-        self.ranking = ranking  # not self.objective: that is Keras Tuner's
-        self.base_seed = base_seed
-        # What every ask-round reads; the rounds tell a re-suggested depth its pooled
-        # readings and rule out depths by this objective.
-        self.search = Search(study=study, space=space, strategy=self.strategy, signatures=signatures,
-                             budget=budget, objective=ranking, base_seed=base_seed,
-                             seconds_budget=seconds_budget, elsewhere=self)
+        self.max_consecutive_failures = max_consecutive_failures
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
         self.stop_reason = ""
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.search.study
+
+    @property
+    def space(self) -> DepthSpace:
+        return self.search.space
+
+    @property
+    def budget(self) -> int | None:
+        """Measured trials the study should end with (None: until the strategy is done)."""
+        return self.search.budget
+
+    @property
+    def study_metrics(self) -> tuple[str, ...]:
+        """What a multi-objective study is told of a trial, one metric per direction; () for one value."""
+        return self.search.objective.study_metrics if self.search.objective is not None else ()
 
     # -- Keras Tuner side --------------------------------------------------
     def populate_space(self, trial_id: str) -> dict:
