@@ -64,7 +64,7 @@ def per_strategy(kind: str) -> pd.DataFrame:
         runs = pd.read_csv(folder(kind, t) / "runs.csv")
         best = from_thesis(t).best_value
         final = runs.groupby(["strategy", "seed"]).tail(1)
-        mean_regret = (1 - final["choice_efficiency"] / best).groupby(final["strategy"]).mean()
+        mean_regret = (1 - final["choice_value"] / best).groupby(final["strategy"]).mean()
         for r in table.itertuples():
             rows.append({"table": t, "strategy": r.strategy, "p_within_noise": r.p_within_noise,
                          "p_final_best": r.p_final_best, "regret_median": r.regret_median,
@@ -80,7 +80,7 @@ def paired(kind: str = "many", base: str = "tpe:log") -> pd.DataFrame:
         runs = pd.read_csv(folder(kind, t) / "runs.csv")
         best = from_thesis(t).best_value
         final = runs.groupby(["strategy", "seed"]).tail(1).set_index(["strategy", "seed"])
-        regret = 1 - final["choice_efficiency"] / best
+        regret = 1 - final["choice_value"] / best
         for s in dict.fromkeys(runs["strategy"]):
             if s == base:
                 continue

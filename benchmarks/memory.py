@@ -30,7 +30,7 @@ from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 from tuner.store.study import measured_trials
 from tuner.trials.process import proc_status_mib
 
@@ -53,7 +53,7 @@ def run(trials: int, image_size: int, mode: str, isolate: bool, backbone: str = 
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=examples),
         protocol=Protocol(backbone=backbone, weights=None, image_size=image_size, head_epochs=1,
                           finetune_epochs=1),
-        sampler="random", space=DepthSpace(0, n_layers(backbone), "linear"), trial_mode=mode,
+        strategy="random", space=DepthSpace(0, n_layers(backbone), "linear"), trial_mode=mode,
     )
     reporter = MemoryReporter()
     with tempfile.TemporaryDirectory() as tmp:

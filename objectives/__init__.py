@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from tuner import stored_keys as keys
 from tuner.errors import UsageError
-from tuner.model.metrics import efficiency, protocol_seconds
+from tuner.model.metrics import efficiency
+from tuner.stored_keys import protocol_seconds
 
 Metrics = Mapping[str, object]
 Formula = Callable[[Any, Any], Any]
@@ -28,7 +30,7 @@ CHEAPEST_WITHIN = "cheapest-within"
 
 
 def _steady_seconds(m: Metrics) -> float:
-    return float(m["steady_seconds"])  # type: ignore[arg-type]
+    return float(m[keys.STEADY_SECONDS])  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,14 @@ class Objective:
         """A trial's one value: what a one-objective study is told (maximised), and
         Keras Tuner's score in every study."""
         f = self.trial_formula or self.formula
-        return float(f(float(metrics["val_accuracy"]), self.seconds(metrics)))  # type: ignore[arg-type]
+        return float(f(float(metrics[keys.VAL_ACCURACY]), self.seconds(metrics)))  # type: ignore[arg-type]
 
     def told(self, accuracy: float, seconds: float) -> list[float]:
         """What the study is told for an accuracy and its seconds: one trial's, or a depth's
         pooled means (a re-suggested depth, live and in a replay); one value per direction."""
         if not self.study_metrics:
             return [float((self.trial_formula or self.formula)(accuracy, seconds))]
-        by_name = {"val_accuracy": accuracy, "protocol_seconds": seconds}
+        by_name = {keys.VAL_ACCURACY: accuracy, keys.PROTOCOL_SECONDS: seconds}
         return [float(by_name[k]) for k in self.study_metrics]
 
     def values(self, accuracy: Any, seconds: Any) -> np.ndarray:

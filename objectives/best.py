@@ -51,8 +51,8 @@ def _eligible(table: pd.DataFrame, objective: Objective) -> np.ndarray:
 
 
 def best_depth(table: pd.DataFrame, objective: Objective) -> int:
-    """The best depth of a per-depth table (index depth; mean ``val_accuracy``, ``fit_seconds``)."""
-    values = objective.values(table["val_accuracy"], table["fit_seconds"])
+    """The best depth of a per-depth table (index depth; mean ``val_accuracy``, ``seconds``)."""
+    values = objective.values(table["val_accuracy"], table["seconds"])
     depths = table.index.to_numpy(dtype=int)
     ok = _eligible(table, objective)
     order = _order(np.where(ok, values, np.nan), depths, objective)
@@ -63,7 +63,7 @@ def pareto_front(table: pd.DataFrame) -> list[int]:
     """Depths no other depth beats on both mean accuracy (higher) and mean seconds (lower),
     cheapest first (ties in seconds: the more accurate, then the shallower)."""
     acc = table["val_accuracy"].to_numpy(dtype=float)
-    sec = table["fit_seconds"].to_numpy(dtype=float)
+    sec = table["seconds"].to_numpy(dtype=float)
     depths = table.index.to_numpy(dtype=int)
     front, best_acc = [], -np.inf
     for i in np.lexsort((depths, -acc, sec)):
@@ -87,7 +87,7 @@ def _value_sd(objective: Objective, acc: np.ndarray, sec: np.ndarray,
 def depth_values(table: pd.DataFrame, objective: Objective, noise: NoiseModel) -> pd.DataFrame:
     """Per depth: the objective's ``value``, its ``sd``, the 95 % interval ``low``/``high``."""
     acc = table["val_accuracy"].to_numpy(dtype=float)
-    sec = table["fit_seconds"].to_numpy(dtype=float)
+    sec = table["seconds"].to_numpy(dtype=float)
     se_acc, se_sec = standard_errors(table, noise)
     value = objective.values(acc, sec)
     sd = _value_sd(objective, acc, sec, se_acc, se_sec)

@@ -79,7 +79,7 @@ PRIOR_DF = 4
 Z95 = 1.96
 """Normal quantile of a two-sided 95 % interval; also the 'within noise' threshold."""
 
-POOLED_COLUMNS = ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_seconds_std", "repeats",
+POOLED_COLUMNS = ("val_accuracy", "seconds", "val_accuracy_std", "seconds_std", "repeats",
                   "seeds")
 
 
@@ -141,24 +141,24 @@ DEFAULT_NOISE = NoiseModel()
 
 
 def pool(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
-    """Readings ``{depth, val_accuracy, fit_seconds[, seed]}`` -> one row per depth, indexed by depth.
+    """Readings ``{depth, val_accuracy, seconds[, seed]}`` -> one row per depth, indexed by depth.
 
-    Columns: means ``val_accuracy``, ``fit_seconds``; sample sds
-    ``val_accuracy_std``, ``fit_seconds_std`` (NaN for one reading);
+    Columns: means ``val_accuracy``, ``seconds``; sample sds
+    ``val_accuracy_std``, ``seconds_std`` (NaN for one reading);
     ``repeats`` (readings of that depth); ``seeds`` (distinct seeds among
     them; a reading without a seed counts as one of its own).
     """
     rows = list(records)
-    df = pd.DataFrame(rows, columns=["depth", "val_accuracy", "fit_seconds"])
-    df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
+    df = pd.DataFrame(rows, columns=["depth", "val_accuracy", "seconds"])
+    df = df.astype({"depth": int, "val_accuracy": float, "seconds": float})
     # a reading without a seed is independent: give it a key no other reading has
     df["seed"] = [repr(r["seed"]) if r.get("seed") is not None else f"own:{i}"
                   for i, r in enumerate(rows)]
     g = df.groupby("depth").agg(
         val_accuracy=("val_accuracy", "mean"),
-        fit_seconds=("fit_seconds", "mean"),
+        seconds=("seconds", "mean"),
         val_accuracy_std=("val_accuracy", "std"),
-        fit_seconds_std=("fit_seconds", "std"),
+        seconds_std=("seconds", "std"),
         repeats=("val_accuracy", "size"),
         seeds=("seed", "nunique"),
     )
@@ -191,8 +191,8 @@ def estimate_noise(table: pd.DataFrame, *, default: NoiseModel = DEFAULT_NOISE,
     seeds = _seeds(table)
     acc_sd, acc_df = _pooled_sd(table["val_accuracy_std"],
                                 (seeds - 1).where(seeds >= 2, 0).astype(float))
-    positive = table["fit_seconds"] > 0
-    cv = (table["fit_seconds_std"] / table["fit_seconds"]).where(positive)
+    positive = table["seconds"] > 0
+    cv = (table["seconds_std"] / table["seconds"]).where(positive)
     sec_cv, sec_df = _pooled_sd(cv, (table["repeats"] - 1).where(positive, 0).astype(float))
     val_examples = val_examples or default.val_examples
     if acc_df == 0 and sec_df == 0:
@@ -214,5 +214,5 @@ def standard_errors(table: pd.DataFrame, noise: NoiseModel) -> tuple[np.ndarray,
     n = np.maximum(table["repeats"].to_numpy(dtype=float), 1.0)
     n_seeds = np.maximum(_seeds(table).to_numpy(dtype=float), 1.0)
     se_acc = noise.accuracy_sds(table["val_accuracy"].to_numpy(dtype=float)) / np.sqrt(n_seeds)
-    se_sec = noise.seconds_cv * table["fit_seconds"].to_numpy(dtype=float) / np.sqrt(n)
+    se_sec = noise.seconds_cv * table["seconds"].to_numpy(dtype=float) / np.sqrt(n)
     return se_acc, se_sec

@@ -90,6 +90,18 @@ def test_depth_range_follows_the_backbone():
     assert config.space.high == 175  # no longer MobileNetV2's 154
 
 
+def test_sampler_is_the_older_name_of_strategy():
+    """``strategy`` names what picks the depths; ``sampler=`` still works, with a warning."""
+    assert tuner.DepthSearch(dataset="tf_flowers", strategy="random").resolve().config.strategy == "random"
+    with pytest.warns(DeprecationWarning, match="strategy="):
+        search = tuner.DepthSearch(dataset="tf_flowers", sampler="random")
+    assert search.resolve().config.strategy == "random"
+    with pytest.warns(DeprecationWarning):  # a copy keeps the options as given
+        assert tuner.DepthSearch(**search.get_params()).resolve().config.strategy == "random"
+    with pytest.warns(DeprecationWarning), pytest.raises(tuner.UsageError, match="disagree"):
+        tuner.DepthSearch(dataset="tf_flowers", strategy="grid", sampler="random").resolve()
+
+
 def test_options_and_defaults_are_the_clis():
     parser = build_parser()
     args = parser.parse_args(["search", "--dataset", "x"])

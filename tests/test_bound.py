@@ -21,7 +21,7 @@ DEPTHS = range(10)
 
 def readings(*rows):
     """(depth, accuracy, seconds[, seed]) -> records as tuner.store.records gives them."""
-    return [{"depth": d, "val_accuracy": a, "fit_seconds": s, "seed": rest[0] if rest else 0}
+    return [{"depth": d, "val_accuracy": a, "seconds": s, "seed": rest[0] if rest else 0}
             for d, a, s, *rest in rows]
 
 

@@ -25,8 +25,10 @@ from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.store.study import recover_stale_trials
-from tuner.strategies.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
+from tuner.stored_keys import CONFIRM as CONFIRM_ATTR
+from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 from tuner.strategies.registry import Setup, StrategySpec, make_strategy
+from tuner.strategies.rounds import Search
 
 SIG = depth_signatures("MobileNetV2")
 EFF = get_objective("efficiency")
@@ -34,18 +36,18 @@ SPACE = DepthSpace(0, 154, "log")
 
 
 def _reading(depth, acc, sec, seed=None):
-    r = {"depth": depth, "val_accuracy": acc, "fit_seconds": sec}
+    r = {"depth": depth, "val_accuracy": acc, "seconds": sec}
     return r if seed is None else {**r, "seed": seed}
 
 
 # -- the rule -------------------------------------------------------------------
 
 def test_budget_accounting_confirmations_come_last():
-    assert not in_confirm_phase(total=13, trained=10, confirm=2, confirmed=0)
-    assert in_confirm_phase(total=13, trained=11, confirm=2, confirmed=0)
-    assert in_confirm_phase(total=13, trained=12, confirm=2, confirmed=1)
-    assert not in_confirm_phase(total=13, trained=12, confirm=2, confirmed=2)  # spent
-    assert not in_confirm_phase(total=13, trained=11, confirm=0, confirmed=0)
+    assert not in_confirm_phase(budget=13, trained=10, confirm=2, confirmed=0)
+    assert in_confirm_phase(budget=13, trained=11, confirm=2, confirmed=0)
+    assert in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=1)
+    assert not in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=2)  # spent
+    assert not in_confirm_phase(budget=13, trained=11, confirm=0, confirmed=0)
 
 
 def test_leader_then_runner_up_are_measured_again_until_separated():
@@ -78,9 +80,8 @@ def _measure(study, depth, acc, sec, **attrs):
 def _oracle(study, total, confirm):
     strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
                              Setup(space=SPACE, budget=total, objective=EFF))
-    return OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=total,
-                        max_consecutive_failures=3, reporter=Reporter(quiet=True),
-                        strategy=strategy, ranking=EFF, base_seed=0)
+    return OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=total,
+                               objective=EFF, base_seed=0), reporter=Reporter(quiet=True))
 
 
 def _finish(oracle, tid, acc, sec):
@@ -167,9 +168,8 @@ def test_confirmations_for_every_objective(name):
             user_attrs=attrs))
     strategy = make_strategy(StrategySpec("tpe", confirm=1),
                              Setup(space=SPACE, budget=4, objective=objective))
-    oracle = OptunaOracle(study=study, space=SPACE, signatures=SIG, total_trials=4,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=objective, study_metrics=objective.study_metrics)
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=4,
+                                 objective=objective), reporter=Reporter(quiet=True))
     r = oracle.populate_space("t0")
     try:
         assert r["status"] == "RUNNING" and r["values"]["depth"] in (5, 20)
@@ -226,7 +226,7 @@ def test_replay_with_confirmations_is_deterministic_and_keeps_the_budget(land52)
     for r in confirmed:  # a repeat draws new noise: not the first reading again
         run = runs[int(r["seed"])]
         first = run[(run["depth"] == r["depth"]) & ~run["confirmation"]].iloc[0]
-        assert r["fit_seconds"] != first["fit_seconds"]
+        assert r["seconds"] != first["seconds"]
 
 
 def test_repeats_that_agree_do_not_prove_the_noise_away(land52):

@@ -9,13 +9,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tuner import SearchStopped
 from tuner.data.sources import resolve_data_spec
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.protocol import Protocol
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
-from tuner import SearchStopped
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 
 
 def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
@@ -26,7 +26,7 @@ def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
         trial_mode=trial_mode,
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
-    outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
+    outcome = run_search(config=config, study_name="faults", storage=storage, budget=trials,
                          reporter=Reporter(quiet=True), isolate=isolate, **kwargs)
     return outcome, optuna.load_study(study_name="faults", storage=storage)
 

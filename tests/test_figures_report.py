@@ -202,14 +202,14 @@ def test_anytime_span_is_not_a_cliff():
     # The best-so-far moves by 1e-5, far inside its 95 % interval (±5e-4).
     curve = pd.DataFrame({"seconds": [100.0, 200.0, 300.0], "median": [0.00700, 0.00701, 0.00701]})
     curve = curve.assign(p05=curve["median"], p95=curve["median"], strategy="best depth so far")
-    fig = anytime_figure(curve, best_efficiency=None, title="study:x", noise=5e-4)
+    fig = anytime_figure(curve, best_value=None, title="study:x", noise=5e-4)
     fig.canvas.draw()
     low, high = fig.axes[0].get_ylim()
     assert high - low >= (2 * 5e-4 + 1e-5) * 0.999
     assert low <= 0.00700 - 5e-4 and high >= 0.00701 + 5e-4
     plt.close(fig)
     # Without a noise estimate: still at least MIN_RELATIVE_SPAN of the value.
-    fig = anytime_figure(curve, best_efficiency=None, title="study:x")
+    fig = anytime_figure(curve, best_value=None, title="study:x")
     fig.canvas.draw()
     low, high = fig.axes[0].get_ylim()
     assert high - low >= figures.MIN_RELATIVE_SPAN * 0.00701 * 0.999
@@ -219,7 +219,7 @@ def test_anytime_span_is_not_a_cliff():
 def test_anytime_span_keeps_a_wide_autoscale():
     curve = pd.DataFrame({"seconds": [100.0, 200.0], "median": [0.002, 0.008]})
     curve = curve.assign(p05=curve["median"], p95=curve["median"], strategy="s")
-    fig = anytime_figure(curve, best_efficiency=0.008, title="t", noise=1e-5)
+    fig = anytime_figure(curve, best_value=0.008, title="t", noise=1e-5)
     fig.canvas.draw()
     low, high = fig.axes[0].get_ylim()
     assert low < 0.002 and high > 0.008 and high - low < 0.01  # widened only where needed

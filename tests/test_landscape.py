@@ -57,11 +57,24 @@ def test_csv_with_repeats_is_averaged_with_spread(tmp_path):
     land = load_landscape(str(path))
     row = land.table.loc[0]
     assert row["val_accuracy"] == pytest.approx(0.85)
-    assert row["fit_seconds"] == pytest.approx(200)
-    assert row["fit_seconds_std"] == pytest.approx(math.sqrt(2) * 100)
+    assert row["seconds"] == pytest.approx(200)
+    assert row["seconds_std"] == pytest.approx(math.sqrt(2) * 100)
     assert row["repeats"] == 2
     assert math.isnan(land.table.loc[10, "val_accuracy_std"])
     assert land.best_depth == 10
+
+
+def test_csv_seconds_column_by_any_of_its_names(tmp_path):
+    """The readings call it ``seconds``; CSVs written for earlier releases say ``fit_seconds``,
+    the thesis ``time_s``: all three load alike."""
+    tables = []
+    for column in ("time_s", "fit_seconds", "seconds"):
+        path = tmp_path / f"{column}.csv"
+        path.write_text(f"depth,val_accuracy,{column}\n0,0.8,100\n3,0.9,120\n3,0.92,140\n")
+        tables.append(from_csv(path).table)
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+    assert tables[0].loc[3, "seconds"] == pytest.approx(130)
 
 
 def test_csv_errors_are_one_line_usage_errors(tmp_path):
@@ -86,7 +99,7 @@ def test_interpolation_keeps_measured_values_and_the_best_depth():
         pd.testing.assert_series_equal(measured["val_accuracy"], land.table["val_accuracy"])
         assert full.best_depth == land.best_depth
         assert full.measured_depths == land.depths
-        assert full.table.loc[154, "fit_seconds"] > full.table.loc[100, "fit_seconds"]
+        assert full.table.loc[154, "seconds"] > full.table.loc[100, "seconds"]
         assert 0 <= full.table["val_accuracy"].min() <= full.table["val_accuracy"].max() <= 1
 
 
@@ -131,7 +144,7 @@ def test_from_study_averages_repeats_skips_reused_and_failed(tmp_path):
     assert land.depths == [3, 20]
     assert land.table.loc[3, "val_accuracy"] == pytest.approx(0.91)
     assert land.table.loc[3, "repeats"] == 2
-    assert land.table.loc[3, "fit_seconds_std"] == pytest.approx(math.sqrt(200))
+    assert land.table.loc[3, "seconds_std"] == pytest.approx(math.sqrt(200))
     assert load_landscape("study:s", storage=storage).depths == [3, 20]
 
 

@@ -16,7 +16,7 @@ from tuner.data.sources import resolve_data_spec
 from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 
 CLASSES = 5  # tf_flowers: chance is 0.2
 DEPTHS = (0, 20)
@@ -28,10 +28,10 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(240, 80)),
         # The README's demo: random weights learn with 10x the pretrained protocol's rates.
         protocol=Protocol(weights=None, image_size=32, head_lr=1e-3, finetune_lr=1e-4),
-        sampler="sweep", space=space,
+        strategy="sweep", space=space,
     )
     storage = f"sqlite:///{tmp_path}/learns.db"
-    run_search(config=config, study_name="learns", storage=storage, trials=None,
+    run_search(config=config, study_name="learns", storage=storage, budget=None,
                reporter=quiet_reporter, isolate=False, cache_dir=str(tmp_path / "cache"),
                depths=DEPTHS)
     study = optuna.load_study(study_name="learns", storage=storage)

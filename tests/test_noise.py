@@ -27,17 +27,17 @@ from tuner.errors import UsageError
 
 
 def _records(rows):
-    return [{"depth": d, "val_accuracy": a, "fit_seconds": s} for d, a, s in rows]
+    return [{"depth": d, "val_accuracy": a, "seconds": s} for d, a, s in rows]
 
 
 def test_pool_averages_each_depth_and_keeps_its_spread():
     t = pool(_records([(5, 0.90, 100.0), (5, 0.92, 120.0), (0, 0.70, 80.0)]))
     assert t.index.tolist() == [0, 5]
     assert t.loc[5, "val_accuracy"] == pytest.approx(0.91)
-    assert t.loc[5, "fit_seconds"] == pytest.approx(110.0)
+    assert t.loc[5, "seconds"] == pytest.approx(110.0)
     assert t.loc[5, "val_accuracy_std"] == pytest.approx(math.sqrt(2) * 0.01)
     assert t.loc[5, "repeats"] == 2 and t.loc[0, "repeats"] == 1
-    assert math.isnan(t.loc[0, "fit_seconds_std"])
+    assert math.isnan(t.loc[0, "seconds_std"])
 
 
 def test_default_noise_before_any_repeat():
@@ -74,7 +74,7 @@ def test_a_few_repeats_that_agree_do_not_make_noise_vanish():
     assert noise.accuracy_sd == pytest.approx(DEFAULT_ACCURACY_SD * math.sqrt(PRIOR_DF / (1 + PRIOR_DF)))
     assert noise.seconds_cv > 0.8 * DEFAULT_SECONDS_CV
     # many repeats: the study's own figure wins
-    many = [{"depth": d, "val_accuracy": 0.7 + 0.001 * (i % 2), "fit_seconds": 100.0, "seed": i}
+    many = [{"depth": d, "val_accuracy": 0.7 + 0.001 * (i % 2), "seconds": 100.0, "seed": i}
             for d in range(20) for i in range(3)]
     assert estimate_noise(pool(many)).accuracy_sd < 0.4 * DEFAULT_ACCURACY_SD
 

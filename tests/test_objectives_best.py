@@ -180,7 +180,7 @@ def test_compare_replays_a_cheapest_within_study_by_its_rule(tmp_path, capsys):
 
 
 def test_an_answer_below_the_bar_has_infinite_regret():
-    land = from_records([{"depth": d, "val_accuracy": a, "fit_seconds": s}
+    land = from_records([{"depth": d, "val_accuracy": a, "seconds": s}
                          for d, a, s in ((0, 0.70, 100.0), (10, 0.90, 120.0), (20, 0.95, 200.0))],
                         name="bar", objective="cheapest-within:0.01").interpolated(low=0, high=30)
     # Depths 21-30 are extrapolated (accuracy above 0.95): they neither raise the bar nor clear it.
@@ -272,7 +272,7 @@ def test_search_with_pareto_runs_resumes_and_shows_its_front(tmp_path, capsys, m
 ])
 def test_export_choices_come_from_the_best_and_the_depths_within_noise(readings, within, cheapest,
                                                                        most_accurate):
-    land = from_records([{"depth": d, "val_accuracy": a, "fit_seconds": s} for d, (a, s) in readings.items()],
+    land = from_records([{"depth": d, "val_accuracy": a, "seconds": s} for d, (a, s) in readings.items()],
                         name="choices", objective="efficiency")
     answer = land.answer()
     assert answer.within_noise == within

@@ -14,17 +14,19 @@ from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.oracle import Heartbeat, OptunaOracle
+from tuner.store.study import enqueue, recover_stale_trials, was_queued
+from tuner.stored_keys import QUEUED as QUEUED_ATTR
 from tuner.strategies.decision import MAX_REPEATS
-from tuner.strategies.rounds import give_way
-from tuner.store.study import QUEUED_ATTR, enqueue, recover_stale_trials, was_queued
-from tuner.strategies.registry import STRATEGIES, Setup, make_strategy
+from tuner.strategies.registry import STRATEGIES, Setup, Strategy, make_strategy
+from tuner.strategies.rounds import Search, give_way
 
 SIG = depth_signatures("MobileNetV2")
 
 
 def _oracle(study, space, total):
-    return OptunaOracle(study=study, space=space, signatures=SIG, total_trials=total,
-                        max_consecutive_failures=3, reporter=Reporter(quiet=True))
+    search = Search(study=study, space=space, strategy=Strategy(Setup(space=space)), signatures=SIG,
+                    budget=total)
+    return OptunaOracle(search, reporter=Reporter(quiet=True))
 
 
 SAMPLERS = [name for name, cls in STRATEGIES.items() if not cls.chooses_depths]

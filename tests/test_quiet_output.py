@@ -154,14 +154,14 @@ def test_default_storage_follows_the_environment_from_any_folder(tmp_path, monke
 
 
 def test_failure_before_the_first_trial_takes_back_the_new_study(tmp_path, monkeypatch):
-    import tuner.search.run
+    import tuner.search.one_pass
 
     def no_trial(study, **kwargs):
         assert os.path.exists(tmp_path / "studies" / "fake.db")  # created only now, after the data
         raise RuntimeError("the head phase broke")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tuner.search.run, "_search", no_trial)
+    monkeypatch.setattr(tuner.search.one_pass, "_search", no_trial)
     with pytest.raises(RuntimeError, match="head phase broke"):
         main(["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "8,4", *FAST,
               "--study", "fake", "--quiet"])

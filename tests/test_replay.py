@@ -47,23 +47,23 @@ def test_world_is_reproducible_and_mean_preserving(land51):
     pd.testing.assert_frame_equal(a, make_world(land51, seed=3))
     assert not a.equals(make_world(land51, seed=4))
     calm = make_world(land51, seed=3, noise_scale=0)
-    np.testing.assert_allclose(calm["fit_seconds"], land51.table["fit_seconds"])
+    np.testing.assert_allclose(calm["seconds"], land51.table["seconds"])
     # Relative spread of seconds over many worlds is the documented default.
     ratios = np.concatenate(
-        [make_world(land51, seed=s)["fit_seconds"] / land51.table["fit_seconds"] for s in range(40)]
+        [make_world(land51, seed=s)["seconds"] / land51.table["seconds"] for s in range(40)]
     )
     assert ratios.std() == pytest.approx(DEFAULT_SECONDS_CV, rel=0.15)
     assert ratios.mean() == pytest.approx(1.0, abs=0.01)
 
 
 def test_spread_of_a_repeated_landscape_is_used_and_pooled():
-    recs = [{"depth": 0, "val_accuracy": a, "fit_seconds": 100.0} for a in (0.5, 0.7)]
-    recs.append({"depth": 10, "val_accuracy": 0.9, "fit_seconds": 100.0})
+    recs = [{"depth": 0, "val_accuracy": a, "seconds": 100.0} for a in (0.5, 0.7)]
+    recs.append({"depth": 10, "val_accuracy": 0.9, "seconds": 100.0})
     land = from_records(recs, name="x").interpolated(low=0, high=10)
     sds = [make_world(land, seed=s)["val_accuracy"] for s in range(200)]
     # sd 0.141 measured at depth 0, pooled to depth 10 (no spread of seconds: stays exact)
     assert np.std([w.loc[10] for w in sds]) == pytest.approx(0.1414, rel=0.2)
-    assert all((make_world(land, seed=s)["fit_seconds"] == 100.0).all() for s in range(3))
+    assert all((make_world(land, seed=s)["seconds"] == 100.0).all() for s in range(3))
 
 
 @pytest.mark.parametrize("name", ["narrowing", "tpe", "random"])
@@ -74,7 +74,7 @@ def test_replay_is_deterministic_per_seed(land51, name):
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 13
     assert a["depth"].is_unique  # a repeated suggestion is not trained (nor paid) twice
-    np.testing.assert_allclose(a["cum_seconds"], a["fit_seconds"].cumsum())
+    np.testing.assert_allclose(a["cum_seconds"], a["seconds"].cumsum())
     assert a["asks"].max() <= 5 * 13
 
 
@@ -82,7 +82,7 @@ def test_noise_free_narrowing_on_table_5_1(land51):
     run = replay(landscape=land51, strategy=StrategySpec("narrowing"), seed=0, noise_scale=0)
     assert run["depth"].tolist() == [0, 10, 30, 60, 100, 5, 15, 20, 25, 4, 6, 3, 7]
     assert run["choice"].iloc[-1] == 5
-    table_seconds = from_thesis("5.1").table["fit_seconds"].sum()  # the 13 depths of the table
+    table_seconds = from_thesis("5.1").table["seconds"].sum()  # the 13 depths of the table
     assert run["cum_seconds"].iloc[-1] == pytest.approx(table_seconds)
     result = compare(
         landscape=from_thesis("5.1"), strategies=[StrategySpec("narrowing")], seeds=3,
@@ -94,7 +94,7 @@ def test_noise_free_narrowing_on_table_5_1(land51):
 
 
 def test_thesis_grids_need_a_thesis_landscape():
-    land = from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": 100.0 + d}
+    land = from_records([{"depth": d, "val_accuracy": 0.9, "seconds": 100.0 + d}
                          for d in (0, 50, 154)], name="csv")
     with pytest.raises(UsageError, match="thesis landscape"):
         compare(landscape=land, strategies=[StrategySpec("thesis-grids")], seeds=1)

@@ -23,6 +23,7 @@ from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
 from tuner.store.study import measured_trials, trial_depth
 from tuner.strategies.registry import Setup, make_strategy, parse_strategy
+from tuner.strategies.rounds import Search
 
 H = n_layers("MobileNetV2")
 
@@ -36,13 +37,13 @@ CLIFF = 103  # flat up to here, where a cached search starts to probe (cached_on
 
 @pytest.fixture(scope="module")
 def steep():
-    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d)}
+    return from_records([{"depth": d, "val_accuracy": 0.9, "seconds": seconds(d)}
                          for d in range(H + 1)], name="steep")
 
 
 @pytest.fixture(scope="module")
 def cliff():
-    return from_records([{"depth": d, "val_accuracy": 0.9, "fit_seconds": seconds(d, CLIFF)}
+    return from_records([{"depth": d, "val_accuracy": 0.9, "seconds": seconds(d, CLIFF)}
                          for d in range(H + 1)], name="cliff")
 
 
@@ -58,9 +59,9 @@ def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: 
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
     strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=land.objective_spec, base_seed=0)
+    oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
+                                 budget=budget, objective=land.objective_spec, base_seed=0),
+                          reporter=Reporter(quiet=True))
     if pricer is not None:
         oracle.price_with(pricer)
     depths = []

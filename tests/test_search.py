@@ -19,7 +19,7 @@ from tuner.model.metrics import METRIC_FIELDS
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
-from tuner.search.run import run_search
+from tuner.search.one_pass import run_search
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def searched(tmp_path_factory):
     from tuner.progress import Reporter
 
     with tfds.testing.mock_data(num_examples=24):
-        outcome = run_search(config=config, study_name="flowers", storage=storage, trials=3,
+        outcome = run_search(config=config, study_name="flowers", storage=storage, budget=3,
                              reporter=Reporter(quiet=True))
     return outcome, storage, config, root
 
@@ -64,7 +64,7 @@ def test_three_complete_trials_with_consistent_efficiency(searched):
 
 def test_same_total_again_does_nothing(searched, capsys):
     outcome, storage, config, _ = searched
-    again = run_search(config=config, study_name="flowers", storage=storage, trials=3)
+    again = run_search(config=config, study_name="flowers", storage=storage, budget=3)
     assert again.measured == 3 and again.stop_reason == "already complete"
 
 

@@ -31,6 +31,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
+from tuner.strategies.rounds import Search
 
 H = n_layers("MobileNetV2")
 BUDGET = 13
@@ -44,7 +45,7 @@ def land52():
 def _finish(oracle, tid: str, land, depth: int) -> None:
     """What a trained trial leaves on the study: the landscape's metrics and its value."""
     acc = float(land.table.loc[depth, "val_accuracy"])
-    sec = float(land.table.loc[depth, "fit_seconds"])
+    sec = float(land.table.loc[depth, "seconds"])
     ot = oracle.optuna_trials.pop(tid)
     oracle._heartbeats.pop(tid).stop()
     for key, value in {"val_accuracy": acc, "fit_seconds": sec, "protocol_seconds": sec}.items():
@@ -60,9 +61,9 @@ def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options)
                   dataset=land.thesis.dataset if land.thesis else None, **options)
     strategy = make_strategy(spec, setup)
     study = optuna.create_study(direction="maximize", sampler=strategy.sampler())
-    oracle = OptunaOracle(study=study, space=space, signatures=tuple(range(H + 1)), total_trials=budget,
-                          max_consecutive_failures=3, reporter=Reporter(quiet=True), strategy=strategy,
-                          ranking=land.objective_spec, base_seed=seed)
+    oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
+                                 budget=budget, objective=land.objective_spec, base_seed=seed),
+                          reporter=Reporter(quiet=True))
     depths = []
     for i in range(5 * budget):
         r = oracle.populate_space(f"t{i}")
@@ -135,7 +136,9 @@ def test_a_new_strategy_is_one_class_and_one_line(monkeypatch, land52):
         assert "every-fifth" in p.format_help()
     p = argparse.ArgumentParser()
     search_cli.add_arguments(p)
-    assert p.parse_args(["--dataset", "x", "--sampler", "every-fifth"]).sampler == "every-fifth"
+    assert p.parse_args(["--dataset", "x", "--strategy", "every-fifth"]).strategy == "every-fifth"
+    assert p.parse_args(["--dataset", "x", "--sampler", "every-fifth"]).strategy == "every-fifth"  # its older name
+    assert "--strategy NAME, --sampler NAME" in p.format_help()
     p = argparse.ArgumentParser()
     compare_cli.add_arguments(p)
     assert "every-fifth" in p.format_help()
@@ -148,8 +151,8 @@ def test_old_names_still_load():
 
     data = resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(8, 8))
     for recorded in ("tpe", "gp", "random", "grid", "narrowing", "thesis-grids", "sweep"):
-        assert SearchConfig(data=data, sampler=recorded).as_config()["sampler"] == recorded
-    assert SearchConfig(data=data, sampler="thesis").sampler == "thesis-grids"  # compare's name
+        assert SearchConfig(data=data, strategy=recorded).as_config()["sampler"] == recorded  # the stored key
+    assert SearchConfig(data=data, strategy="thesis").strategy == "thesis-grids"  # compare's name
     assert parse_strategy("narrowing:thesis").name == "thesis-grids"
 
 

@@ -15,6 +15,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from tuner import stored_keys as keys
+
 # Other work averaging more than this share of the cores marks a reading busy.
 BUSY_SHARE = 0.25
 
@@ -87,5 +89,5 @@ class LoadMeter:
 
 def is_busy(attrs: dict) -> bool:
     """Did other work hold more than ``BUSY_SHARE`` of the cores during this trial?"""
-    load, cores = attrs.get("other_load"), attrs.get("cores")
+    load, cores = attrs.get(keys.OTHER_LOAD), attrs.get(keys.CORES)
     return load is not None and bool(cores) and float(load) > BUSY_SHARE * float(cores)

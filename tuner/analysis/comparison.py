@@ -146,7 +146,7 @@ def summarise(
     confirmation repeats spent; ``ruled_out``: median suggestions ruled out
     unseen (``tuner.strategies.bound``); ``probes``: median depths priced by a probe.
     """
-    best, best_eff = true_best(landscape)
+    best, best_value = true_best(landscape)
     direction = landscape.objective_spec.direction
     close = within_noise_of_best(landscape, noise_scale=noise_scale)
     out = []
@@ -159,10 +159,10 @@ def summarise(
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
             secs.append(float(hit["cum_seconds"].iloc[0]) if len(hit) else math.inf)
             last = run.iloc[-1]
-            regrets.append(regret(float(last["choice_efficiency"]), best_eff, direction))
+            regrets.append(regret(float(last["choice_value"]), best_value, direction))
             final_best.append(int(last["choice"]) == best)
             near.append(int(last["choice"]) in close)
-            meets.append(math.isfinite(float(last["choice_efficiency"])))
+            meets.append(math.isfinite(float(last["choice_value"])))
             confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
             trainings.append(len(run))
             ruled.append(int(last["ruled_out"]) if "ruled_out" in run else 0)
@@ -212,7 +212,7 @@ def anytime_curves(
         curves = []
         for _, run in sub.groupby("seed", sort=True):
             t = run["cum_seconds"].to_numpy()
-            v = run["choice_efficiency"].to_numpy()
+            v = run["choice_value"].to_numpy()
             idx = np.searchsorted(t, grid, side="right") - 1
             curves.append(np.where(idx >= 0, v[np.clip(idx, 0, None)], np.nan))
         m = np.vstack(curves)

@@ -154,7 +154,7 @@ def efficiency_figure(land: Landscape, *, note: str | None = None) -> Figure:
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows no other row beats on both time (lower) and accuracy (higher), by time
     (``objectives.best.pareto_front`` decides)."""
-    table = frame.set_index("depth").rename(columns={"time_s": "fit_seconds"})
+    table = frame.set_index("depth").rename(columns={"time_s": "seconds"})
     return frame.set_index("depth", drop=False).loc[front_depths(table)]
 
 
@@ -197,7 +197,7 @@ def pareto_figure(land: Landscape, *, note: str | None = None) -> Figure:
 def anytime_figure(
     curves: pd.DataFrame,
     *,
-    best_efficiency: float | None,
+    best_value: float | None,
     title: str,
     ylabel: str = "mean efficiency of current choice (val_accuracy / s)",
     noise: float | None = None,
@@ -228,9 +228,9 @@ def anytime_figure(
                             step="post", lw=0, label="5-95 % over seeds")
         ax.plot(sub["seconds"], sub["median"], color=f"C{i}", lw=1.8, drawstyle="steps-post",
                 label="median over seeds" if banded else label)
-        if best_efficiency is not None:
-            ax.axhline(best_efficiency, color="k", ls="--", lw=1,
-                       label=f"best depth ({best_efficiency:.3g})")
+        if best_value is not None:
+            ax.axhline(best_value, color="k", ls="--", lw=1,
+                       label=f"best depth ({best_value:.3g})")
         if len(groups) > 1:
             ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
@@ -246,7 +246,7 @@ def anytime_figure(
     host.suptitle(title, fontsize=11)
     shown = [curves[c] for c in ("median", "p05", "p95")]
     values = np.concatenate([c.to_numpy(float) for c in shown]
-                            + [np.array([best_efficiency if best_efficiency is not None else np.nan])])
+                            + [np.array([best_value if best_value is not None else np.nan])])
     _keep_span(axes.flat[0], values, noise)  # the axes share y: one call sets them all
     if np.nanmax(np.abs(values)) < 0.05:  # efficiencies: 7.6 (x 1e-3), not 0.0076
         axes.flat[0].ticklabel_format(axis="y", style="sci", scilimits=(-3, -3))

@@ -1,13 +1,13 @@
 """Landscapes: depth -> (accuracy, seconds) tables that strategies are replayed on.
 
 A landscape holds, per measured depth, the mean ``val_accuracy`` and mean
-training seconds, their spread (sample standard deviation, NaN with a single
+seconds (``seconds``: what the objective counts), their spread (sample standard deviation, NaN with a single
 measurement) and the number of repeats. It comes from
 
 * a thesis table (``thesis:5.1`` .. ``thesis:5.4``, shipped as package data in
   ``studies/thesis/``),
-* any CSV with the thesis' columns ``depth,val_accuracy,time_s`` (``fit_seconds``
-  is accepted for ``time_s``; ``efficiency`` is recomputed, never trusted; rows
+* any CSV with the thesis' columns ``depth,val_accuracy,time_s`` (``seconds``
+  or ``fit_seconds`` is accepted for ``time_s``; ``efficiency`` is recomputed, never trusted; rows
   repeating a depth are averaged and their spread kept),
 * a stored Optuna study: COMPLETE trials only, trials reusing another trial's
   measurement (user attr ``reused_from``) skipped, depth from user attr
@@ -92,9 +92,9 @@ THESIS_TABLES: dict[str, ThesisTable] = {
 class Landscape:
     """Per-depth mean metrics and their spread; ``table`` is indexed by depth.
 
-    ``table`` columns: ``val_accuracy``, ``fit_seconds`` (means),
-    ``val_accuracy_std``, ``fit_seconds_std`` (NaN when unknown), ``repeats``
-    (0 for a depth that was interpolated, not measured). ``fit_seconds`` are
+    ``table`` columns: ``val_accuracy``, ``seconds`` (means),
+    ``val_accuracy_std``, ``seconds_std`` (NaN when unknown), ``repeats``
+    (0 for a depth that was interpolated, not measured). ``seconds`` are
     the seconds ``objective`` counts. ``objective`` names what "best" means.
     """
 
@@ -147,14 +147,14 @@ class Landscape:
     def values(self) -> pd.Series:
         """The objective's value of every depth (its formula on the depth's means)."""
         t = self.table
-        return pd.Series(self.objective_spec.values(t["val_accuracy"], t["fit_seconds"]),
+        return pd.Series(self.objective_spec.values(t["val_accuracy"], t["seconds"]),
                          index=t.index, name=self.objective)
 
     @property
     def efficiency(self) -> pd.Series:
         """The thesis' column, val_accuracy / seconds, whatever the objective."""
         t = self.table
-        return pd.Series(get_objective("efficiency").values(t["val_accuracy"], t["fit_seconds"]),
+        return pd.Series(get_objective("efficiency").values(t["val_accuracy"], t["seconds"]),
                          index=t.index, name="efficiency")
 
     @property
@@ -185,11 +185,11 @@ class Landscape:
             {
                 "depth": t.index.astype(int),
                 "val_accuracy": t["val_accuracy"].to_numpy(),
-                "time_s": t["fit_seconds"].to_numpy(),
+                "time_s": t["seconds"].to_numpy(),
                 "efficiency": self.efficiency.to_numpy(),
                 "value": self.values.to_numpy(),
                 "val_accuracy_std": t["val_accuracy_std"].to_numpy(),
-                "time_s_std": t["fit_seconds_std"].to_numpy(),
+                "time_s_std": t["seconds_std"].to_numpy(),
                 "repeats": t["repeats"].astype(int).to_numpy(),
             }
         )
@@ -209,12 +209,12 @@ class Landscape:
         x = t.index.to_numpy(dtype=float)
         grid = np.arange(low, high + 1)
         cols = {}
-        for col in ("val_accuracy", "fit_seconds", "val_accuracy_std", "fit_seconds_std"):
+        for col in ("val_accuracy", "seconds", "val_accuracy_std", "seconds_std"):
             cols[col] = _interp_extrap(grid, x, t[col].to_numpy(dtype=float))
         cols["val_accuracy"] = np.clip(cols["val_accuracy"], 0.0, 1.0)
-        floor = float(t["fit_seconds"].min()) * 0.1
-        cols["fit_seconds"] = np.maximum(cols["fit_seconds"], floor)
-        for col in ("val_accuracy_std", "fit_seconds_std"):
+        floor = float(t["seconds"].min()) * 0.1
+        cols["seconds"] = np.maximum(cols["seconds"], floor)
+        for col in ("val_accuracy_std", "seconds_std"):
             cols[col] = np.maximum(cols[col], 0.0)
         reps = t["repeats"].reindex(grid, fill_value=0).to_numpy()
         table = pd.DataFrame(cols, index=pd.Index(grid, name="depth"))
@@ -243,13 +243,13 @@ def from_records(
     records: Iterable[Mapping[str, float]], *, name: str, thesis: ThesisTable | None = None,
     objective: str = DEFAULT_OBJECTIVE,
 ) -> Landscape:
-    """Pool ``{depth, val_accuracy, fit_seconds[, seed]}`` records: mean, std, repeats per depth."""
+    """Pool ``{depth, val_accuracy, seconds[, seed]}`` records: mean, std, repeats per depth."""
     records = list(records)
-    df = pd.DataFrame(records, columns=["depth", "val_accuracy", "fit_seconds"])
+    df = pd.DataFrame(records, columns=["depth", "val_accuracy", "seconds"])
     if df.empty:
         raise UsageError(f"landscape {name!r} has no depth with metrics")
-    df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
-    bad = df[~np.isfinite(df["val_accuracy"]) | ~(df["fit_seconds"] > 0)]
+    df = df.astype({"depth": int, "val_accuracy": float, "seconds": float})
+    bad = df[~np.isfinite(df["val_accuracy"]) | ~(df["seconds"] > 0)]
     if not bad.empty:
         raise UsageError(
             f"landscape {name!r}: depth {int(bad['depth'].iloc[0])} has a non-finite accuracy "
@@ -275,24 +275,31 @@ def from_thesis(name: str) -> Landscape:
     return Landscape(name=land.name, table=land.table, thesis=info)
 
 
+# What a CSV may call its seconds column, first match wins: the name the
+# readings use, the one README and earlier releases document, the thesis'.
+CSV_SECONDS = ("fit_seconds", "time_s")
+
+
 def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
-    """A CSV with ``depth, val_accuracy, time_s`` (or ``fit_seconds``); repeated depths averaged."""
+    """A CSV with ``depth, val_accuracy, time_s`` (or ``seconds``, or ``fit_seconds`` as
+    earlier releases named it); repeated depths averaged."""
     path = Path(path)
     try:
         df = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read landscape CSV {str(path)!r}: {exc}") from None
-    if "fit_seconds" not in df.columns and "time_s" in df.columns:
-        df = df.rename(columns={"time_s": "fit_seconds"})
-    missing = [c for c in ("depth", "val_accuracy", "fit_seconds") if c not in df.columns]
+    for column in CSV_SECONDS:  # the first one present is the seconds
+        if "seconds" not in df.columns and column in df.columns:
+            df = df.rename(columns={column: "seconds"})
+    missing = [c for c in ("depth", "val_accuracy", "seconds") if c not in df.columns]
     if missing:
-        named = ["time_s (or fit_seconds)" if c == "fit_seconds" else c for c in missing]
+        named = ["time_s (or fit_seconds)" if c == "seconds" else c for c in missing]
         raise UsageError(
             f"landscape CSV {str(path)!r} lacks the column(s) {', '.join(named)}: "
             "give it a header row depth,val_accuracy,time_s"
         )
     try:
-        df = df.astype({"depth": int, "val_accuracy": float, "fit_seconds": float})
+        df = df.astype({"depth": int, "val_accuracy": float, "seconds": float})
     except (ValueError, TypeError) as exc:
         raise UsageError(f"landscape CSV {str(path)!r} has a non-numeric value: {exc}") from None
     label = name or str(path)
@@ -302,9 +309,9 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
     table = pd.DataFrame(
         {
             "val_accuracy": df["val_accuracy"].to_numpy(),
-            "fit_seconds": df["fit_seconds"].to_numpy(),
+            "seconds": df["seconds"].to_numpy(),
             "val_accuracy_std": df.get("val_accuracy_std", pd.Series(np.nan, index=df.index)),
-            "fit_seconds_std": df.get("time_s_std", pd.Series(np.nan, index=df.index)),
+            "seconds_std": df.get("time_s_std", pd.Series(np.nan, index=df.index)),
             "repeats": df["repeats"].astype(int).to_numpy(),
         },
     )

@@ -55,7 +55,7 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   the choice is *within noise* of the best depth: the answer's test
   (``|v_d - v_best| < 1.96 sqrt(sd_d^2 + sd_best^2)``) with each depth's
   value sd of one reading under the replayed noise. A re-suggested depth is
-  told its pooled value. Columns named ``efficiency`` hold the value.
+  told its pooled value. Columns ``value`` and ``choice_value`` hold the objective's value.
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ import pandas as pd
 
 from objectives.best import best_depth
 from objectives.noise import pool
+from tuner import stored_keys as keys
 from tuner.analysis.landscape import Landscape
 from tuner.analysis.worlds import judged_values, make_world, noise_arrays, reading
 from tuner.errors import UsageError
 from tuner.model.protocol import cached_on_images
 from tuner.model.space import DepthSpace
-from tuner.strategies.confirm import CONFIRM_ATTR
 from tuner.strategies.decision import Kind
 from tuner.strategies.registry import (
     Setup,
@@ -79,7 +79,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
-from tuner.strategies.rounds import PROBED_ATTR, Search, ask_round
+from tuner.strategies.rounds import Search, ask_round
 
 PROBE_READING = 10**6
 """A probe's reading of a depth draws noise of its own, apart from every training's."""
@@ -131,7 +131,7 @@ def replay(
     max_asks: int | None = None,
     probe: bool = False,
 ) -> pd.DataFrame:
-    """One run: a row per training, with the incumbent and its mean efficiency.
+    """One run: a row per training, with the incumbent and its mean value (``choice_value``).
 
     The strategy (``tuner.strategies.registry``) runs on an in-memory Optuna study
     exactly as the live search runs it (``tuner.search.oracle``): its queue is
@@ -163,7 +163,7 @@ def replay(
         repeats = out.repeats
         if out.trial is None:
             break  # the budget is spent, every depth is read or ruled out, or the strategy has nothing left
-        is_confirmation = bool(out.trial.user_attrs.get(CONFIRM_ATTR))
+        is_confirmation = bool(out.trial.user_attrs.get(keys.CONFIRM))
         # A ruled-out suggestion is not counted: the nudge after MAX_REPEATS of them in a
         # row queues a free depth, so the run goes on as live.
         asks += not is_confirmation and out.kind is not Kind.RULE_OUT
@@ -174,9 +174,9 @@ def replay(
         choice = best_depth(pool(draw.readings), objective)
         rows.append(dict(
             strategy=spec.label, seed=seed, step=len(draw.readings), asks=asks, depth=out.depth,
-            confirmation=is_confirmation, val_accuracy=acc, fit_seconds=sec,
-            efficiency=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
-            choice_efficiency=float(truth.loc[choice]), **_untrained_counts(search.study)))
+            confirmation=is_confirmation, val_accuracy=acc, seconds=sec,
+            value=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
+            choice_value=float(truth.loc[choice]), **_untrained_counts(search.study)))
     return pd.DataFrame(rows)
 
 
@@ -189,7 +189,7 @@ def _search(land: Landscape, spec: StrategySpec, *, seed: int, budget: int, low:
     objective = land.objective_spec
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     return Search(study=study, space=strat.setup.space, strategy=strat, signatures=range(high + 1),
-                  total=budget, objective=objective, base_seed=seed, pricer=pricer)
+                  budget=budget, objective=objective, base_seed=seed, pricer=pricer)
 
 
 class _Draws:
@@ -208,13 +208,13 @@ class _Draws:
         """Read ``depth`` as a training would, and store it on ``trial`` as the live search does."""
         k = sum(r["depth"] == depth for r in self.readings)
         if k == 0:
-            acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "fit_seconds"])
+            acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "seconds"])
         else:
             acc, sec = reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=k)
-        for key in ("fit_seconds", "protocol_seconds", "steady_seconds"):
+        for key in (keys.FIT_SECONDS, keys.PROTOCOL_SECONDS, keys.STEADY_SECONDS):
             trial.set_user_attr(key, sec)
-        trial.set_user_attr("val_accuracy", acc)
-        self.readings.append({"depth": depth, "val_accuracy": acc, "fit_seconds": sec, "seed": k})
+        trial.set_user_attr(keys.VAL_ACCURACY, acc)
+        self.readings.append({"depth": depth, "val_accuracy": acc, "seconds": sec, "seed": k})
         self.seconds += sec
         return acc, sec
 
@@ -231,7 +231,7 @@ def _probe_pricer(draw: _Draws):
         if not cached_on_images(depth, layers):
             return None
         sec = draw.probe(depth)
-        return {"protocol_seconds": sec, "steady_seconds": sec, "fit_seconds": sec}
+        return {keys.PROTOCOL_SECONDS: sec, keys.STEADY_SECONDS: sec, keys.FIT_SECONDS: sec}
 
     return price
 
@@ -240,4 +240,4 @@ def _untrained_counts(study: optuna.Study) -> dict[str, int]:
     """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``) and depths probed."""
     trials = study.get_trials(deepcopy=False)
     return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
-            "probes": sum(PROBED_ATTR in t.user_attrs for t in trials)}
+            "probes": sum(keys.PROBED in t.user_attrs for t in trials)}

@@ -11,11 +11,12 @@ from optuna.trial import TrialState
 
 from objectives import OBJECTIVES, get_objective
 from objectives.best import Answer
+from tuner import stored_keys as keys
 from tuner.analysis.landscape import from_records
 from tuner.load import is_busy
-from tuner.model.metrics import protocol_seconds
 from tuner.store.records import study_objective, study_records
 from tuner.store.study import recorded_space, study_val_examples, trial_depth
+from tuner.stored_keys import protocol_seconds, trial_mode
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
            "fit_seconds", "steady_seconds", "efficiency", "value", "price_low", "price_high",
@@ -38,7 +39,7 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
     objective = get_objective(study_objective(study))
     rows = []
     for t in study.get_trials(deepcopy=False):
-        reused = "reused_from" in t.user_attrs
+        reused = keys.REUSED_FROM in t.user_attrs
         if t.state == TrialState.WAITING or (not include_all and (t.state != TrialState.COMPLETE or reused)):
             continue
         rows.append(_row(t, space, objective, multi=len(study.directions) > 1))
@@ -48,33 +49,33 @@ def trials_frame(study: optuna.Study, *, include_all: bool = False) -> pd.DataFr
 def _row(t, space, objective, *, multi: bool) -> dict:
     """One trial as ``trials_frame`` shows it; a pareto study's value is its ranking value."""
     a = t.user_attrs
-    reused = "reused_from" in a
+    reused = keys.REUSED_FROM in a
     try:
         depth = trial_depth(t, space)
     except (KeyError, ValueError):
         depth = None
-    acc = a.get("val_accuracy")
-    sec = protocol_seconds(a) if "fit_seconds" in a else None
+    acc = a.get(keys.VAL_ACCURACY)
+    sec = protocol_seconds(a) if keys.FIT_SECONDS in a else None
     measured = acc is not None and bool(sec)
     return {
         "number": t.number,
         "depth": depth,
         "state": t.state.name,
-        "mode": a.get("trial_mode", "plain" if acc is not None else None),
+        "mode": trial_mode(a),
         "val_accuracy": acc,
         "protocol_seconds": sec,
-        "search_seconds": a.get("search_seconds"),
-        "fit_seconds": a.get("fit_seconds"),
-        "steady_seconds": a.get("steady_seconds"),
+        "search_seconds": a.get(keys.SEARCH_SECONDS),
+        "fit_seconds": a.get(keys.FIT_SECONDS),
+        "steady_seconds": a.get(keys.STEADY_SECONDS),
         "efficiency": OBJECTIVES["efficiency"](a) if measured else np.nan,
         "value": (objective.values(acc, sec).item() if multi and measured else
                   None if multi else t.values[0] if t.values else None),
-        "price_low": a.get("price_low"),
-        "price_high": a.get("price_high"),
-        "price": a.get("price"),
-        "price_sd": a.get("price_sd"),
+        "price_low": a.get(keys.PRICE_LOW),
+        "price_high": a.get(keys.PRICE_HIGH),
+        "price": a.get(keys.PRICE),
+        "price_sd": a.get(keys.PRICE_SD),
         "price_miss": _price_miss(objective, a) if measured and not reused else None,
-        "trainable_params": a.get("trainable_params"),
+        "trainable_params": a.get(keys.TRAINABLE_PARAMS),
         "trained": acc is not None and not reused,
         "note": _note(a),
     }
@@ -82,15 +83,15 @@ def _row(t, space, objective, *, multi: bool) -> dict:
 
 def _note(a) -> str:
     """Why a trial did not train as asked, or how it came to be; "" for a plain training."""
-    if "reused_from" in a:
-        return f"same weights as #{a['reused_from']}, not trained again"
-    if "ruled_out" in a:
-        return f"ruled out unseen: {a['ruled_out']}"
-    if "fail_reason" in a:
-        return a["fail_reason"]
-    if "retry_of" in a:
-        return f"retrains #{a['retry_of']}"
-    if "plain_because" in a:
+    if keys.REUSED_FROM in a:
+        return f"same weights as #{a[keys.REUSED_FROM]}, not trained again"
+    if keys.RULED_OUT in a:
+        return f"ruled out unseen: {a[keys.RULED_OUT]}"
+    if keys.FAIL_REASON in a:
+        return a[keys.FAIL_REASON]
+    if keys.RETRY_OF in a:
+        return f"retrains #{a[keys.RETRY_OF]}"
+    if keys.PLAIN_BECAUSE in a:
         return "ran plain: the cut's activations exceed the cache size"
     return ""
 
@@ -98,7 +99,7 @@ def _note(a) -> str:
 def _price_miss(objective, attrs) -> float | None:
     """Measured seconds (the objective's) against the price the trial was given, or None."""
     try:
-        return objective.seconds(attrs) / float(attrs["price"]) - 1
+        return objective.seconds(attrs) / float(attrs[keys.PRICE]) - 1
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
 
@@ -107,12 +108,12 @@ def ruled_out_line(study: optuna.Study) -> str:
     """One line on the depths ruled out unseen (PRUNED), or "" when there are none."""
     space = recorded_space(study)
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-              if "ruled_out" in t.user_attrs]
+              if keys.RULED_OUT in t.user_attrs]
     if not pruned:
         return ""
     depths = sorted({trial_depth(t, space) for t in pruned})
-    by = min(int(t.user_attrs["ruled_out_by"]) for t in pruned)
-    best = pruned[-1].user_attrs.get("best_depth")
+    by = min(int(t.user_attrs[keys.RULED_OUT_BY]) for t in pruned)
+    best = pruned[-1].user_attrs.get(keys.BEST_DEPTH)
     return (f"{len(pruned)} suggestion{'s' if len(pruned) != 1 else ''} ruled out unseen, depths "
             f"{', '.join(map(str, depths))}: priced from depth {by} on, even accuracy 1 could not "
             f"beat depth {best} (show --all lists them)")
@@ -122,14 +123,14 @@ def busy_line(study: optuna.Study) -> str:
     """One line on measured trials that trained while other work held the cores, or ""."""
     space = recorded_space(study)
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if "reused_from" not in t.user_attrs and "val_accuracy" in t.user_attrs]
+            if keys.REUSED_FROM not in t.user_attrs and keys.VAL_ACCURACY in t.user_attrs]
     busy = [t for t in done if is_busy(t.user_attrs)]
     if not busy:
         return ""
-    loads = [float(t.user_attrs["other_load"]) for t in busy]
+    loads = [float(t.user_attrs[keys.OTHER_LOAD]) for t in busy]
     depths = ", ".join(str(trial_depth(t, space)) for t in busy)
     return (f"note: {len(busy)} of {len(done)} readings trained while other work kept "
-            f"{min(loads):.1f}-{max(loads):.1f} of {busy[0].user_attrs['cores']} cores busy "
+            f"{min(loads):.1f}-{max(loads):.1f} of {busy[0].user_attrs[keys.CORES]} cores busy "
             f"(depth{'s' if len(busy) > 1 else ''} {depths}): "
             "their seconds run high; measure them again on a quiet machine (search --confirm repeats)")
 

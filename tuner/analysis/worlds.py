@@ -28,7 +28,7 @@ def noise_arrays(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
     """Per-depth accuracy sd and seconds cv (own spread, else pooled, else the defaults)."""
     t = land.table
     sd = np.array(t["val_accuracy_std"], dtype=float)
-    cv = np.array(t["fit_seconds_std"] / t["fit_seconds"], dtype=float)
+    cv = np.array(t["seconds_std"] / t["seconds"], dtype=float)
     for arr, default in ((sd, DEFAULT_ACCURACY_SD), (cv, DEFAULT_SECONDS_CV)):
         known = arr[~np.isnan(arr)]
         pooled = math.sqrt(float(np.mean(known**2))) if known.size else default
@@ -39,7 +39,7 @@ def noise_arrays(land: Landscape) -> tuple[np.ndarray, np.ndarray]:
 def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.DataFrame:
     """One noisy realisation of ``land`` (indexed by depth), reproducible from ``seed``.
 
-    Column ``efficiency`` holds the landscape objective's value (efficiency by default).
+    Column ``value`` holds the landscape objective's value (efficiency by default).
     """
     sd, cv = noise_arrays(land)
     rng = np.random.default_rng(seed)
@@ -47,10 +47,10 @@ def make_world(land: Landscape, *, seed: int, noise_scale: float = 1.0) -> pd.Da
     z_sec = rng.standard_normal(len(land.table))
     sd, cv = sd * noise_scale, cv * noise_scale
     acc = np.clip(land.table["val_accuracy"].to_numpy() + sd * z_acc, 0.0, 1.0)
-    sec = land.table["fit_seconds"].to_numpy() * np.exp(cv * z_sec - cv**2 / 2)
+    sec = land.table["seconds"].to_numpy() * np.exp(cv * z_sec - cv**2 / 2)
     value = land.objective_spec.values(acc, sec)
     return pd.DataFrame(
-        {"val_accuracy": acc, "fit_seconds": sec, "efficiency": value}, index=land.table.index
+        {"val_accuracy": acc, "seconds": sec, "value": value}, index=land.table.index
     )
 
 
@@ -60,7 +60,7 @@ def reading(land: Landscape, sd: np.ndarray, cv: np.ndarray, *, seed: int, depth
     i = land.table.index.get_loc(depth)
     z_acc, z_sec = np.random.default_rng([seed, depth, k]).standard_normal(2)
     acc = float(np.clip(land.table["val_accuracy"].iloc[i] + sd[i] * z_acc, 0.0, 1.0))
-    sec = float(land.table["fit_seconds"].iloc[i] * np.exp(cv[i] * z_sec - cv[i] ** 2 / 2))
+    sec = float(land.table["seconds"].iloc[i] * np.exp(cv[i] * z_sec - cv[i] ** 2 / 2))
     return acc, sec
 
 

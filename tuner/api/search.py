@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
+    from tuner.search.one_pass import SearchOutcome
     from tuner.search.options import SearchOptions
-    from tuner.search.run import SearchOutcome
 
 __all__ = ["DepthSearch", "ResolvedSearch"]
 
@@ -73,8 +74,9 @@ class DepthSearch:
         or a ``.weights.h5`` file.
     image_size, batch_size, head_epochs, finetune_epochs, head_lr, finetune_lr, dropout, seed:
         the two-phase protocol (phase 1 the head alone, phase 2 the top ``depth`` layers too).
-    sampler: the strategy picking depths (``tuner.strategies.registry.STRATEGIES``);
+    strategy: what picks the depths (``tuner.strategies.registry.STRATEGIES``);
         depth_scale: ``log`` or ``linear``. confirm: confirmation repeats (None: default).
+    sampler: the older name of ``strategy`` (deprecated, still accepted).
     objective: what best means (``efficiency``, ``accuracy``, ``steady-efficiency``,
         ``cheapest-within:EPS``, ``pareto``). min_depth, max_depth: the depth range.
     study, storage: the study's name and Optuna storage URL (default ``studies/STUDY.db``).
@@ -107,7 +109,7 @@ class DepthSearch:
         finetune_lr: float = DEFAULT_FINETUNE_LR,
         dropout: float = 0.2,
         seed: int = 0,
-        sampler: str = "tpe",
+        strategy: str = "tpe",
         depth_scale: str = "log",
         objective: str = "efficiency",
         min_depth: int = 0,
@@ -123,6 +125,7 @@ class DepthSearch:
         in_process: bool = False,
         confirm: int | None = None,
         progress: bool = False,
+        sampler: str | None = None,
     ) -> None:
         self.dataset = dataset
         self.train_split = train_split
@@ -142,7 +145,7 @@ class DepthSearch:
         self.finetune_lr = finetune_lr
         self.dropout = dropout
         self.seed = seed
-        self.sampler = sampler
+        self.strategy = strategy
         self.depth_scale = depth_scale
         self.objective = objective
         self.min_depth = min_depth
@@ -158,6 +161,10 @@ class DepthSearch:
         self.in_process = in_process
         self.confirm = confirm
         self.progress = progress
+        self.sampler = sampler
+        if sampler is not None:
+            warnings.warn("DepthSearch(sampler=...) is now DepthSearch(strategy=...)", DeprecationWarning,
+                          stacklevel=2)
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -203,7 +210,7 @@ class DepthSearch:
             finetune_epochs=self.finetune_epochs, head_lr=self.head_lr,
             finetune_lr=self.finetune_lr, dropout=self.dropout, seed=self.seed,
         )
-        strategy = parse_strategy(self.sampler)
+        strategy = parse_strategy(self._strategy_name())
         high = n_layers(spec.name) if self.max_depth is None else self.max_depth
         space = DepthSpace(self.min_depth, high, strategy.scale or self.depth_scale)
         data = resolve_data_spec(
@@ -213,19 +220,28 @@ class DepthSearch:
             strict=self.strict_data,
         )
         config = SearchConfig(data=data, protocol=protocol, objective=self.objective,
-                              sampler=strategy.name, space=space, trial_mode=self.trial_mode)
+                              strategy=strategy.name, space=space, trial_mode=self.trial_mode)
         confirm = self.confirm
         if strategy.confirm:
             if confirm is not None and confirm != strategy.confirm:
-                raise UsageError(f"--sampler {self.sampler} and --confirm {confirm} disagree: give one")
+                raise UsageError(f"--strategy {self._strategy_name()} and --confirm {confirm} disagree: give one")
             confirm = strategy.confirm
         study, storage = self._location()
         return ResolvedSearch(config=config, options=SearchOptions(
-            study_name=study, storage=storage, trials=None, confirm=confirm, data_dir=self.data_dir,
+            study_name=study, storage=storage, budget=None, confirm=confirm, data_dir=self.data_dir,
             max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
             isolate=not self.in_process, cache_dir=self.cache_dir, cache_gib=self.cache_size,
             artifacts_dir=self.artifacts_dir,
         ))
+
+    def _strategy_name(self) -> str:
+        """``strategy``, or the deprecated ``sampler`` when only that was given."""
+        if self.sampler is None or self.sampler == self.strategy:
+            return self.strategy
+        if self.strategy != "tpe":
+            raise UsageError(f"strategy={self.strategy!r} and sampler={self.sampler!r} disagree: "
+                             "give strategy only (sampler is its older name)")
+        return self.sampler
 
     # -- running ---------------------------------------------------------
 
@@ -253,15 +269,15 @@ class DepthSearch:
     ) -> SearchOutcome:
         """What ``run`` does, with the options of ``sweep`` and ``live-compare``.
 
-        The strategy is ``sampler`` (any name of ``tuner.strategies.registry.STRATEGIES``);
+        The strategy is ``strategy`` (any name of ``tuner.strategies.registry.STRATEGIES``);
         ``depths`` and ``repeats`` are a sweep's; ``trials=None`` runs until the
         strategy has nothing left (or ``seconds_budget`` is spent).
         """
         from tuner.progress import Reporter
-        from tuner.search.run import run_search
+        from tuner.search.one_pass import run_search
 
         resolved = self.resolve()
-        options = replace(resolved.options, trials=trials, repeats=repeats, seconds_budget=seconds_budget,
+        options = replace(resolved.options, budget=trials, repeats=repeats, seconds_budget=seconds_budget,
                           depths=None if depths is None else tuple(depths))
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         note = landscape_note(args.landscape, storage=args.storage)
         title = f"{land.name}: {args.seeds} seeds, budget {args.budget}"
         paths = save(
-            anytime_figure(result.curves, best_efficiency=result.best_value, title=title,
+            anytime_figure(result.curves, best_value=result.best_value, title=title,
                            ylabel=f"mean {land.objective_spec.label} of current choice",
                            noise=land.answer().half_width, note=note),
             out_dir=out,

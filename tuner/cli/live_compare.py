@@ -23,7 +23,7 @@ EPILOG = """examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
-    add_run_arguments(p, sampler=False)
+    add_run_arguments(p, strategy=False)
     from tuner.strategies.registry import STRATEGIES
 
     p.add_argument("--strategies", default="narrowing,tpe",

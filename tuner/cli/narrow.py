@@ -22,7 +22,7 @@ EPILOG = """examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
-    add_run_arguments(p, sampler=False)
+    add_run_arguments(p, strategy=False)
     p.add_argument("--thesis-grids", action="store_true",
                    help="train the thesis' exact depths (0,10,30,60,100 / 5..25 / 3-7 or 18-22)")
 

@@ -92,7 +92,7 @@ def study_figures(
     # One panel: the title names the study, the panel and the line need no name of their own.
     curve = study_curve(records, objective=land.objective).assign(strategy="best depth so far")
     figs["anytime"] = anytime_figure(
-        curve, best_efficiency=None, title=f"study:{study_name}, in trial order",
+        curve, best_value=None, title=f"study:{study_name}, in trial order",
         ylabel=f"best depth's {land.objective_spec.label} so far",
         noise=land.answer().half_width, note=note,
     )

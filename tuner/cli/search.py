@@ -55,7 +55,7 @@ def _fake_examples(text: str) -> tuple[int, int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.strategies.confirm import DEFAULT_CONFIRM
 
-    add_run_arguments(p, sampler=True)
+    add_run_arguments(p, strategy=True)
     p.add_argument("--confirm", type=positive_int, default=None, metavar="N",
                    help="of --trials, up to N last trials re-measure the leader or its runner-up with "
                    f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 
-def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     """Options of every command that trains (search, narrow, sweep, live-compare)."""
     from objectives import DEFAULT_OBJECTIVE, OBJECTIVE_CHOICES
     from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
@@ -105,13 +105,14 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
     m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler")
 
     s = p.add_argument_group("search and study")
-    if sampler:
+    if strategy:
         s.add_argument("--trials", type=positive_int, default=13,
                        help="total measured trials the study should have (13: the thesis' count)")
-        s.add_argument("--sampler", "--strategy", dest="sampler", default=DEFAULT_STRATEGY,
+        s.add_argument("--strategy", "--sampler", dest="strategy", default=DEFAULT_STRATEGY,
                        type=_strategy_name, metavar="NAME",
                        help=f"strategy that picks the next depth: {', '.join(STRATEGIES)} "
-                       "(tuner/strategies/registry.py; an Optuna sampler, or one that queues its own depths)")
+                       "(tuner/strategies/registry.py; an Optuna sampler, or one that queues its own depths); "
+                       "--sampler is its older name")
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
@@ -143,7 +144,7 @@ def add_run_arguments(p: argparse.ArgumentParser, *, sampler: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_strategy(args, strategy=args.sampler, scale=args.depth_scale, trials=args.trials)
+    return run_strategy(args, strategy=args.strategy, scale=args.depth_scale, trials=args.trials)
 
 
 def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
@@ -162,7 +163,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}
     study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix
     storage = args.storage or default_storage(study)
-    options.update(sampler=strategy, depth_scale=scale, study=study, storage=storage, progress=not args.quiet)
+    options.update(strategy=strategy, depth_scale=scale, study=study, storage=storage, progress=not args.quiet)
     search = DepthSearch(**options)
     reporter = Reporter(quiet=args.quiet)
     try:

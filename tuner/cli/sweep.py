@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.options import positive_int
     from tuner.cli.search import add_run_arguments
 
-    add_run_arguments(p, sampler=False)
+    add_run_arguments(p, strategy=False)
     p.add_argument("--depths", required=True, help="depths to train: ranges and lists, e.g. 0-40, 0,5,10, 0-100:10 "
                    "(within 0..the backbone's layers, or --min-depth..--max-depth)")
     p.add_argument("--repeats", type=positive_int, default=1,

@@ -27,6 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.best import CHOICES
+from tuner import stored_keys as keys
 from tuner.data.batches import Arrays, dataset_arrays
 from tuner.data.sources import DataSpec, class_names, load_datasets
 from tuner.errors import UsageError
@@ -127,8 +128,8 @@ def kept_checkpoint(study: optuna.Study, depth: int) -> tuple[optuna.trial.Froze
     space = recorded_space(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         a = t.user_attrs
-        path = a.get("checkpoint")
-        if (path and "seed" not in a and "reused_from" not in a and os.path.isfile(path)
+        path = a.get(keys.CHECKPOINT)
+        if (path and keys.SEED not in a and keys.REUSED_FROM not in a and os.path.isfile(path)
                 and trial_depth(t, space) == depth):
             return t, path
     return None
@@ -200,12 +201,12 @@ def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, va
         set_depth(backbone_of(model), depth)
         compile_for(model, num_classes, protocol.finetune_lr)
         got = float(model.evaluate(_val_batches(val, protocol), verbose=0, return_dict=True)["accuracy"])
-        if abs(got - trial.user_attrs["val_accuracy"]) < 1e-6:
+        if abs(got - trial.user_attrs[keys.VAL_ACCURACY]) < 1e-6:
             reporter.say(f"reused the kept checkpoint of trial #{trial.number} ({path}): "
                          f"its val_accuracy {got:.4f} reproduced, nothing trained")
             return model, {"trained": False, "checkpoint": path, "from_trial": trial.number}
         reporter.say(f"the kept checkpoint {path} gives val_accuracy {got:.4f}, not trial "
-                     f"#{trial.number}'s {trial.user_attrs['val_accuracy']:.4f}: training instead")
+                     f"#{trial.number}'s {trial.user_attrs[keys.VAL_ACCURACY]:.4f}: training instead")
         model = hm.build(hp)
     fit_train = train
     if options.include_validation:

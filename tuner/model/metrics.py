@@ -71,7 +71,7 @@ class TrialMetrics:
 
     def keras_metrics(self) -> dict[str, float]:
         """The trial's metrics as Keras Tuner records them: what ``DepthHyperModel.fit``
-        returns and the tool's own tuner (``tuner.search.runner``) reads.
+        returns and the tool's own tuner (``tuner.search.depth_tuner``) reads.
 
         Every stored attribute (``as_attrs``) that is a finite number, as a
         plain float (lists, text and NaN left out), plus ``efficiency`` =
@@ -91,12 +91,6 @@ class TrialMetrics:
             math.isfinite(v) for v in (self.val_accuracy, self.fit_seconds, self.steady_seconds,
                                        self.protocol_seconds)
         )
-
-
-def protocol_seconds(attrs: Mapping[str, object]) -> float:
-    """The objectives' seconds; trials stored before there were two modes only have fit_seconds."""
-    value = attrs.get("protocol_seconds")
-    return float(attrs["fit_seconds"] if value is None else value)
 
 
 METRIC_FIELDS = tuple(f.name for f in fields(TrialMetrics) if f.name != "extra")

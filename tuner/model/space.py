@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.distributions import BaseDistribution, IntDistribution
 
+from tuner import stored_keys as keys
 from tuner.errors import UsageError
 
 SCALES = ("linear", "log")
@@ -67,7 +68,7 @@ class DepthSpace:
         one-value distribution, so Optuna records it without asking any
         sampler and no sampler's search space changes.
         """
-        trial.set_user_attr("depth", depth)
+        trial.set_user_attr(keys.DEPTH, depth)
         if self.param_name != "depth":
             trial.suggest_int("depth", depth, depth)
 

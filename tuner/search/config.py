@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from objectives import get_objective
+from tuner import stored_keys as keys
 from tuner.data.sources import DataSpec
 from tuner.errors import UsageError
 from tuner.model.backbones import check_image_size, get_backbone_spec
@@ -22,17 +23,17 @@ class SearchConfig:
     data: DataSpec
     protocol: Protocol = field(default_factory=Protocol)
     objective: str = "efficiency"
-    sampler: str = "tpe"  # a strategy of tuner.strategies.registry.STRATEGIES (the key keeps older studies loading)
+    strategy: str = "tpe"  # a name of tuner.strategies.registry.STRATEGIES, recorded as "sampler"
     space: DepthSpace | None = None  # None: every layer of the protocol's backbone
     trial_mode: str = "cached"
 
     def __post_init__(self) -> None:
         objective = get_objective(self.objective)
-        spec = parse_strategy(self.sampler)
+        spec = parse_strategy(self.strategy)
         if spec.scale is not None or spec.confirm:
-            raise UsageError(f"strategy {self.sampler!r}: the study records the bare name; "
+            raise UsageError(f"strategy {self.strategy!r}: the study records the bare name; "
                              "give the scale as --depth-scale and confirmations as --confirm")
-        object.__setattr__(self, "sampler", spec.name)  # aliases recorded by their one name
+        object.__setattr__(self, "strategy", spec.name)  # aliases recorded by their one name
         backbone = get_backbone_spec(self.protocol.backbone)
         check_image_size(backbone, self.protocol.image_size)
         n = n_layers(backbone.name)
@@ -41,7 +42,7 @@ class SearchConfig:
         elif self.space.high > n:
             raise UsageError(f"--max-depth {self.space.high} exceeds the {n} layers of {backbone.name}: "
                              f"use at most {n}")
-        check_objective(self.sampler, objective)
+        check_objective(self.strategy, objective)
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
 
@@ -51,7 +52,7 @@ class SearchConfig:
             "data": self.data.as_config(),
             "protocol": self.protocol.as_config(),
             "objective": self.objective,
-            "sampler": self.sampler,
+            keys.CONFIG_STRATEGY: self.strategy,
             "space": {"low": self.space.low, "high": self.space.high, "scale": self.space.scale},
             "trial_mode": self.trial_mode,
         }

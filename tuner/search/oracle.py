@@ -26,13 +26,12 @@ import optuna
 from keras_tuner.engine import trial as kt_trial
 from optuna.trial import TrialState
 
-from objectives import Objective
+from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.store.study import HEARTBEAT_SECONDS, is_stale, recover_stale_trials, requeue
 from tuner.strategies.decision import Kind
-from tuner.strategies.registry import Setup, Strategy
 from tuner.strategies.rounds import Search, ask_round
 
 OBJECTIVE_NAME = "objective"
@@ -40,7 +39,7 @@ IDLE_POLL_SECONDS = 5.0
 # How long to wait for a trial asked an instant earlier elsewhere to show its depth.
 AHEAD_WAIT_SECONDS = 5.0
 # Keras Tuner's ``max_consecutive_failed_trials`` has no "never": a count its
-# own check cannot reach. The failure policy is DepthTuner's (tuner.search.runner).
+# own check cannot reach. The failure policy is DepthTuner's (tuner.search.depth_tuner).
 KERAS_TUNER_NEVER = sys.maxsize
 
 
@@ -59,7 +58,7 @@ class Heartbeat:
     def _run(self, trial: optuna.Trial, every: float) -> None:
         while not self._stop.wait(every):
             try:
-                trial.set_user_attr("heartbeat", time.time())
+                trial.set_user_attr(keys.HEARTBEAT, time.time())
             except Exception:
                 return  # trial finished or storage gone: nothing left to keep alive
 
@@ -69,56 +68,53 @@ class Heartbeat:
 
 
 class OptunaOracle(kt.Oracle):
-    def __init__(
-        self,
-        *,
-        study: optuna.Study,
-        space: DepthSpace,
-        signatures: tuple[int, ...],
-        total_trials: int | None,
-        max_consecutive_failures: int,
-        reporter: Reporter,
-        strategy: Strategy | None = None,
-        seconds_budget: float | None = None,
-        study_metrics: tuple[str, ...] = (),
-        ranking: Objective | None = None,
-        base_seed: int = 0,
-    ):
+    """Keras Tuner's oracle for one worker of a stored study.
+
+    ``search`` is everything the ask-rounds read (``tuner.strategies.rounds.Search``:
+    the study, the depth space, the strategy, the budget, the objective that
+    ranks and rules out), one frozen object rather than a dozen keywords; the
+    oracle puts itself in as what runs elsewhere. The strategy queues depths
+    in the study whenever none waits (confirmation repeats too, decided from
+    the study alone, so parallel workers and resumed runs agree); one that
+    chooses its depths itself never lets the sampler be asked. A
+    multi-objective study (``--objective pareto``) is told its objective's
+    ``study_metrics``, one per direction, instead of the one value.
+    ``max_consecutive_failures``: 0 never stops (counted and enforced by
+    ``DepthTuner.on_trial_end``).
+    """
+
+    def __init__(self, search: Search, *, reporter: Reporter, max_consecutive_failures: int = 3):
         super().__init__(
             objective=kt.Objective(OBJECTIVE_NAME, direction="max"),
             max_trials=None,
             max_retries_per_trial=0,
             max_consecutive_failed_trials=KERAS_TUNER_NEVER,
         )
-        # 0 never stops; counted and enforced by DepthTuner.on_trial_end.
-        self.max_consecutive_failures = max_consecutive_failures
-        self.study = study
-        self.space = space
-        self.signatures = signatures
-        self.total_trials = total_trials
+        self.search = replace(search, elsewhere=self)
         self.reporter = reporter
-        # The strategy (tuner.strategies.registry) queues depths in the study whenever
-        # none waits (confirmation repeats too, decided from the study alone,
-        # so parallel workers and resumed runs agree). One that chooses its
-        # depths itself never lets the sampler be asked, and ends the search
-        # when it has nothing to add.
-        self.strategy = strategy or Strategy(Setup(space=space))
-        # Stop once the measured trials' protocol_seconds reach this (live comparisons).
-        self.seconds_budget = seconds_budget
-        # A multi-objective study (``--objective pareto``) is told these
-        # metrics of the trial, one per direction, instead of the one value.
-        self.study_metrics = study_metrics
-        self.ranking = ranking  # not self.objective: that is Keras Tuner's
-        self.base_seed = base_seed
-        # What every ask-round reads; the rounds tell a re-suggested depth its pooled
-        # readings and rule out depths by this objective.
-        self.search = Search(study=study, space=space, strategy=self.strategy, signatures=signatures,
-                             total=total_trials, objective=ranking, base_seed=base_seed,
-                             seconds_budget=seconds_budget, elsewhere=self)
+        self.max_consecutive_failures = max_consecutive_failures
         self.optuna_trials: dict[str, optuna.Trial] = {}
         self._heartbeats: dict[str, Heartbeat] = {}
         self._repeats = 0
         self.stop_reason = ""
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.search.study
+
+    @property
+    def space(self) -> DepthSpace:
+        return self.search.space
+
+    @property
+    def budget(self) -> int | None:
+        """Measured trials the study should end with (None: until the strategy is done)."""
+        return self.search.budget
+
+    @property
+    def study_metrics(self) -> tuple[str, ...]:
+        """What a multi-objective study is told of a trial, one metric per direction; () for one value."""
+        return self.search.objective.study_metrics if self.search.objective is not None else ()
 
     # -- Keras Tuner side --------------------------------------------------
     def populate_space(self, trial_id: str) -> dict:
@@ -159,9 +155,9 @@ class OptunaOracle(kt.Oracle):
             return
         reason = _last_line(trial.message).removeprefix("tuner.errors.TrialError: ")
         reason = reason or "the objective is not a finite number"
-        ot.set_user_attr("fail_reason", reason)
+        ot.set_user_attr(keys.FAIL_REASON, reason)
         if trial.message:
-            ot.set_user_attr("fail_traceback", trial.message[-4000:])
+            ot.set_user_attr(keys.FAIL_TRACEBACK, trial.message[-4000:])
         self.study.tell(ot, state=TrialState.FAIL)
         self.reporter.say(f"trial {ot.number} depth {trial.hyperparameters.get('depth')} failed: {reason}")
 
@@ -169,7 +165,7 @@ class OptunaOracle(kt.Oracle):
         """Mark this worker's running trials FAIL and queue their depths again (Ctrl-C)."""
         for trial_id, ot in list(self.optuna_trials.items()):
             self._heartbeats.pop(trial_id).stop()
-            ot.set_user_attr("fail_reason", reason)
+            ot.set_user_attr(keys.FAIL_REASON, reason)
             self.study.tell(ot, state=TrialState.FAIL, skip_if_finished=True)
             requeue(self.study, self.space, ot)
             del self.optuna_trials[trial_id]
@@ -201,8 +197,8 @@ class OptunaOracle(kt.Oracle):
 
     def claim(self, trial: optuna.Trial) -> None:
         """This worker's, alive: a rerun after ``kill -9`` sees at once that its process is gone."""
-        for key, value in (("worker_host", host_name()), ("worker_pid", os.getpid()),
-                           ("heartbeat", time.time())):
+        for key, value in ((keys.WORKER_HOST, host_name()), (keys.WORKER_PID, os.getpid()),
+                           (keys.HEARTBEAT, time.time())):
             trial.set_user_attr(key, value)
 
     def price_with(self, pricer) -> None:
@@ -229,7 +225,7 @@ class OptunaOracle(kt.Oracle):
 
 
 def _has_depth(trial) -> bool:
-    return "depth" in trial.user_attrs or bool(trial.params)
+    return keys.DEPTH in trial.user_attrs or bool(trial.params)
 
 
 def _last_line(message: str | None) -> str:

@@ -18,10 +18,9 @@ import shutil
 
 import optuna
 
+from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
 from tuner.store.study import storage_file
-
-JOINED_PREFIX = "joined:"  # study user attribute a worker that loads the study sets
 
 
 def _new_paths(path: str) -> list[str]:
@@ -58,13 +57,13 @@ class FreshStudy:
         self.store = store
         self.created_study = created_study
         if study is not None and not created_study:
-            study.set_user_attr(f"{JOINED_PREFIX}{host_name()}:{os.getpid()}", True)
+            study.set_user_attr(f"{keys.JOINED_PREFIX}{host_name()}:{os.getpid()}", True)
 
     def take_back(self) -> bool:
         """Remove what this run created, if the study has no trial yet; True if it did."""
         if self.store is not None and self.created_study:
             study = optuna.load_study(study_name=self.study_name, storage=self.store)
-            if study.get_trials(deepcopy=False) or any(k.startswith(JOINED_PREFIX) for k in study.user_attrs):
+            if study.get_trials(deepcopy=False) or any(k.startswith(keys.JOINED_PREFIX) for k in study.user_attrs):
                 return False
             optuna.delete_study(study_name=self.study_name, storage=self.store)
         elif not self.storage_paths:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 
-HEAD_ATTR = "head_phase"
+from tuner import stored_keys as keys
 
 
 def default_artifacts_dir(storage: str, study_name: str) -> str:
@@ -30,7 +30,7 @@ def default_artifacts_dir(storage: str, study_name: str) -> str:
 
 
 def stored_head(study: optuna.Study) -> dict | None:
-    return study.user_attrs.get(HEAD_ATTR)
+    return study.user_attrs.get(keys.HEAD_PHASE)
 
 
 def ensure_head_phase(study: optuna.Study, *, artifacts_dir: str, destination: str,
@@ -55,5 +55,5 @@ def ensure_head_phase(study: optuna.Study, *, artifacts_dir: str, destination: s
         metrics = compute(destination)
         artifact_id = upload_artifact(artifact_store=store, file_path=destination, study_or_trial=study)
         head = {**metrics, "artifact_id": artifact_id}
-        study.set_user_attr(HEAD_ATTR, head)
+        study.set_user_attr(keys.HEAD_PHASE, head)
         return head, True

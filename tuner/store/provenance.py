@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuner import stored_keys as keys
 from tuner.model.protocol import RANDOM_WEIGHTS
 
 
@@ -22,7 +23,7 @@ def provenance_note(config: dict[str, Any]) -> str | None:
     weights = config.get("protocol", {}).get("weights")
     if weights == RANDOM_WEIGHTS:
         parts.append("random backbone weights (BatchNormalization calibrated on the training images)")
-    elif weights == "none":  # studies from before the calibration
+    elif weights == keys.OLD_RANDOM_WEIGHTS:  # studies from before the calibration
         parts.append("random backbone weights (BatchNormalization statistics untrained)")
     if not parts:
         return None

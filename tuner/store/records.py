@@ -7,9 +7,10 @@ import math
 import optuna
 
 from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
-from tuner.model.metrics import protocol_seconds
+from tuner import stored_keys as keys
 from tuner.model.space import DepthSpace
 from tuner.store.study import recorded_config, recorded_space, trial_depth
+from tuner.stored_keys import protocol_seconds
 
 __all__ = ["study_objective", "study_records"]
 
@@ -25,7 +26,7 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
                   objective: Objective | None = None, seed: int | None = None) -> list[dict[str, float]]:
     """One record per trained COMPLETE trial (reused measurements skipped), in trial order.
 
-    ``fit_seconds`` holds the seconds the study's objective counts (what the
+    ``seconds`` holds the seconds the study's objective counts (what the
     training cost is ``protocol_seconds``, whatever the objective); ``seed`` is
     the trial's own (user attr ``seed``) if it stored one, else the study's:
     repeats under one seed show timing noise only (``objectives.noise``). ``space``,
@@ -38,19 +39,19 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
     records = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = trial.user_attrs
-        if "reused_from" in attrs:
+        if keys.REUSED_FROM in attrs:
             continue
         depth = trial_depth(trial, space)
-        if "val_accuracy" not in attrs or "fit_seconds" not in attrs:
+        if keys.VAL_ACCURACY not in attrs or keys.FIT_SECONDS not in attrs:
             continue
         try:
-            acc, sec = float(attrs["val_accuracy"]), objective.seconds(attrs)
+            acc, sec = float(attrs[keys.VAL_ACCURACY]), objective.seconds(attrs)
         except (KeyError, TypeError, ValueError):
             continue
         if not (math.isfinite(acc) and math.isfinite(sec) and sec > 0):
             continue
         records.append(
-            {"number": trial.number, "depth": depth, "val_accuracy": acc, "fit_seconds": sec,
-             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get("seed", study_seed)}
+            {"number": trial.number, "depth": depth, "val_accuracy": acc, "seconds": sec,
+             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get(keys.SEED, study_seed)}
         )
     return records

@@ -19,13 +19,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import __version__
+from tuner import stored_keys as keys
 from tuner.errors import UsageError, one_line
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.processes import pid_alive
 
-CONFIG_ATTR = "config"
-EXAMPLES_ATTR = "examples"
 # Folder of the default storage (``FOLDER/STUDY.db``): ``studies`` in the
 # current folder, or this environment variable's folder from anywhere.
 STUDIES_ENV = "DEPTH_TUNER_STUDIES"
@@ -168,11 +167,7 @@ def existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | N
 
 
 def recorded_config(study: optuna.Study) -> dict[str, Any]:
-    raw = study.user_attrs.get(CONFIG_ATTR)
-    config = dict(raw) if isinstance(raw, dict) else (json.loads(raw) if raw else {})
-    if config:
-        config.setdefault("trial_mode", "plain")  # studies from before there were two modes
-    return config
+    return keys.stored_config(study.user_attrs.get(keys.CONFIG))
 
 
 def record_examples(study: optuna.Study, *, train: int, validation: int) -> None:
@@ -180,13 +175,13 @@ def record_examples(study: optuna.Study, *, train: int, validation: int) -> None
 
     Kept apart from the configuration, which a resume compares: studies from
     before it was recorded resume as they are and simply have no floor."""
-    if study.user_attrs.get(EXAMPLES_ATTR) != {"train": train, "validation": validation}:
-        study.set_user_attr(EXAMPLES_ATTR, {"train": train, "validation": validation})
+    if study.user_attrs.get(keys.EXAMPLES) != {"train": train, "validation": validation}:
+        study.set_user_attr(keys.EXAMPLES, {"train": train, "validation": validation})
 
 
 def study_val_examples(study: optuna.Study) -> int | None:
     """The study's validation images, if it recorded them (``record_examples``)."""
-    n = (study.user_attrs.get(EXAMPLES_ATTR) or {}).get("validation")
+    n = (study.user_attrs.get(keys.EXAMPLES) or {}).get("validation")
     return int(n) if n else None
 
 
@@ -265,8 +260,8 @@ def create_or_load_study(
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
         created = False
     if not stored:
-        study.set_user_attr(CONFIG_ATTR, json.dumps(config, sort_keys=True))
-        study.set_user_attr("tool_version", __version__)
+        study.set_user_attr(keys.CONFIG, json.dumps(config, sort_keys=True))
+        study.set_user_attr(keys.TOOL_VERSION, __version__)
     return study, created
 
 
@@ -275,16 +270,16 @@ def workers_here(study: optuna.Study) -> list[int]:
     pids = set()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         a = t.user_attrs
-        if a.get("worker_host") == host_name() and "worker_pid" in a:
-            pid = int(a["worker_pid"])
+        if a.get(keys.WORKER_HOST) == host_name() and keys.WORKER_PID in a:
+            pid = int(a[keys.WORKER_PID])
             if pid != os.getpid() and pid_alive(pid):
                 pids.add(pid)
     return sorted(pids)
 
 
 def trial_depth(trial: FrozenTrial, space: DepthSpace) -> int:
-    if "depth" in trial.user_attrs:
-        return int(trial.user_attrs["depth"])
+    if keys.DEPTH in trial.user_attrs:
+        return int(trial.user_attrs[keys.DEPTH])
     return space.depth_of(trial.params)
 
 
@@ -292,7 +287,7 @@ def measured_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE trials that really trained (not answered from an equivalent depth)."""
     return [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if "reused_from" not in t.user_attrs
+        if keys.REUSED_FROM not in t.user_attrs
     ]
 
 
@@ -304,43 +299,32 @@ def queued_count(study: optuna.Study) -> int:
 def is_stale(trial: FrozenTrial, *, now: float | None = None, grace: float = GRACE_SECONDS) -> bool:
     """Is this RUNNING trial's worker gone?"""
     attrs = trial.user_attrs
-    if attrs.get("worker_host") == host_name() and "worker_pid" in attrs:
-        if int(attrs["worker_pid"]) == os.getpid():
+    if attrs.get(keys.WORKER_HOST) == host_name() and keys.WORKER_PID in attrs:
+        if int(attrs[keys.WORKER_PID]) == os.getpid():
             return False
-        return not pid_alive(int(attrs["worker_pid"]))
+        return not pid_alive(int(attrs[keys.WORKER_PID]))
     now = time.time() if now is None else now
-    beat = attrs.get("heartbeat")
+    beat = attrs.get(keys.HEARTBEAT)
     if beat is None and trial.datetime_start is not None:
         beat = trial.datetime_start.timestamp()
     return beat is not None and now - float(beat) > grace
 
 
-# What a queued trial carries that must survive being queued again.
-QUEUE_ATTRS = ("chosen_by", "measure_again", "stage", "confirm")
-# Set on every trial this tool queues (``enqueue``), so that the trial a
-# worker asks tells it came from the queue without reading Optuna's internals.
-QUEUED_ATTR = "queued"
-
-
 def enqueue(study: optuna.Study, space: DepthSpace, depth: int, attrs: dict[str, Any]) -> None:
-    """Queue ``depth`` in the study, for any worker to train, marked as queued."""
-    study.enqueue_trial(space.params_for(depth), user_attrs={**attrs, QUEUED_ATTR: True})
+    """Queue ``depth`` in the study, for any worker to train, marked as queued (``keys.QUEUED``),
+    so that the trial a worker asks tells it came from the queue without reading Optuna's internals."""
+    study.enqueue_trial(space.params_for(depth), user_attrs={**attrs, keys.QUEUED: True})
 
 
 def was_queued(trial: optuna.Trial | FrozenTrial) -> bool:
-    """Did this trial come from the study's queue rather than from the sampler?
-
-    Trials queued before ``QUEUED_ATTR`` existed are recognised by what every
-    queued trial carried then (``chosen_by`` or ``retry_of``), so stored
-    studies resume as before."""
-    attrs = trial.user_attrs
-    return bool(attrs.get(QUEUED_ATTR)) or "chosen_by" in attrs or "retry_of" in attrs
+    """Did this trial come from the study's queue rather than from the sampler? (older studies too)"""
+    return keys.came_from_queue(trial.user_attrs)
 
 
 def requeue(study: optuna.Study, space: DepthSpace, trial, *, retry_of: int | None = None) -> None:
     """Queue ``trial``'s depth again, for any worker to train."""
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in QUEUE_ATTRS}
-    attrs["retry_of"] = trial.number if retry_of is None else retry_of
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in keys.QUEUE_CARRIED}
+    attrs[keys.RETRY_OF] = trial.number if retry_of is None else retry_of
     enqueue(study, space, trial_depth(trial, space), attrs)
 
 
@@ -355,14 +339,14 @@ def recover_stale_trials(study: optuna.Study, space: DepthSpace) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not is_stale(t):
             continue
-        host = t.user_attrs.get("worker_host", "?")
-        pid = t.user_attrs.get("worker_pid", "?")
+        host = t.user_attrs.get(keys.WORKER_HOST, "?")
+        pid = t.user_attrs.get(keys.WORKER_PID, "?")
         try:
-            _set_trial_user_attr(study, t.number, "fail_reason", f"worker {pid} on {host} stopped mid-trial")
+            _set_trial_user_attr(study, t.number, keys.FAIL_REASON, f"worker {pid} on {host} stopped mid-trial")
             study.tell(t.number, state=TrialState.FAIL)
         except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another worker got there first
-        if "depth" in t.user_attrs or t.params:
+        if keys.DEPTH in t.user_attrs or t.params:
             requeue(study, space, t)
         recovered.append(t.number)
     return recovered

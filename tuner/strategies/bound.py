@@ -58,6 +58,7 @@ import numpy as np
 from objectives import Objective
 from objectives.best import answer
 from objectives.noise import Z95, estimate_noise, standard_errors
+from tuner import stored_keys as keys
 from tuner.strategies.cost import CostModel, Price, per_signature
 
 __all__ = ["NO_BOUND", "Price", "RuledOut", "closed", "cost_model", "has_bound", "price", "undecided"]
@@ -90,9 +91,9 @@ class RuledOut:
     reason: str
 
     def as_attrs(self) -> dict[str, object]:
-        return {"ruled_out": self.reason, "ruled_out_by": self.by_depth, "ruling_price": self.price,
-                "value_ceiling": self.ceiling, "best_depth": self.best_depth,
-                "best_value": self.best_value}
+        return {keys.RULED_OUT: self.reason, keys.RULED_OUT_BY: self.by_depth, keys.RULING_PRICE: self.price,
+                keys.VALUE_CEILING: self.ceiling, keys.BEST_DEPTH: self.best_depth,
+                keys.BEST_VALUE: self.best_value}
 
 
 def cost_model(records: Iterable[Mapping[str, object]], signatures: Sequence[int],
@@ -107,7 +108,7 @@ def cost_model(records: Iterable[Mapping[str, object]], signatures: Sequence[int
 def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
           prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> Price:
     """``depth``'s price before it trains (``tuner.strategies.cost``). ``prices``: seconds read by
-    a probe without training (``{depth, fit_seconds}``), which the cost model takes as readings too."""
+    a probe without training (``{depth, seconds}``), which the cost model takes as readings too."""
     return cost_model(records, signatures, prices, val_examples=val_examples).price(depth)
 
 
@@ -117,8 +118,8 @@ def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
            val_examples: int | None = None) -> dict[int, RuledOut]:
     """The untrained signatures of ``depths`` ruled out by the readings so far (see the module).
 
-    ``records``: trained readings (``{depth, val_accuracy, fit_seconds[, seed]}``); ``prices``:
-    probed prices of untrained depths (``{depth, fit_seconds}``), which price but do not rank;
+    ``records``: trained readings (``{depth, val_accuracy, seconds[, seed]}``); ``prices``:
+    probed prices of untrained depths (``{depth, seconds}``), which price but do not rank;
     ``val_examples``: the study's validation images (the best's binomial floor, ``objectives.noise``)."""
     records = list(records)
     if not records or not has_bound(objective):
@@ -218,7 +219,7 @@ def _cheaper_for_sure(model: CostModel, objective: Objective, noise) -> _Ruling 
     table = model.table
     se_acc, se_sec = standard_errors(table, noise)
     acc = table["val_accuracy"].to_numpy(dtype=float)
-    measured = table["fit_seconds"].to_numpy(dtype=float)
+    measured = table["seconds"].to_numpy(dtype=float)
     sec = model.fit.to_numpy()
     sure = [i for i in range(len(table))
             if bool(objective.eligible(np.array([acc[i] - Z95 * se_acc[i], 1.0]))[0])]

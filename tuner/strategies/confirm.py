@@ -30,25 +30,21 @@ from objectives import Objective
 from objectives.best import answer
 from objectives.noise import pool
 
-__all__ = ["CONFIRM_ATTR", "DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_confirmation"]
+__all__ = ["DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_confirmation"]
 
 DEFAULT_CONFIRM = 2
 """``search --confirm``'s default; the replays behind it are in benchmarks/RESULTS.md."""
 
-CONFIRM_ATTR = "confirm"
-"""User attribute marking a queued trial as a confirmation repeat."""
-
-
-def in_confirm_phase(*, total: float, trained: int, confirm: int, confirmed: int) -> bool:
+def in_confirm_phase(*, budget: float, trained: int, confirm: int, confirmed: int) -> bool:
     """Is the next training one of the last ``confirm`` of the budget still unspent?
 
-    ``total`` may be ``math.inf`` (no trial budget): never."""
+    ``budget`` may be ``math.inf`` (no trial budget): never."""
     left = confirm - confirmed
-    return left > 0 and total - trained <= left
+    return left > 0 and budget - trained <= left
 
 
 def next_confirmation(records: Iterable[Mapping[str, object]], objective: Objective) -> int | None:
-    """The depth to measure again (``{depth, val_accuracy, fit_seconds[, seed]}`` readings),
+    """The depth to measure again (``{depth, val_accuracy, seconds[, seed]}`` readings),
     or None when the leader is separated from every other depth (or nothing to compare)."""
     records = list(records)
     if not records:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
+from tuner import stored_keys as keys
 from tuner.errors import UsageError
 from tuner.store.records import study_records
 from tuner.store.study import measured_trials
 from tuner.strategies.base import Queued, Strategy
-from tuner.strategies.confirm import CONFIRM_ATTR, in_confirm_phase, next_confirmation
+from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 
 __all__ = ["Confirmed"]
 
@@ -42,15 +43,15 @@ class Confirmed(Strategy):
         depth = self.confirmation(study)
         if depth is None:
             return self.inner.queue(study)
-        return [(depth, {"chosen_by": "confirm", CONFIRM_ATTR: True, "measure_again": True})]
+        return [(depth, {keys.CHOSEN_BY: "confirm", keys.CONFIRM: True, keys.MEASURE_AGAIN: True})]
 
     def confirmation(self, study: optuna.Study) -> int | None:
         """The depth to measure again now, or None (not in the last ``count``, or separated)."""
         setup = self.setup
         measured = measured_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        confirmed = sum(1 for t in [*measured, *running] if t.user_attrs.get(CONFIRM_ATTR))
-        if not self.count or not in_confirm_phase(total=int(setup.budget or 0),
+        confirmed = sum(1 for t in [*measured, *running] if t.user_attrs.get(keys.CONFIRM))
+        if not self.count or not in_confirm_phase(budget=int(setup.budget or 0),
                                                   trained=len(measured) + len(running),
                                                   confirm=self.count, confirmed=confirmed):
             return None

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from objectives.noise import pool
+from tuner import stored_keys as keys
 
 __all__ = ["MODEL_CV", "CostModel", "Price", "cost_readings", "monotone_fit"]
 
@@ -66,7 +67,7 @@ class Price:
 
     def as_attrs(self) -> dict[str, float]:
         """No key for an infinite or unknown end: JSON has no infinity (optuna-dashboard reads these)."""
-        out = {"price_low": self.low, "price_high": self.high, "price": self.seconds, "price_sd": self.sd}
+        out = {keys.PRICE_LOW: self.low, keys.PRICE_HIGH: self.high, keys.PRICE: self.seconds, keys.PRICE_SD: self.sd}
         return {k: float(v) for k, v in out.items() if math.isfinite(v)}
 
     def least(self, z: float) -> float:
@@ -127,7 +128,7 @@ class CostModel:
         readings that contradict the order is worth less than its count)."""
         if self.table.empty:
             return pd.Series(dtype=float), np.zeros(0)
-        seconds = self.table["fit_seconds"].to_numpy(dtype=float)
+        seconds = self.table["seconds"].to_numpy(dtype=float)
         weights = self.table["repeats"].to_numpy(dtype=float)
         fit, n = monotone_fit(seconds, weights)
         spread = np.zeros_like(fit)

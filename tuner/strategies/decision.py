@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from tuner import stored_keys as keys
+
 __all__ = [
     "MAX_REPEATS",
     "NUDGE_ATTRS",
@@ -44,7 +46,7 @@ __all__ = [
 # queued so the budget buys new information (live search and replay alike).
 MAX_REPEATS = 3
 
-NUDGE_ATTRS = {"chosen_by": "nearest-unmeasured"}
+NUDGE_ATTRS = {keys.CHOSEN_BY: "nearest-unmeasured"}
 """User attributes of a depth queued by the nudge."""
 
 
@@ -85,7 +87,7 @@ class Snapshot:
     """The depth range, in order."""
     signatures: Sequence[int]
     """The weights' signature, indexed by depth."""
-    total: int | None = None
+    budget: int | None = None
     """Trainings in all; None: until the strategy or the range has nothing left."""
     seconds_budget: float | None = None
     seconds_spent: float = 0.0
@@ -167,13 +169,13 @@ def _any_free(s: Snapshot) -> bool:
 def before_asking(s: Snapshot) -> Decision:
     """Stop, wait, refill the strategy's queue, or ask the study for a trial."""
     n = len(s.measured)
-    if s.total is not None and n >= s.total:
-        return Decision(Kind.STOP, f"{s.total} asked for, {n} measured",
+    if s.budget is not None and n >= s.budget:
+        return Decision(Kind.STOP, f"{s.budget} asked for, {n} measured",
                         repeats=s.repeats)
     if s.seconds_budget is not None and s.seconds_spent >= s.seconds_budget:
         return Decision(Kind.STOP, f"{s.seconds_spent:.0f} s of training spent "
                                    f"(budget {s.seconds_budget:.0f} s)", repeats=s.repeats)
-    if s.total is not None and n + len(s.running) >= s.total:
+    if s.budget is not None and n + len(s.running) >= s.budget:
         return Decision(Kind.WAIT, "the rest of the trials are running on other workers",
                         repeats=s.repeats)
     if s.chooses_depths:
@@ -216,7 +218,7 @@ def after_asking(s: Snapshot, a: Asked) -> Decision:
             return Decision(Kind.ANSWER, f"trial #{source} trained the same weights", depth=a.depth,
                             source=source, nudge=nudge, repeats=repeats)
         return Decision(Kind.RULE_OUT, s.closed[sig], depth=a.depth, nudge=nudge, repeats=repeats)
-    if s.total is not None and len(a.measured) + len(a.ahead) >= s.total:
+    if s.budget is not None and len(a.measured) + len(a.ahead) >= s.budget:
         return Decision(Kind.GIVE_WAY, "the remaining trials are running on other workers",
                         depth=a.depth, requeue=a.queued, repeats=s.repeats)
     rival = [t.number for t in a.ahead if t.sig == sig]

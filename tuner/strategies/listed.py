@@ -13,6 +13,7 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
+from tuner import stored_keys as keys
 from tuner.errors import UsageError
 from tuner.store.study import measured_trials, trial_depth
 from tuner.strategies.base import Queued, Setup, Strategy, completed_values
@@ -31,7 +32,7 @@ class Narrowing(Strategy):
     def queue(self, study: optuna.Study) -> list[Queued]:
         space = self.setup.space
         stage = next_stage(completed_values(study, space), low=space.low, high=space.high)
-        return [(d, {"chosen_by": self.name}) for d in stage]
+        return [(d, {keys.CHOSEN_BY: self.name}) for d in stage]
 
 
 class Sweep(Strategy):
@@ -66,9 +67,9 @@ class Sweep(Strategy):
         for d in self.depths:
             if trained[d] == 0:
                 if d not in seen:  # first time: trained, or answered from an equivalent depth
-                    out.append((d, {"chosen_by": self.name}))
+                    out.append((d, {keys.CHOSEN_BY: self.name}))
                 continue
-            again = {"chosen_by": self.name, "measure_again": True}
+            again = {keys.CHOSEN_BY: self.name, keys.MEASURE_AGAIN: True}
             out.extend((d, dict(again)) for _ in range(self.setup.repeats - trained[d]))
         return out
 

@@ -25,8 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Objective
 from objectives.noise import pool
+from tuner import stored_keys as keys
 from tuner.errors import TrialError
-from tuner.model.metrics import protocol_seconds
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_records
 from tuner.store.study import (
@@ -38,6 +38,7 @@ from tuner.store.study import (
     trial_depth,
     was_queued,
 )
+from tuner.stored_keys import protocol_seconds
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
 from tuner.strategies.decision import (
@@ -51,10 +52,7 @@ from tuner.strategies.decision import (
 )
 from tuner.strategies.registry import Strategy, decide_before_asking
 
-PROBED_ATTR = "probed"
-"""User attribute: what a probe priced the trial's depth at before it trained or was ruled out."""
-
-__all__ = ["PROBED_ATTR", "Alone", "Elsewhere", "Outcome", "Search", "ask_round", "give_way", "pooled_told"]
+__all__ = ["Alone", "Elsewhere", "Outcome", "Search", "ask_round", "give_way", "pooled_told"]
 
 
 class Elsewhere(Protocol):
@@ -91,7 +89,7 @@ class Search:
     space: DepthSpace
     strategy: Strategy
     signatures: Sequence[int]
-    total: int | None
+    budget: int | None
     """Trainings in all (ruled-out and answered depths do not count)."""
     objective: Objective | None = None
     """What a re-suggested depth is told and the bound rules by; None: the source trial's values, no bound."""
@@ -132,9 +130,9 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     depth = space.depth_of(trial.params)
     space.record(trial, depth)
     search.elsewhere.claim(trial)
-    again = bool(trial.user_attrs.get("measure_again"))  # a sweep's or a confirmation's repeat
+    again = bool(trial.user_attrs.get(keys.MEASURE_AGAIN))  # a sweep's or a confirmation's repeat
     if again:  # a new reading of a measured depth: under a seed of its own (seed noise too)
-        trial.set_user_attr("seed", confirmation_seed(search.base_seed, trial.number))
+        trial.set_user_attr(keys.SEED, confirmation_seed(search.base_seed, trial.number))
     # After asking, in this order (tuner.strategies.decision.Asked says why): the
     # trials asked before this one that still run, then the measured ones.
     ahead = _seen(search, search.elsewhere.ahead_of(trial.number))
@@ -153,7 +151,7 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     if decision.kind is Kind.TRAIN:
         return out
     if decision.kind is Kind.ANSWER:
-        trial.set_user_attr("reused_from", decision.source)
+        trial.set_user_attr(keys.REUSED_FROM, decision.source)
         study.tell(trial, pooled_told(search, measured, depth, decision.source))
     elif decision.kind is Kind.RULE_OUT:
         for key, value in ruled[search.signatures[depth]].as_attrs().items():
@@ -183,11 +181,11 @@ def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, 
     try:
         probed = search.pricer(depth)
     except TrialError as exc:  # no price: train it, as without a probe
-        trial.set_user_attr("probe_error", str(exc)[:300])
+        trial.set_user_attr(keys.PROBE_ERROR, str(exc)[:300])
         return decision, {}
     if probed is None:  # not worth a probe at this depth (the pricer knows the trial mode)
         return decision, {}
-    trial.set_user_attr(PROBED_ATTR, probed)
+    trial.set_user_attr(keys.PROBED, probed)
     ruled = _ruled(search, records, [*prices, _price_reading(search, depth, probed)])
     sig = search.signatures[depth]
     if sig not in ruled:
@@ -198,10 +196,10 @@ def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, 
 
 def give_way(search: Search, trial: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
     """End a just-asked trial untrained; a queued depth goes back to the queue."""
-    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr(keys.FAIL_REASON, reason)
     search.study.tell(trial, state=TrialState.FAIL)
     if again_later and was_queued(trial):
-        requeue(search.study, search.space, trial, retry_of=trial.user_attrs.get("retry_of", trial.number))
+        requeue(search.study, search.space, trial, retry_of=trial.user_attrs.get(keys.RETRY_OF, trial.number))
 
 
 def pooled_told(search: Search, measured: list[FrozenTrial], depth: int, source: int) -> list[float]:
@@ -213,9 +211,9 @@ def pooled_told(search: Search, measured: list[FrozenTrial], depth: int, source:
     same = [t for t in measured if search.signatures[trial_depth(t, search.space)] == sig]
     if search.objective is None or len(same) < 2:
         return next(t for t in measured if t.number == source).values
-    row = pool({"depth": sig, "val_accuracy": float(t.user_attrs["val_accuracy"]),
-                "fit_seconds": search.objective.seconds(t.user_attrs)} for t in same).iloc[0]
-    return search.objective.told(float(row["val_accuracy"]), float(row["fit_seconds"]))
+    row = pool({"depth": sig, "val_accuracy": float(t.user_attrs[keys.VAL_ACCURACY]),
+                "seconds": search.objective.seconds(t.user_attrs)} for t in same).iloc[0]
+    return search.objective.told(float(row["val_accuracy"]), float(row["seconds"]))
 
 
 def _records(search: Search) -> list[dict]:
@@ -248,23 +246,23 @@ def _prices(search: Search) -> list[dict]:
     """Probed prices of depths that did not train (ruled out, or stopped before their result)."""
     if _ruled_by(search) is None:
         return []
-    return [_price_reading(search, trial_depth(t, search.space), t.user_attrs[PROBED_ATTR])
+    return [_price_reading(search, trial_depth(t, search.space), t.user_attrs[keys.PROBED])
             for t in search.study.get_trials(deepcopy=False)
-            if PROBED_ATTR in t.user_attrs and t.state != TrialState.COMPLETE]
+            if keys.PROBED in t.user_attrs and t.state != TrialState.COMPLETE]
 
 
 def _price_reading(search: Search, depth: int, probed: dict) -> dict:
-    return {"depth": depth, "fit_seconds": search.objective.seconds(probed)}
+    return {"depth": depth, "seconds": search.objective.seconds(probed)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
     """The study as the round's rules read it (measured first, then in flight, as always)."""
     measured = measured_trials(search.study)
-    spent = sum(protocol_seconds(t.user_attrs) for t in measured if "fit_seconds" in t.user_attrs)
+    spent = sum(protocol_seconds(t.user_attrs) for t in measured if keys.FIT_SECONDS in t.user_attrs)
     running = search.elsewhere.running()
     return Snapshot(
         measured=_seen(search, measured), running=_seen(search, running),
-        depths=search.space.depths(), signatures=search.signatures, total=search.total,
+        depths=search.space.depths(), signatures=search.signatures, budget=search.budget,
         seconds_budget=search.seconds_budget, seconds_spent=spent,
         chooses_depths=search.strategy.chooses_depths, queued=queued_count(search.study),
         repeats=repeats, closed={sig: r.reason for sig, r in ruled.items()},

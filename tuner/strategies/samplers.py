@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import optuna
 
+from tuner import stored_keys as keys
 from tuner.errors import UsageError
 from tuner.strategies.base import Queued, Strategy
 
@@ -18,7 +19,7 @@ __all__ = ["CHEAPEST_FIRST", "GP", "STARTUP_TRIALS", "TPE", "Grid", "Random"]
 STARTUP_TRIALS = 4
 
 
-CHEAPEST_FIRST = {"chosen_by": "cheapest-first"}
+CHEAPEST_FIRST = {keys.CHOSEN_BY: "cheapest-first"}
 """User attributes of a sampler's first depth."""
 
 
@@ -63,7 +64,7 @@ class GP(_CheapestFirst):
             raise UsageError(
                 f"the 'gp' sampler needs torch and scipy ({exc.name} is missing): "
                 "pip install 'depth-tuner[gp]' (a CPU build of torch is enough), "
-                "or pick --sampler tpe|random|grid"
+                "or pick --strategy tpe|random|grid"
             ) from None
         return optuna.samplers.GPSampler(seed=self.setup.seed, n_startup_trials=STARTUP_TRIALS)
 

@@ -38,6 +38,7 @@ from tuner.model.hypermodel import (
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
 from tuner.model.protocol import Protocol, cached_on_images, host_name
+from tuner.stored_keys import CACHE_POINT, CACHE_WRITTEN_BYTES, CHECKPOINT_ERROR
 from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts
 from tuner.trials.prefix_cache import PrefixCache
@@ -86,7 +87,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         try:
             plain.save_weights(checkpoint)
         except OSError as exc:
-            extra["checkpoint_error"] = str(exc)
+            extra[CHECKPOINT_ERROR] = str(exc)
     if probe is not None:  # the trial's weights are saved: the second burst may move them
         t_second = time.perf_counter()
         costs = probe.run(PROBE_STEPS).costs()
@@ -96,9 +97,9 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
         phase2 = (run.seconds, steady_seconds([run.epoch_seconds]))
     else:
         phase2 = phase2_seconds(costs, protocol=p, train=train, val=val)
-    extra.update(cache_point=-1 if point is None else point.depth, cache_filled=filled)
+    extra.update({CACHE_POINT: -1 if point is None else point.depth, "cache_filled": filled})
     if filled:  # said by the worker: the cache on disk grew by this much
-        extra["cache_written_bytes"] = activations.point_bytes(point, len(train) + len(val))
+        extra[CACHE_WRITTEN_BYTES] = activations.point_bytes(point, len(train) + len(val))
     _, trained = split_at_depth(backbone, depth)
     return _metrics(depth, run, phase1, phase2, trainable=trainable, trained=trained, extra=extra)
 

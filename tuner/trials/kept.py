@@ -1,7 +1,7 @@
 """What the long-lived trial process keeps from one request to the next: the images, the built backbone.
 
 Its own module so that the head phase, cached trials and pricing read them
-without importing the request handler (``tuner.trials.work``) that calls them.
+without importing the request handler (``tuner.trials.handler``) that calls them.
 """
 
 from __future__ import annotations

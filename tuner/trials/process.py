@@ -153,7 +153,7 @@ def main() -> None:
     def emit(**event) -> None:
         out.write(json.dumps(event) + "\n")
 
-    from tuner.trials.work import handle
+    from tuner.trials.handler import handle
 
     for line in sys.stdin:
         if not line.strip():

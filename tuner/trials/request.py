@@ -1,7 +1,7 @@
 """What a search asks of its trial process: a named request, and the one form it crosses the pipe in.
 
 The worker builds requests (``tuner.search``), the trial process serves them
-(``tuner.trials.work``), and between them they are JSON lines
+(``tuner.trials.handler``), and between them they are JSON lines
 (``tuner.trials.process``). ``to_wire`` / ``from_wire`` are the only code that
 knows the keys, so both sides read the same fields by name, and a request
 that is not one (an unknown kind, a field missing or misspelt) is refused at

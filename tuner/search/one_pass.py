@@ -38,9 +38,9 @@ from tuner.model.signatures import depth_signatures
 from tuner.processes import left_by_dead
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
+from tuner.search.depth_tuner import DepthTuner
 from tuner.search.options import SearchOptions
 from tuner.search.oracle import OptunaOracle
-from tuner.search.runner import DepthTuner
 from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
 from tuner.store.study import (
@@ -53,6 +53,7 @@ from tuner.store.study import (
     workers_here,
 )
 from tuner.strategies.registry import Setup, Strategy, StrategySpec, make_strategy
+from tuner.strategies.rounds import Search
 from tuner.trials.activations import sha256_of
 from tuner.trials.prefix_cache import PrefixCache, default_cache_dir
 from tuner.trials.process import TrialProcess
@@ -82,16 +83,18 @@ class _Plan:
 
 def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
                reporter: Reporter | None = None, **fields: Any) -> SearchOutcome:
-    """Run (or resume) the study until it has ``options.trials`` measured trials.
+    """Run (or resume) the study until it has ``options.budget`` measured trials.
 
-    The strategy is ``config.sampler`` (``tuner.strategies.registry``; ``depths`` and
-    ``repeats`` are a sweep's); ``trials=None`` runs a strategy that chooses
+    The strategy is ``config.strategy`` (``tuner.strategies.registry``; ``depths`` and
+    ``repeats`` are a sweep's); ``budget=None`` runs a strategy that chooses
     its depths until it has nothing to add. ``fields`` are ``SearchOptions``'
-    by keyword (``study_name=..., storage=..., trials=...``), for callers that
-    build none.
+    by keyword (``study_name=..., storage=..., budget=...``; ``trials=`` is the
+    budget's older name), for callers that build none.
     """
+    if "trials" in fields:
+        fields["budget"] = fields.pop("trials")
     options = options if options is not None else SearchOptions(**fields)
-    options = (replace(options, **fields) if fields else options).checked(config.sampler)
+    options = (replace(options, **fields) if fields else options).checked(config.strategy)
     reporter = reporter or Reporter()
     plan = _plan(config, options)
     # An existing storage is read now, so that a study with another
@@ -102,7 +105,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     store = open_storage(options.storage) if path is None or os.path.exists(path) else None
     wanted = config.as_config()
     stored = check_resumable(store, options.study_name, wanted) if store is not None else None
-    if stored is not None and options.trials is not None:
+    if stored is not None and options.budget is not None:
         finished = _finished(options, store, reporter)
         if finished:
             return finished
@@ -134,21 +137,21 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     objective = get_objective(config.objective)
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
-    strategy = make_strategy(StrategySpec(config.sampler, confirm=options.confirm), Setup(
-        space=config.space, seed=config.protocol.seed, budget=options.trials, objective=objective,
+    strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
+        space=config.space, seed=config.protocol.seed, budget=options.budget, objective=objective,
         dataset=config.data.name, depths=options.depths, repeats=options.repeats))
     return _Plan(objective, signatures, strategy, strategy.sampler())
 
 
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
-    """The outcome if the stored study already has ``options.trials``; refuses fewer."""
-    name, trials = options.study_name, options.trials
+    """The outcome if the stored study already has ``options.budget``; refuses fewer."""
+    name, budget = options.study_name, options.budget
     done = len(measured_trials(optuna.load_study(study_name=name, storage=store)))
-    if trials < done:
+    if budget < done:
         raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
-    if trials == done:
+    if budget == done:
         reporter.say(f"study {name!r} already has {done} measured trials; nothing to do")
-        return SearchOutcome(name, done, trials, stop_reason="already complete")
+        return SearchOutcome(name, done, budget, stop_reason="already complete")
     return None
 
 
@@ -173,13 +176,10 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     """The trials themselves, in an opened study (``run_search`` has checked the input)."""
     if new:
         reporter.say(f"new study {study.study_name!r} in {options.storage}")
-    oracle = OptunaOracle(
-        study=study, space=config.space, signatures=plan.signatures, total_trials=options.trials,
-        max_consecutive_failures=options.max_consecutive_failures, reporter=reporter,
-        strategy=plan.strategy, seconds_budget=options.seconds_budget,
-        study_metrics=plan.objective.study_metrics, ranking=plan.objective,
-        base_seed=config.protocol.seed,
-    )
+    search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
+                    budget=options.budget, objective=plan.objective, base_seed=config.protocol.seed,
+                    seconds_budget=options.seconds_budget)
+    oracle = OptunaOracle(search, reporter=reporter, max_consecutive_failures=options.max_consecutive_failures)
     _say_neighbours(study, reporter)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.
     # Keras Tuner exports no switch for that: its config.DEBUG is the one reach-in.
@@ -200,7 +200,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
-    return SearchOutcome(study.study_name, done, options.trials, stop_reason=oracle.stop_reason)
+    return SearchOutcome(study.study_name, done, options.budget, stop_reason=oracle.stop_reason)
 
 
 def _say_neighbours(study: optuna.Study, reporter: Reporter) -> None:
@@ -260,14 +260,14 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
     except KeyboardInterrupt:
         oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
         done = len(measured_trials(study))
-        reporter.say(f"stopped: {done} of {options.trials or '?'} trials measured; "
+        reporter.say(f"stopped: {done} of {options.budget or '?'} trials measured; "
                      "run the same command to continue")
-        return SearchOutcome(study.study_name, done, options.trials, interrupted=True)
+        return SearchOutcome(study.study_name, done, options.budget, interrupted=True)
     except ConsecutiveFailures:
         done = len(measured_trials(study))
         raise SearchStopped(
             f"stopped after {options.max_consecutive_failures} failed trials in a row "
-            f"({done} of {options.trials} measured; reasons: depth-tuner show --study {study.study_name} "
+            f"({done} of {options.budget} measured; reasons: depth-tuner show --study {study.study_name} "
             "--all); fix the cause, or pass --max-consecutive-failures 0 to keep going"
         ) from None
     return None
@@ -285,7 +285,7 @@ def _trial_protocol(protocol, train_images, workdir: str, reporter: Reporter):
 
 def _in_process(request: TrialRequest, *, progress=None) -> dict:
     """``--in-process``: serve the request in this process (memory grows per trial)."""
-    from tuner.trials.work import handle
+    from tuner.trials.handler import handle
 
     def emit(event, **fields):
         if event == "epoch" and progress:

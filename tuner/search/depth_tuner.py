@@ -12,6 +12,7 @@ import os
 import keras_tuner as kt
 
 from objectives import Objective
+from tuner import stored_keys as keys
 from tuner.errors import ConsecutiveFailures, TrialError
 from tuner.load import LoadMeter, is_busy
 from tuner.model.hypermodel import DepthHyperModel
@@ -62,16 +63,16 @@ class DepthTuner(kt.Tuner):
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
         number = len(measured_trials(self.oracle.study)) + 1
-        total = self.oracle.total_trials or "?"
-        kind = "confirmation repeat" if ot.user_attrs.get("confirm") else "repeat"
-        again = f", {kind} with seed {ot.user_attrs['seed']}" if ot.user_attrs.get("measure_again") else ""
+        total = self.oracle.budget or "?"
+        kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
+        again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
         self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
 
         def progress(phase, epoch, epochs, seconds):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
                                 epoch=epoch, epochs=epochs, seconds=seconds)
 
-        seed = ot.user_attrs.get("seed")  # a repeat (sweep, confirmation) trains with its own seed
+        seed = ot.user_attrs.get(keys.SEED)  # a repeat (sweep, confirmation) trains with its own seed
         request = TrialRequest.trial(self.trial_context, depth, checkpoint=self._checkpoint_path(ot.number),
                                      seed=None if seed is None else int(seed))
         meter = LoadMeter().start()
@@ -80,23 +81,23 @@ class DepthTuner(kt.Tuner):
         metrics.extra.update(meter.read())  # other work on the machine meanwhile, in cores
         if is_busy(metrics.extra):
             self.reporter.say(f"while depth {depth} trained, other work kept "
-                              f"{metrics.extra['other_load']:.1f} of {metrics.extra['cores']} cores busy: "
+                              f"{metrics.extra[keys.OTHER_LOAD]:.1f} of {metrics.extra[keys.CORES]} cores busy: "
                               "its seconds run high")
         head = self.trial_context.phase1
-        if head and self.oracle.total_trials:  # this trial's share of the shared head phase
-            share = float(head["search_seconds"]) / self.oracle.total_trials
-            metrics.extra["shared_seconds"] = share
+        if head and self.oracle.budget:  # this trial's share of the shared head phase
+            share = float(head["search_seconds"]) / self.oracle.budget
+            metrics.extra[keys.SHARED_SECONDS] = share
             metrics.search_seconds += share
         for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far
             if key in result:
-                metrics.extra[f"process_{key}"] = result[key]
-        if metrics.extra.get("cache_written_bytes"):
-            self.reporter.say(f"cached the activations at depth {metrics.extra['cache_point']}'s cut: "
+                metrics.extra[keys.PROCESS_PREFIX + key] = result[key]
+        if metrics.extra.get(keys.CACHE_WRITTEN_BYTES):
+            self.reporter.say(f"cached the activations at depth {metrics.extra[keys.CACHE_POINT]}'s cut: "
                               f"{metrics.extra['cache_written_bytes'] / 2**20:.0f} MiB written "
                               f"to {self.trial_context.cache_dir} (depth-tuner cache lists them)")
-        if "checkpoint_error" in metrics.extra:  # artifacts are optional: the result is stored
+        if keys.CHECKPOINT_ERROR in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
-                              f"{metrics.extra['checkpoint_error']}")
+                              f"{metrics.extra[keys.CHECKPOINT_ERROR]}")
         if not metrics.is_finite():
             raise TrialError(f"depth {depth} produced non-finite metrics")
         # The trial's metrics as DepthHyperModel.fit returns them to a Keras Tuner user's tuner;
@@ -105,8 +106,8 @@ class DepthTuner(kt.Tuner):
         value = self.objective_fn(report)
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
-        if request.checkpoint and "checkpoint_error" not in metrics.extra:  # export may reuse it
-            ot.set_user_attr("checkpoint", request.checkpoint)
+        if request.checkpoint and keys.CHECKPOINT_ERROR not in metrics.extra:  # export may reuse it
+            ot.set_user_attr(keys.CHECKPOINT, request.checkpoint)
         self.reporter.trial_done(trial=number, total=total, depth=depth,
                                  val_accuracy=report["val_accuracy"], seconds=report["protocol_seconds"],
                                  objective=self.objective_fn.name, value=value,

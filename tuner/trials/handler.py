@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tuner.stored_keys import CHECKPOINT_ERROR, PLAIN_BECAUSE
 from tuner.trials import kept
 from tuner.trials.activations import CacheKeys
 from tuner.trials.prefix_cache import PrefixCache
@@ -71,7 +72,7 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
     if metrics is None:
         metrics = _plain(request, train, val, progress)
         if note:
-            metrics.extra["plain_because"] = note
+            metrics.extra[PLAIN_BECAUSE] = note
     metrics.search_seconds = time.perf_counter() - t0
     return {"metrics": metrics.as_attrs(), "extra": metrics.extra}
 
@@ -89,5 +90,5 @@ def _plain(request: TrialRequest, train, val, progress):
         try:
             model.save_weights(request.checkpoint)
         except OSError as exc:
-            metrics.extra["checkpoint_error"] = str(exc)
+            metrics.extra[CHECKPOINT_ERROR] = str(exc)
     return metrics
