@@ -49,7 +49,6 @@ from tuner.store.study import enqueue, queued_count
 from tuner.strategies.base import Queued, Setup, Strategy, completed_values
 from tuner.strategies.confirmed import Confirmed
 from tuner.strategies.decision import (
-    MAX_REPEATS,  # the nudge's threshold (tuner.strategies.decision), still exported here
     Decision,
     Kind,
     Snapshot,
@@ -60,7 +59,6 @@ from tuner.strategies.samplers import GP, STARTUP_TRIALS, TPE, Grid, Random
 
 __all__ = [
     "ALIASES",
-    "MAX_REPEATS",
     "STARTUP_TRIALS",
     "STRATEGIES",
     "Confirmed",
