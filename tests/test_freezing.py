@@ -148,3 +148,25 @@ def test_an_unwritable_cache_folder_costs_only_the_rebuild(tmp_path, monkeypatch
         assert signatures.n_layers("MobileNetV2") == len(count_signatures("MobileNetV2")) - 1
     finally:
         signatures.depth_signatures.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "MobileNetV2"])
+def test_every_cache_point_reproduces_the_backbone(name):
+    """A cached trial runs the backbone above a cache point on the activations below it. MobileNetV3's
+    operations that are not layers (``x + 3``, ``x * y``) once hid every cache point but the images
+    and left the full backbone's depth without one (its cached search stopped at once)."""
+    import numpy as np
+
+    from tuner.model.backbones import build_backbone, get_backbone_spec
+    from tuner.model.cut import IMAGES, BackboneCuts
+
+    backbone = build_backbone(get_backbone_spec(name), image_size=32, weights=None)
+    cuts = BackboneCuts(backbone)
+    assert cuts.cache_point_for(cuts.n).layer == IMAGES
+    inner = [p for p in cuts.cache_points.values() if p.layer != IMAGES]
+    assert len(inner) >= 10
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32") * 255
+    full = backbone(x, training=False).numpy()
+    for point in inner:
+        below = cuts.prefix([point])(x, training=False)
+        np.testing.assert_allclose(cuts.suffix(point)(below, training=False).numpy(), full, atol=1e-4)

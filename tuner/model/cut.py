@@ -43,10 +43,35 @@ class BackboneCuts:
         self.layers = list(backbone.layers)
         self.n = len(self.layers)
         self._producer = {}
-        for i, layer in enumerate(self.layers):
+        self._placed = list(enumerate(self.layers))  # (depth index, operation), bare ones too
+        for i, layer in self._placed:
             for node in layer._inbound_nodes:
                 for t in node.output_tensors:
                     self._producer[id(t)] = i
+        self._place_bare_operations(backbone)
+
+    def _place_bare_operations(self, backbone: keras.Model) -> None:
+        """Give the tensors of operations that are not layers (MobileNetV3's ``x + 3``, ``x * y``)
+        the depth of their latest input: they run where that input is, and without this the
+        full backbone's cut (the images) seemed crossed by them, and had no cache point."""
+        layer_ids = {id(layer) for layer in self.layers}
+        bare = [op for op in backbone.operations if id(op) not in layer_ids]
+        while bare:  # in an order where each one's inputs are placed first
+            waiting = []
+            for op in bare:
+                nodes = op._inbound_nodes
+                inputs = [id(t) for node in nodes for t in node.input_tensors]
+                if any(i not in self._producer for i in inputs):
+                    waiting.append(op)
+                    continue
+                place = max(self._producer[i] for i in inputs)
+                self._placed.append((place, op))
+                for node in nodes:
+                    for t in node.output_tensors:
+                        self._producer[id(t)] = place
+            if len(waiting) == len(bare):
+                break  # an input no layer produces: leave these unplaced, as before
+            bare = waiting
 
     def crossing(self, depth: int) -> list:
         """The tensors that cross the cut at ``depth`` (produced below, used above)."""
@@ -54,8 +79,8 @@ class BackboneCuts:
             return [self.backbone.output]
         top = set(range(self.n - depth, self.n))
         out, seen = [], set()
-        for i in sorted(top):
-            for node in self.layers[i]._inbound_nodes:
+        for i, op in sorted((p for p in self._placed if p[0] in top), key=lambda p: p[0]):
+            for node in op._inbound_nodes:
                 for t in node.input_tensors:
                     if self._producer.get(id(t)) not in top and id(t) not in seen:
                         seen.add(id(t))
