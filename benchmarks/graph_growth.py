@@ -24,11 +24,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", action="store_true")
@@ -42,13 +37,14 @@ def main() -> None:
     import keras
     import numpy as np
 
+    from tuner.trials.process import proc_status_mib
     from tuner.trials.released import graphs_released
 
     bb = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     nodes = {id(layer): (len(layer._inbound_nodes), len(layer._outbound_nodes)) for layer in [bb, *bb.layers]}
     x = np.random.default_rng(0).random((64, 32, 32, 3), dtype=np.float32)
     y = np.random.default_rng(1).integers(0, 5, 64)
-    before = rss_mib()
+    before = proc_status_mib("VmRSS")
     for i in range(args.fits):
         inputs = keras.Input((32, 32, 3))
         features = keras.layers.GlobalAveragePooling2D()(bb(inputs, training=False))
@@ -66,7 +62,8 @@ def main() -> None:
         if args.trim:
             import ctypes
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        print(f"fit {i + 1}: {rss_mib():.0f} MiB resident (+{(rss_mib() - before) / (i + 1):.0f} MiB per fit)")
+        rss = proc_status_mib("VmRSS")
+        print(f"fit {i + 1}: {rss:.0f} MiB resident (+{(rss - before) / (i + 1):.0f} MiB per fit)")
 
 
 if __name__ == "__main__":

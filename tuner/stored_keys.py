@@ -95,8 +95,7 @@ def protocol_seconds(attrs: Mapping[str, Any]) -> float:
 
 def trial_mode(attrs: Mapping[str, Any]) -> str | None:
     """A trial's mode; measured trials from before there were two modes ran plain (None: unmeasured)."""
-    return attrs.get(TRIAL_MODE, "plain" if VAL_ACCURACY in attrs and attrs[VAL_ACCURACY] is not None
-                     else None)
+    return attrs.get(TRIAL_MODE, "plain" if attrs.get(VAL_ACCURACY) is not None else None)
 
 
 def came_from_queue(attrs: Mapping[str, Any]) -> bool:

@@ -49,6 +49,7 @@ class BackboneCuts:
                 for t in node.output_tensors:
                     self._producer[id(t)] = i
         self._place_bare_operations(backbone)
+        self._placed.sort(key=lambda placed: placed[0])  # layers keep their order among equals
 
     def _place_bare_operations(self, backbone: keras.Model) -> None:
         """Give the tensors of operations that are not layers (MobileNetV3's ``x + 3``, ``x * y``)
@@ -79,7 +80,7 @@ class BackboneCuts:
             return [self.backbone.output]
         top = set(range(self.n - depth, self.n))
         out, seen = [], set()
-        for i, op in sorted((p for p in self._placed if p[0] in top), key=lambda p: p[0]):
+        for _, op in (placed for placed in self._placed if placed[0] in top):
             for node in op._inbound_nodes:
                 for t in node.input_tensors:
                     if self._producer.get(id(t)) not in top and id(t) not in seen:
