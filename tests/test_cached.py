@@ -159,6 +159,35 @@ def test_a_probe_prices_a_depth_as_its_cached_trial_does_and_leaves_training_unt
     assert at_zero["phase2_train_step"] == float(phase1["phase1_train_step"])  # phase 1's graph again
 
 
+def test_a_trial_priced_between_its_neighbours_skips_its_probe_and_trains_the_same(setup):
+    """Given step costs the search interpolated (tuner.strategies.rounds), a cached trial prices
+    itself by them, unprobed, and trains exactly what a probed one trains."""
+    from tuner.trials.accounting import StepCosts
+    from tuner.trials.cached import run_cached_trial
+    from tuner.trials.pricing import phase2_seconds
+
+    s = setup
+    phase1 = s["head"].metrics
+
+    def trial(**given):
+        return run_cached_trial(protocol=s["protocol"], num_classes=5, depth=15, train=s["train"],
+                                val=s["val"], head_state=s["head"].state, phase1=phase1,
+                                cache=s["cache"], keys=s["keys"], **given)
+
+    probed = trial()
+    between = {"depths": [11, 20], "train_step": 0.25, "train_trace": 1.5}
+    priced = trial(priced_between=between)
+    np.testing.assert_allclose(priced.losses, probed.losses, rtol=1e-6)
+    assert priced.val_accuracy == probed.val_accuracy
+    assert priced.extra["priced_between"] == between
+    assert priced.extra["phase2_train_step"] == 0.25 and priced.extra["phase2_train_trace"] == 1.5
+    assert "phase2_samples" not in priced.extra and "phase2_samples" in probed.extra  # nothing timed
+    assert "priced_between" not in probed.extra
+    costs = StepCosts(0.25, 1.5, float(phase1["phase1_val_step"]), float(phase1["phase1_val_trace"]))
+    expected, _ = phase2_seconds(costs, protocol=s["protocol"], train=s["train"], val=s["val"])
+    assert priced.protocol_seconds == pytest.approx(float(phase1["protocol_seconds"]) + expected)
+
+
 def test_head_phase_fills_the_cache_in_its_pass(setup):
     filled = setup["head"].metrics["cached_points"]
     assert {3, 11, 20, 29} <= set(filled) and filled == sorted(filled)

@@ -79,6 +79,8 @@ STORED = {
     "CHECKPOINT": "checkpoint", "REUSED_FROM": "reused_from", "PROBED": "probed",
     "PROBE_ERROR": "probe_error", "FAIL_REASON": "fail_reason", "FAIL_TRACEBACK": "fail_traceback",
     "PRICE_LOW": "price_low", "PRICE_HIGH": "price_high", "PRICE": "price", "PRICE_SD": "price_sd",
+    "PRICED_BETWEEN": "priced_between", "PHASE2_TRAIN_STEP": "phase2_train_step",
+    "PHASE2_TRAIN_TRACE": "phase2_train_trace",
     "RULED_OUT": "ruled_out", "RULED_OUT_BY": "ruled_out_by", "RULING_PRICE": "ruling_price",
     "VALUE_CEILING": "value_ceiling", "BEST_DEPTH": "best_depth", "BEST_VALUE": "best_value",
     "VAL_ACCURACY": "val_accuracy", "FIT_SECONDS": "fit_seconds", "PROTOCOL_SECONDS": "protocol_seconds",

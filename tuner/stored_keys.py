@@ -42,6 +42,12 @@ PRICE_HIGH = "price_high"  # highest plausible seconds
 PRICE = "price"  # the cost model's estimate of the seconds
 PRICE_SD = "price_sd"  # that estimate's standard deviation
 
+# -- trial user attributes: a cached trial priced without its own probe (tuner.strategies.rounds) --
+PRICED_BETWEEN = "priced_between"  # {"depths": [a, b], "train_step": s, "train_trace": s}: phase-2 step costs
+# interpolated between two read depths whose prices bracket this one closely; the trial skipped its probe
+PHASE2_TRAIN_STEP = "phase2_train_step"  # seconds of one plain phase-2 training step, as probed
+PHASE2_TRAIN_TRACE = "phase2_train_trace"  # what tracing that step adds once
+
 # -- trial user attributes: ruled out unseen (tuner.strategies.bound) --------------
 RULED_OUT = "ruled_out"  # why the depth cannot win
 RULED_OUT_BY = "ruled_out_by"  # the depth from which on depths are priced out

@@ -74,7 +74,8 @@ class DepthTuner(kt.Tuner):
 
         seed = ot.user_attrs.get(keys.SEED)  # a repeat (sweep, confirmation) trains with its own seed
         request = TrialRequest.trial(self.trial_context, depth, checkpoint=self._checkpoint_path(ot.number),
-                                     seed=None if seed is None else int(seed))
+                                     seed=None if seed is None else int(seed),
+                                     priced_between=ot.user_attrs.get(keys.PRICED_BETWEEN))
         meter = LoadMeter().start()
         result = self.serve(request, progress=progress)
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))

@@ -202,8 +202,9 @@ class OptunaOracle(kt.Oracle):
             trial.set_user_attr(key, value)
 
     def price_with(self, pricer) -> None:
-        """Price depths beyond every reading by a probe before training them (cached mode)."""
-        self.search = replace(self.search, pricer=pricer)
+        """Cached mode: price depths beyond every reading by a probe before training them, and
+        closely bracketed ones by interpolation (the trial skips its own probe)."""
+        self.search = replace(self.search, pricer=pricer, interpolates=True)
 
     def running(self) -> list:
         return [t for t in self._running_elsewhere() if _has_depth(t)]

@@ -52,6 +52,7 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
             continue
         records.append(
             {"number": trial.number, "depth": depth, "val_accuracy": acc, "seconds": sec,
-             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get(keys.SEED, study_seed)}
+             "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get(keys.SEED, study_seed),
+             "interpolated": keys.PRICED_BETWEEN in attrs}
         )
     return records

@@ -61,7 +61,7 @@ from objectives.noise import Z95, estimate_noise, standard_errors
 from tuner import stored_keys as keys
 from tuner.strategies.cost import CostModel, Price, per_signature
 
-__all__ = ["NO_BOUND", "Price", "RuledOut", "closed", "cost_model", "has_bound", "price", "undecided"]
+__all__ = ["NO_BOUND", "Price", "Readings", "RuledOut", "closed", "has_bound", "price"]
 
 NO_BOUND = {
     "accuracy": "accuracy has no price ceiling (a depth can reach accuracy 1 whatever it costs)",
@@ -96,20 +96,70 @@ class RuledOut:
                 keys.BEST_VALUE: self.best_value}
 
 
-def cost_model(records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-               prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> CostModel:
-    """The cost model of the readings, its errors from the study's seconds noise."""
-    records = list(records)
-    seconds_cv = estimate_noise(per_signature(records, signatures)[0], val_examples=val_examples).seconds_cv \
-        if records else 0.0
-    return CostModel(records, signatures, prices, seconds_cv=seconds_cv)
+class Readings:
+    """What the readings so far say, built once per ask-round: the answer (where the objective
+    has a bound), the cost model, and each read signature's shallowest depth.
+
+    Why one object: a round rules depths out, may ask whether a probe could decide, and prices
+    the depth it trains; each of those needs the same answer and model, which are rebuilt only
+    when a probe adds a price (``with_price``)."""
+
+    def __init__(self, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
+                 prices: Iterable[Mapping[str, object]] = (), *, objective: Objective | None = None,
+                 val_examples: int | None = None):
+        self.records, self.prices = list(records), list(prices)
+        self.signatures, self.objective, self.val_examples = signatures, objective, val_examples
+        trained, self.depth_of = per_signature(self.records, signatures)
+        noise = estimate_noise(trained, val_examples=val_examples) if self.records else None
+        self.model = CostModel(self.records, signatures, self.prices,
+                               seconds_cv=noise.seconds_cv if noise else 0.0)
+        self.answer = (answer(trained, objective, noise)
+                       if noise and objective is not None and has_bound(objective) else None)
+
+    def with_price(self, reading: Mapping[str, object]) -> Readings:
+        """The readings with one more probed price (``{depth, seconds}``)."""
+        return Readings(self.records, self.signatures, [*self.prices, reading], objective=self.objective,
+                        val_examples=self.val_examples)
+
+    def price(self, depth: int) -> Price:
+        """``depth``'s price before it trains (``tuner.strategies.cost``)."""
+        return self.model.price(depth)
+
+    def closed(self, depths: Sequence[int]) -> dict[int, RuledOut]:
+        """The untrained signatures of ``depths`` ruled out (see the module)."""
+        ans = self.answer
+        if ans is None:
+            return {}
+        first = {}  # each untrained signature's shallowest depth, in order
+        for d in sorted(depths):
+            if self.signatures[d] not in self.depth_of:
+                first.setdefault(self.signatures[d], d)
+        if self.objective.eligible is None:
+            ruling = _first_ceiling(self.model, first, self.objective, self.depth_of[ans.best_depth],
+                                    ans.best_value, ans.best_sd)
+        else:
+            ruling = _cheaper_for_sure(self.model, self.objective, ans.noise)
+        if ruling is None:
+            return {}
+        return {sig: ruling for sig in first if sig >= ruling.from_sig}
+
+    def undecided(self, depth: int) -> bool:
+        """Could a price read now rule ``depth`` out? Where the cost model's upper price (``Z95``
+        sds, no more than the bracket allows) puts even accuracy 1 below the best value, a probe
+        can decide; where no plausible price would, only training tells, and a probe is wasted."""
+        if self.answer is None:
+            return False
+        upper = self.model.price(depth).most(Z95)
+        with np.errstate(divide="ignore"):
+            ceiling = float(self.objective.values(np.ones(1), np.array([max(upper, 1e-9)]))[0])
+        return ceiling < self.answer.best_value
 
 
 def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
           prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> Price:
     """``depth``'s price before it trains (``tuner.strategies.cost``). ``prices``: seconds read by
     a probe without training (``{depth, seconds}``), which the cost model takes as readings too."""
-    return cost_model(records, signatures, prices, val_examples=val_examples).price(depth)
+    return Readings(records, signatures, prices, val_examples=val_examples).price(depth)
 
 
 def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
@@ -121,44 +171,7 @@ def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
     ``records``: trained readings (``{depth, val_accuracy, seconds[, seed]}``); ``prices``:
     probed prices of untrained depths (``{depth, seconds}``), which price but do not rank;
     ``val_examples``: the study's validation images (the best's binomial floor, ``objectives.noise``)."""
-    records = list(records)
-    if not records or not has_bound(objective):
-        return {}
-    ans, model, depth_of = _read(records, signatures, objective, prices, val_examples)
-    first = {}  # each untrained signature's shallowest depth, in order
-    for d in sorted(depths):
-        if signatures[d] not in depth_of:
-            first.setdefault(signatures[d], d)
-    if objective.eligible is None:
-        ruling = _first_ceiling(model, first, objective, depth_of[ans.best_depth], ans.best_value, ans.best_sd)
-    else:
-        ruling = _cheaper_for_sure(model, objective, ans.noise)
-    if ruling is None:
-        return {}
-    return {sig: ruling for sig in first if sig >= ruling.from_sig}
-
-
-def undecided(depth: int, records: Iterable[Mapping[str, object]], *, signatures: Sequence[int],
-              objective: Objective, prices: Iterable[Mapping[str, object]] = (),
-              val_examples: int | None = None) -> bool:
-    """Could a price read now rule ``depth`` out? Where the cost model's upper price (``Z95`` sds,
-    no more than the bracket allows) puts even accuracy 1 below the best value, a probe can
-    decide; where no plausible price would, only training tells, and a probe is wasted."""
-    records = list(records)
-    if not records or not has_bound(objective):
-        return False
-    ans, model, _ = _read(records, signatures, objective, prices, val_examples)
-    upper = model.price(depth).most(Z95)
-    with np.errstate(divide="ignore"):
-        ceiling = float(objective.values(np.ones(1), np.array([max(upper, 1e-9)]))[0])
-    return ceiling < ans.best_value
-
-
-def _read(records: list, signatures: Sequence[int], objective: Objective, prices, val_examples):
-    """The answer so far, the cost model (errors from the study's noise), the read signatures."""
-    trained, depth_of = per_signature(records, signatures)
-    ans = answer(trained, objective, estimate_noise(trained, val_examples=val_examples))
-    return ans, CostModel(records, signatures, prices, seconds_cv=ans.noise.seconds_cv), depth_of
+    return Readings(records, signatures, prices, objective=objective, val_examples=val_examples).closed(depths)
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,16 @@ import pandas as pd
 from objectives.noise import pool
 from tuner import stored_keys as keys
 
-__all__ = ["MODEL_CV", "CostModel", "Price", "cost_readings", "monotone_fit"]
+__all__ = ["CLOSE_BRACKET", "MODEL_CV", "CostModel", "Price", "cost_readings", "monotone_fit"]
 
 MODEL_CV = 0.10
 """Relative error of the linear-in-layers shape between and beyond read depths (see the module)."""
+
+CLOSE_BRACKET = 0.10
+"""A depth whose bracket is at most this share of its estimate is priced without a probe of its own
+(``Price.closely_bracketed``): seconds grow with depth, so its price lies inside the bracket, and
+interpolating errs by at most half of it, 5 %; one probe's own noise is 3-5 % within a search
+(benchmarks/RESULTS.md)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,11 @@ class Price:
         """No key for an infinite or unknown end: JSON has no infinity (optuna-dashboard reads these)."""
         out = {keys.PRICE_LOW: self.low, keys.PRICE_HIGH: self.high, keys.PRICE: self.seconds, keys.PRICE_SD: self.sd}
         return {k: float(v) for k, v in out.items() if math.isfinite(v)}
+
+    def closely_bracketed(self) -> bool:
+        """Read depths on both sides, priced within ``CLOSE_BRACKET`` of each other: a probe
+        would add little that interpolating does not already know."""
+        return self.low > 0 and math.isfinite(self.high) and self.high - self.low <= CLOSE_BRACKET * self.seconds
 
     def least(self, z: float) -> float:
         """A lower confidence bound: the bracket's low end, or the estimate less ``z`` sds if higher."""
@@ -95,8 +106,10 @@ def monotone_fit(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, n
 
 def cost_readings(records: Iterable[Mapping[str, object]],
                   prices: Iterable[Mapping[str, object]] = ()) -> list[dict]:
-    """Trained readings and probed prices, as readings of seconds (a probe has no accuracy)."""
-    return [*map(dict, records), *({"val_accuracy": math.nan, **p} for p in prices)]
+    """Trained readings and probed prices, as readings of seconds (a probe has no accuracy). A
+    reading whose seconds were interpolated (``interpolated``) is the model's own, not a reading."""
+    return [*(dict(r) for r in records if not r.get("interpolated")),
+            *({"val_accuracy": math.nan, **p} for p in prices)]
 
 
 def per_signature(records: Iterable[Mapping[str, object]],

@@ -100,6 +100,9 @@ class Search:
     """Seconds of a depth by a probe without training (``tuner.trials.pricing``: what
     ``protocol_seconds`` and ``steady_seconds`` would be), for depths beyond every reading;
     None where a probe is not worth it."""
+    interpolates: bool = False
+    """Cached trials: a depth closely bracketed by probed ones is given its step costs
+    (``keys.PRICED_BETWEEN``) and skips its own probe."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ class Outcome:
 def ask_round(search: Search, repeats: int = 0) -> Outcome:
     """Decide, ask the study for one trial, and settle it unless it is to be trained (``Kind.TRAIN``)."""
     study, space = search.study, search.space
-    records, prices = _records(search), _prices(search)
-    ruled = _ruled(search, records, prices)
+    readings = _readings(search)
+    ruled = _ruled(search, readings)
     decision, snap = decide_before_asking(_snapshot(search, ruled, repeats), search.strategy,
                                           study, space)
     if decision.kind in (Kind.STOP, Kind.WAIT):
@@ -139,14 +142,15 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     measured = measured_trials(study)
     decision = after_asking(snap, Asked(trial.number, depth, again=again, queued=was_queued(trial),
                                         ahead=ahead, measured=_seen(search, measured)))
-    if decision.kind is Kind.TRAIN and not again and _worth_probing(search, depth, records, prices):
-        decision, ruled = _probe(search, trial, depth, decision, records, prices)
-        prices = _prices(search)
+    if decision.kind is Kind.TRAIN and not again and _worth_probing(search, depth, readings):
+        decision, ruled, readings = _probe(search, trial, depth, decision, readings)
     if decision.kind in (Kind.TRAIN, Kind.RULE_OUT):
-        priced = bound.price(depth, records, search.signatures, prices,
-                             val_examples=study_val_examples(study))
-        for key, value in priced.as_attrs().items():
+        for key, value in readings.price(depth).as_attrs().items():
             trial.set_user_attr(key, value)  # what it was priced at, beside what it will measure
+    if decision.kind is Kind.TRAIN and search.interpolates and not again and keys.PROBED not in trial.user_attrs:
+        between = _priced_between(search, depth, readings)
+        if between is not None:
+            trial.set_user_attr(keys.PRICED_BETWEEN, between)
     out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
     if decision.kind is Kind.TRAIN:
         return out
@@ -166,32 +170,63 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     return out
 
 
-def _worth_probing(search: Search, depth: int, records: list[dict], prices: list[dict]) -> bool:
+def _worth_probing(search: Search, depth: int, readings: bound.Readings) -> bool:
     """Probe only where the cost model is unsure: where a price it finds plausible would rule
-    the depth out, but it cannot tell alone (``bound.undecided``)."""
-    objective = _ruled_by(search)
-    return (search.pricer is not None and objective is not None
-            and bound.undecided(depth, records, signatures=search.signatures, objective=objective,
-                                prices=prices, val_examples=study_val_examples(search.study)))
+    the depth out, but it cannot tell alone (``bound.Readings.undecided``)."""
+    return search.pricer is not None and _ruled_by(search) is not None and readings.undecided(depth)
 
 
-def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, records: list[dict],
-           prices: list[dict]) -> tuple[Decision, dict[int, bound.RuledOut]]:
+def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, readings: bound.Readings
+           ) -> tuple[Decision, dict[int, bound.RuledOut], bound.Readings]:
     """Price ``depth`` by a probe before training it; rule it out if the price says it cannot win."""
     try:
         probed = search.pricer(depth)
     except TrialError as exc:  # no price: train it, as without a probe
         trial.set_user_attr(keys.PROBE_ERROR, str(exc)[:300])
-        return decision, {}
+        return decision, {}, readings
     if probed is None:  # not worth a probe at this depth (the pricer knows the trial mode)
-        return decision, {}
+        return decision, {}, readings
     trial.set_user_attr(keys.PROBED, probed)
-    ruled = _ruled(search, records, [*prices, _price_reading(search, depth, probed)])
+    readings = readings.with_price(_price_reading(search, depth, probed))
+    ruled = _ruled(search, readings)
     sig = search.signatures[depth]
     if sig not in ruled:
-        return decision, ruled
+        return decision, ruled, readings
     ruled[sig] = replace(ruled[sig], reason=f"probed: {ruled[sig].reason}")
-    return replace(decision, kind=Kind.RULE_OUT, reason=ruled[sig].reason), ruled
+    return replace(decision, kind=Kind.RULE_OUT, reason=ruled[sig].reason), ruled, readings
+
+
+def _priced_between(search: Search, depth: int, readings: bound.Readings) -> dict | None:
+    """A cached trial's phase-2 step costs without a probe of its own: interpolated in the
+    weights' signature between the read depths around it, where their prices bracket it closely
+    (``Price.closely_bracketed``) and both have probed step costs. A repeat still probes: its
+    spread is what the study's seconds noise is estimated from."""
+    if not readings.price(depth).closely_bracketed():
+        return None
+    sig, read = search.signatures[depth], readings.model.fit.index
+    below, above = int(read[read < sig].max()), int(read[read > sig].min())
+    costs = _step_costs(search)
+    if below not in costs or above not in costs:
+        return None
+    t = (sig - below) / (above - below)
+    (step0, trace0), (step1, trace1) = costs[below], costs[above]
+    return {"depths": [readings.model.depth_of[below], readings.model.depth_of[above]],
+            "train_step": (1 - t) * step0 + t * step1, "train_trace": (1 - t) * trace0 + t * trace1}
+
+
+def _step_costs(search: Search) -> dict[int, tuple[float, float]]:
+    """Per read signature, the mean probed phase-2 step and trace: of trained cached trials
+    (not interpolated ones) and of probes before training."""
+    per: dict[int, list[tuple[float, float]]] = {}
+    for t in search.study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        own = (t.state == TrialState.COMPLETE and keys.REUSED_FROM not in a and keys.PRICED_BETWEEN not in a)
+        for source in (a if own else {}, a.get(keys.PROBED) or {}):
+            if keys.PHASE2_TRAIN_STEP in source:
+                sig = search.signatures[trial_depth(t, search.space)]
+                per.setdefault(sig, []).append((float(source[keys.PHASE2_TRAIN_STEP]),
+                                                float(source[keys.PHASE2_TRAIN_TRACE])))
+    return {sig: (sum(s for s, _ in v) / len(v), sum(tr for _, tr in v) / len(v)) for sig, v in per.items()}
 
 
 def give_way(search: Search, trial: optuna.Trial, reason: str, *, again_later: bool = False) -> None:
@@ -233,13 +268,15 @@ def _ruled_by(search: Search) -> Objective | None:
     return objective
 
 
-def _ruled(search: Search, records: list[dict], prices: list[dict]) -> dict[int, bound.RuledOut]:
-    """The signatures that cannot win."""
-    objective = _ruled_by(search)
-    if objective is None:
-        return {}
-    return bound.closed(records, depths=search.space.depths(), signatures=search.signatures,
-                        objective=objective, prices=prices, val_examples=study_val_examples(search.study))
+def _readings(search: Search) -> bound.Readings:
+    """What the study's readings say this round: one answer and cost model for all its questions."""
+    return bound.Readings(_records(search), search.signatures, _prices(search), objective=_ruled_by(search),
+                          val_examples=study_val_examples(search.study))
+
+
+def _ruled(search: Search, readings: bound.Readings) -> dict[int, bound.RuledOut]:
+    """The signatures that cannot win (none without an objective that rules: ``readings.answer``)."""
+    return readings.closed(search.space.depths())
 
 
 def _prices(search: Search) -> list[dict]:

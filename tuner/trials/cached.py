@@ -4,7 +4,9 @@ The trial starts from the head the shared phase 1 left (weights and dropout
 state), trains the top k layers (plus the few frozen layers between the
 cache point and the cut, run live) on the activations at the cache point,
 with the plain run's phase-2 batches, and then probes the real plain model
-at this depth for the step costs that make ``protocol_seconds``.
+at this depth for the step costs that make ``protocol_seconds``, unless the
+search already knows them closely enough to interpolate (``priced_between``,
+``tuner.strategies.rounds``).
 
 Caching is valid because the protocol feeds every epoch the same inputs (no
 augmentation) and the backbone runs in inference mode; a protocol that
@@ -38,7 +40,12 @@ from tuner.model.hypermodel import (
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
 from tuner.model.protocol import Protocol, cached_on_images, host_name
-from tuner.stored_keys import CACHE_POINT, CACHE_WRITTEN_BYTES, CHECKPOINT_ERROR
+from tuner.stored_keys import (
+    CACHE_POINT,
+    CACHE_WRITTEN_BYTES,
+    CHECKPOINT_ERROR,
+    PRICED_BETWEEN,
+)
 from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts
 from tuner.trials.prefix_cache import PrefixCache
@@ -52,7 +59,8 @@ class CacheTooSmall(Exception):
 def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
                      head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
                      keys: activations.CacheKeys, progress: Progress | None = None,
-                     checkpoint: str | None = None, phase2_seed: int | None = None) -> TrialMetrics:
+                     checkpoint: str | None = None, phase2_seed: int | None = None,
+                     priced_between: dict | None = None) -> TrialMetrics:
     t0 = time.perf_counter()
     p = protocol
     spec = get_backbone_spec(p.backbone)
@@ -71,9 +79,12 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
     extra: dict = {}
     t_probe = time.perf_counter()
     probe, costs = _first_burst(plain, depth=depth, images_cut=images_cut, protocol=p,
-                                num_classes=num_classes, train=train, phase1=phase1, transform=transform)
+                                num_classes=num_classes, train=train, phase1=phase1, transform=transform,
+                                priced_between=priced_between)
     if costs is not None:
         extra.update(costs.as_attrs("phase2"))
+    if costs is not None and priced_between is not None and depth != 0:
+        extra[PRICED_BETWEEN] = priced_between
 
     model = _suffix_model(cuts, point, head, head_state, x_train.x.shape[1:], protocol=p,
                           num_classes=num_classes, optimizer_built=not images_cut)
@@ -147,15 +158,20 @@ def _inputs(cuts, depth: int, train: Arrays, val: Arrays, *, cache: PrefixCache,
 
 
 def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: Protocol,
-                 num_classes: int, train: Arrays, phase1: dict, transform):
+                 num_classes: int, train: Arrays, phase1: dict, transform, priced_between: dict | None):
     """The probe of the plain model's phase-2 steps, its first burst run (None on the images:
-    that phase 2 is the plain one); at depth 0 the costs phase 1 already priced."""
+    that phase 2 is the plain one); at depth 0 the costs phase 1 already priced, and where the
+    search interpolated them (``priced_between``) those, unprobed."""
+    validation = StepCosts.from_attrs(phase1, "phase1")
     if depth == 0:
         # Nothing of the backbone trains: the plain phase 2 runs phase 1's
         # graph again (only the learning rate differs), already priced.
-        return None, StepCosts.from_attrs(phase1, "phase1")
+        return None, validation
     if images_cut:
         return None, None
+    if priced_between is not None:  # validation is phase 1's forward pass at every depth
+        return None, StepCosts(float(priced_between["train_step"]), float(priced_between["train_trace"]),
+                               validation.val_step, validation.val_trace)
     # Traced before training, as a plain phase 2 would meet this process:
     # kernels for these layers' gradients not yet run. A few steps now
     # (kept for the record), the priced ones after training: steps right

@@ -65,7 +65,7 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
                 protocol=c.protocol, num_classes=c.num_classes, depth=request.depth,
                 train=train, val=val, head_state=state, phase1=c.phase1, cache=cache,
                 keys=keys, progress=progress, checkpoint=request.checkpoint,
-                phase2_seed=request.trial_seed)
+                phase2_seed=request.trial_seed, priced_between=request.priced_between)
         except CacheTooSmall as exc:
             note = f"{exc}: this trial runs plain"
             emit(event="note", message=note)

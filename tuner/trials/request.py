@@ -63,6 +63,9 @@ class TrialRequest:
     checkpoint: str | None = None  # where a trial keeps its weights (--keep-checkpoints)
     trial_seed: int | None = None  # a repeat's own phase-2 seed (sweep, confirmation)
     head_out: str | None = None  # where the head phase writes phase 1's weights
+    priced_between: dict[str, Any] | None = None
+    """A cached trial's phase-2 step costs, interpolated by the search between two read depths
+    (``stored_keys.PRICED_BETWEEN``): the trial skips its own probe."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -81,9 +84,10 @@ class TrialRequest:
 
     @classmethod
     def trial(cls, context: TrialContext, depth: int, *, checkpoint: str | None = None,
-              seed: int | None = None) -> TrialRequest:
+              seed: int | None = None, priced_between: dict[str, Any] | None = None) -> TrialRequest:
         """Train ``depth`` (plain or cached, as the context says)."""
-        return cls("trial", context, depth=depth, checkpoint=checkpoint, trial_seed=seed)
+        return cls("trial", context, depth=depth, checkpoint=checkpoint, trial_seed=seed,
+                   priced_between=priced_between)
 
     @classmethod
     def head(cls, context: TrialContext, out: str) -> TrialRequest:

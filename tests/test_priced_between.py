@@ -1,0 +1,97 @@
+"""A cached trial between two read depths that price it closely is given their interpolated step
+costs and skips its own probe; its seconds are then the model's, never a reading of it.
+
+No training: the live oracle is driven directly on a study whose measured trials carry what
+cached trials store (their probed phase-2 step costs), as tests/test_ruled_out.py does.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from objectives import get_objective
+from tuner import stored_keys as keys
+from tuner.model.signatures import n_layers
+from tuner.model.space import DepthSpace
+from tuner.progress import Reporter
+from tuner.search.oracle import OptunaOracle
+from tuner.strategies.registry import Setup, make_strategy
+from tuner.strategies.rounds import Search, _readings
+
+H = n_layers("MobileNetV2")
+SPACE = DepthSpace(0, H)
+SIG = tuple(range(H + 1))
+EFF = get_objective("efficiency")
+
+
+def _measure(study, depth, seconds, step, trace=1.0, **attrs):
+    """A measured cached trial: its price and the probed step costs it came from."""
+    study.add_trial(optuna.trial.create_trial(
+        params=SPACE.params_for(depth), distributions=SPACE.distributions(), value=0.9 / seconds,
+        user_attrs={"depth": depth, "val_accuracy": 0.9, "fit_seconds": 5.0, "protocol_seconds": seconds,
+                    "trial_mode": "cached", keys.PHASE2_TRAIN_STEP: step, keys.PHASE2_TRAIN_TRACE: trace,
+                    **attrs}))
+
+
+def _ask(study, depth, *, cached=True, **attrs):
+    """The trial the oracle asks for a queued ``depth``, as a cached (or plain) search would."""
+    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+                                 objective=EFF), reporter=Reporter(quiet=True))
+    if cached:
+        oracle.price_with(lambda d: None)
+    study.enqueue_trial(SPACE.params_for(depth), user_attrs=attrs)
+    r = oracle.populate_space("t")
+    assert r["status"] == "RUNNING" and r["values"]["depth"] == depth
+    oracle._heartbeats.pop("t").stop()
+    return oracle.optuna_trials.pop("t")
+
+
+@pytest.fixture
+def study():
+    s = optuna.create_study(direction="maximize")
+    _measure(s, 0, 50.0, step=0.10)
+    _measure(s, 20, 54.0, step=0.14, trace=3.0)  # 8 % dearer: brackets depths 1-19 closely
+    _measure(s, 40, 62.0, step=0.30)  # 15 % dearer: 21-39 are not
+    return s
+
+
+def test_a_closely_bracketed_depth_gets_its_neighbours_costs_interpolated(study):
+    t = _ask(study, 5)
+    between = t.user_attrs[keys.PRICED_BETWEEN]
+    assert between["depths"] == [0, 20]
+    assert between["train_step"] == pytest.approx(0.75 * 0.10 + 0.25 * 0.14)
+    assert between["train_trace"] == pytest.approx(0.75 * 1.0 + 0.25 * 3.0)
+    assert t.user_attrs[keys.PRICE_LOW] == 50.0 and t.user_attrs[keys.PRICE_HIGH] == 54.0
+
+
+@pytest.mark.parametrize("case", ["a wide bracket", "beyond every reading", "a repeat", "a plain search",
+                                  "a neighbour without probed costs"])
+def test_where_a_probe_still_tells_something_the_trial_probes(study, case):
+    if case == "a neighbour without probed costs":  # as a deep trial on the images stores none
+        study = optuna.create_study(direction="maximize")
+        _measure(study, 0, 50.0, step=0.10)
+        study.add_trial(optuna.trial.create_trial(
+            params=SPACE.params_for(20), distributions=SPACE.distributions(), value=0.9 / 54.0,
+            user_attrs={"depth": 20, "val_accuracy": 0.9, "fit_seconds": 54.0, "protocol_seconds": 54.0}))
+    depth, attrs, cached = {"a wide bracket": (30, {}, True), "beyond every reading": (45, {}, True),
+                            "a repeat": (20, {keys.MEASURE_AGAIN: True}, True),
+                            "a plain search": (5, {}, False),
+                            "a neighbour without probed costs": (5, {}, True)}[case]
+    t = _ask(study, depth, cached=cached, **attrs)
+    assert keys.PRICED_BETWEEN not in t.user_attrs
+
+
+def test_an_interpolated_price_is_no_reading_of_the_cost_model(study):
+    t = _ask(study, 5)
+    t.set_user_attr("val_accuracy", 0.9)
+    t.set_user_attr("fit_seconds", 5.0)
+    t.set_user_attr("protocol_seconds", 70.0)  # whatever it says, it is the model's own number
+    study.tell(t, 0.9 / 70.0)
+    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
+    readings = _readings(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+                                objective=EFF))
+    assert 5 in readings.depth_of  # the answer ranks it
+    assert 5 not in readings.model.depth_of  # the cost model does not read it
+    assert (readings.price(10).low, readings.price(10).high) == (50.0, 54.0)
