@@ -50,6 +50,9 @@ def run_search(mode: str, index: int, args, work: str) -> dict:
     study["trials"] = [t for t in every if t["state"] == "COMPLETE" and t["trained"]]
     study["ruled_out"] = [t for t in every if t["state"] == "PRUNED"]
     shutil.rmtree(os.path.join(folder, "cache"), ignore_errors=True)
+    if args.keep:  # the study itself, for what the summary leaves out (probe_seconds, ...)
+        os.makedirs(args.keep, exist_ok=True)
+        shutil.copy(os.path.join(folder, "study.db"), os.path.join(args.keep, f"{index}-{mode}.db"))
     return {"mode": mode, "run": index, "wall": wall, "study": study}
 
 
@@ -64,6 +67,7 @@ def main() -> None:
     p.add_argument("--finetune-lr", default="1e-4", help="1e-5 (the default of search) for ImageNet weights")
     p.add_argument("--order", default="cached,plain,cached", help="modes, one run each, in this order")
     p.add_argument("--csv", default="benchmarks/out/whole_search.csv")
+    p.add_argument("--keep", default=None, help="a folder to copy each run's study.db into")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="whole-search-")
     runs = []
@@ -77,20 +81,23 @@ def main() -> None:
     with open(args.csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "mode", "wall_seconds", "best_depth", "trial", "depth", "search_seconds",
-                     "protocol_seconds", "val_accuracy", "price", "price_sd", "price_miss", "ruled_out"])
+                     "protocol_seconds", "val_accuracy", "price", "price_sd", "price_miss", "ruled_out",
+                     "note"])
         for r in runs:
             for t in r["study"]["trials"] + r["study"]["ruled_out"]:
                 w.writerow([r["run"], r["mode"], f"{r['wall']:.1f}", r["study"].get("best_depth"),
                             t.get("number"), t.get("depth"), t.get("search_seconds"),
                             t.get("protocol_seconds"), t.get("val_accuracy"), t.get("price"),
-                            t.get("price_sd"), t.get("price_miss"), t["state"] == "PRUNED"])
+                            t.get("price_sd"), t.get("price_miss"), t["state"] == "PRUNED", t.get("note")])
 
     print(f"\n{args.image_size} px, {args.trials} trials; wall clock of `depth-tuner search`\n")
-    print("| run | mode | wall clock | best depth (within noise) | trials (depth: took s) | ruled out |")
+    print("| run | mode | wall clock | best depth (within noise) | trials (depth: took s; * priced between "
+          "read depths, not probed) | ruled out |")
     print("|---|---|---|---|---|---|")
     for r in runs:
         s = r["study"]
-        trials = ", ".join(f"{t.get('depth')}: {float(t.get('search_seconds') or 0):.1f}" for t in s["trials"])
+        trials = ", ".join(f"{t.get('depth')}{'*' if 'priced between' in (t.get('note') or '') else ''}: "
+                           f"{float(t.get('search_seconds') or 0):.1f}" for t in s["trials"])
         ruled = ", ".join(str(t.get("depth")) for t in s["ruled_out"]) or "none"
         near = ", ".join(map(str, s.get("within_noise") or [])) or "none"
         print(f"| {r['run']} | {r['mode']} | {r['wall']:.0f} s | {s.get('best_depth')} ({near}) | {trials} "
