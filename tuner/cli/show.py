@@ -65,7 +65,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     data = config.get("data", {})
     fake = " (FAKE data)" if data.get("source") == "fake" else ""
     print(f"study {study}: {data.get('name')}{fake}, {config.get('protocol', {}).get('backbone')}, "
-          f"objective {config.get('objective')}, sampler {config.get(keys.CONFIG_STRATEGY)}", file=out)
+          f"objective {config.get('objective')}, strategy {config.get(keys.CONFIG_STRATEGY)}", file=out)
     note = provenance_note(config)
     if note:
         print(note, file=out)
