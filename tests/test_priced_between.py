@@ -95,3 +95,43 @@ def test_an_interpolated_price_is_no_reading_of_the_cost_model(study):
     assert 5 in readings.depth_of  # the answer ranks it
     assert 5 not in readings.model.depth_of  # the cost model does not read it
     assert (readings.price(10).low, readings.price(10).high) == (50.0, 54.0)
+
+
+@pytest.mark.parametrize("used", [True, False])
+def test_an_offer_the_trial_did_not_use_is_withdrawn(study, tmp_path, used):
+    """A trial that trained on the images or ran plain measured its seconds: the offer is set to
+    None after it, so its seconds count as a reading; a used one stays."""
+    from tuner.model.hypermodel import DepthHyperModel
+    from tuner.model.metrics import TrialMetrics
+    from tuner.model.protocol import Protocol
+    from tuner.search.depth_tuner import DepthTuner
+    from tuner.trials.request import TrialContext
+
+    protocol = Protocol(weights=None, image_size=32)
+    requests = []
+
+    def serve(request, progress=None):
+        requests.append(request)
+        m = TrialMetrics(depth=request.depth, val_accuracy=0.9, val_loss=0.3, fit_seconds=5.0,
+                         phase_seconds=[1.0, 4.0], epoch_seconds=[1.0], first_epoch_seconds=1.0,
+                         steady_seconds=50.0, trainable_params=10, trained_layers_with_weights=1, host="h",
+                         protocol_seconds=52.0, search_seconds=5.0, trial_mode="cached")
+        extra = {keys.PRICED_BETWEEN: request.priced_between} if used else {}
+        return {"metrics": m.as_attrs(), "extra": extra}
+
+    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+                                 objective=EFF), reporter=Reporter(quiet=True))
+    oracle.price_with(lambda d: None)
+    context = TrialContext(protocol=protocol, num_classes=2, space=SPACE, images_dir=str(tmp_path))
+    tuner = DepthTuner(oracle=oracle, hypermodel=DepthHyperModel(protocol=protocol, num_classes=2, space=SPACE),
+                       objective=EFF, reporter=Reporter(quiet=True), directory=str(tmp_path),
+                       project_name="p", context=context, serve=serve)
+    study.enqueue_trial(SPACE.params_for(5))
+    trial = oracle.create_trial("t")
+    tuner.run_trial(trial)
+    oracle._heartbeats.pop(trial.trial_id).stop()
+    offered = requests[0].priced_between
+    assert offered["depths"] == [0, 20]
+    attrs = oracle.optuna_trials[trial.trial_id].user_attrs
+    assert attrs[keys.PRICED_BETWEEN] == (offered if used else None)

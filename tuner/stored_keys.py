@@ -45,6 +45,7 @@ PRICE_SD = "price_sd"  # that estimate's standard deviation
 # -- trial user attributes: a cached trial priced without its own probe (tuner.strategies.rounds) --
 PRICED_BETWEEN = "priced_between"  # {"depths": [a, b], "train_step": s, "train_trace": s}: phase-2 step costs
 # interpolated between two read depths whose prices bracket this one closely; the trial skipped its probe
+# (None: offered, but the trial measured its seconds: it trained on the images or ran plain)
 PHASE2_TRAIN_STEP = "phase2_train_step"  # seconds of one plain phase-2 training step, as probed
 PHASE2_TRAIN_TRACE = "phase2_train_trace"  # what tracing that step adds once
 

@@ -93,7 +93,7 @@ def _note(a) -> str:
         return f"retrains #{a[keys.RETRY_OF]}"
     if keys.PLAIN_BECAUSE in a:
         return "ran plain: the cut's activations exceed the cache size"
-    if keys.PRICED_BETWEEN in a:
+    if a.get(keys.PRICED_BETWEEN):
         low, high = a[keys.PRICED_BETWEEN]["depths"]
         return f"priced between depths {low} and {high}, not probed"
     return ""

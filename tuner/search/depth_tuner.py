@@ -107,6 +107,9 @@ class DepthTuner(kt.Tuner):
         value = self.objective_fn(report)
         for key, v in metrics.as_attrs().items():
             ot.set_user_attr(key, v)
+        if request.priced_between and keys.PRICED_BETWEEN not in metrics.extra:
+            # offered, not used (it trained on the images, or ran plain): its seconds were measured
+            ot.set_user_attr(keys.PRICED_BETWEEN, None)
         if request.checkpoint and keys.CHECKPOINT_ERROR not in metrics.extra:  # export may reuse it
             ot.set_user_attr(keys.CHECKPOINT, request.checkpoint)
         self.reporter.trial_done(trial=number, total=total, depth=depth,

@@ -54,8 +54,8 @@ MODEL_CV = 0.10
 CLOSE_BRACKET = 0.10
 """A depth whose bracket is at most this share of its estimate is priced without a probe of its own
 (``Price.closely_bracketed``): seconds grow with depth, so its price lies inside the bracket, and
-interpolating errs by at most half of it, 5 %; one probe's own noise is 3-5 % within a search
-(benchmarks/RESULTS.md)."""
+interpolating errs by at most half of it, 5 %, where a probe's price errs by up to ±10 % against
+plain runs (benchmarks/RESULTS.md, session 28)."""
 
 
 @dataclass(frozen=True)

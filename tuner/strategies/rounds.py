@@ -220,7 +220,7 @@ def _step_costs(search: Search) -> dict[int, tuple[float, float]]:
     per: dict[int, list[tuple[float, float]]] = {}
     for t in search.study.get_trials(deepcopy=False):
         a = t.user_attrs
-        own = (t.state == TrialState.COMPLETE and keys.REUSED_FROM not in a and keys.PRICED_BETWEEN not in a)
+        own = t.state == TrialState.COMPLETE and keys.REUSED_FROM not in a and not a.get(keys.PRICED_BETWEEN)
         for source in (a if own else {}, a.get(keys.PROBED) or {}):
             if keys.PHASE2_TRAIN_STEP in source:
                 sig = search.signatures[trial_depth(t, search.space)]
