@@ -94,7 +94,7 @@ class DepthTuner(kt.Tuner):
                 metrics.extra[keys.PROCESS_PREFIX + key] = result[key]
         if metrics.extra.get(keys.CACHE_WRITTEN_BYTES):
             self.reporter.say(f"cached the activations at depth {metrics.extra[keys.CACHE_POINT]}'s cut: "
-                              f"{metrics.extra['cache_written_bytes'] / 2**20:.0f} MiB written "
+                              f"{metrics.extra[keys.CACHE_WRITTEN_BYTES] / 2**20:.0f} MiB written "
                               f"to {self.trial_context.cache_dir} (depth-tuner cache lists them)")
         if keys.CHECKPOINT_ERROR in metrics.extra:  # artifacts are optional: the result is stored
             self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "

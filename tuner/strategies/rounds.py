@@ -145,12 +145,14 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
     if decision.kind is Kind.TRAIN and not again and _worth_probing(search, depth, readings):
         decision, ruled, readings = _probe(search, trial, depth, decision, readings)
     if decision.kind in (Kind.TRAIN, Kind.RULE_OUT):
-        for key, value in readings.price(depth).as_attrs().items():
+        priced = readings.price(depth)
+        for key, value in priced.as_attrs().items():
             trial.set_user_attr(key, value)  # what it was priced at, beside what it will measure
-    if decision.kind is Kind.TRAIN and search.interpolates and not again and keys.PROBED not in trial.user_attrs:
-        between = _priced_between(search, depth, readings)
-        if between is not None:
-            trial.set_user_attr(keys.PRICED_BETWEEN, between)
+        if (decision.kind is Kind.TRAIN and search.interpolates and not again
+                and keys.PROBED not in trial.user_attrs and priced.closely_bracketed()):
+            between = _priced_between(search, depth, readings)
+            if between is not None:
+                trial.set_user_attr(keys.PRICED_BETWEEN, between)
     out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
     if decision.kind is Kind.TRAIN:
         return out
@@ -197,12 +199,10 @@ def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, 
 
 
 def _priced_between(search: Search, depth: int, readings: bound.Readings) -> dict | None:
-    """A cached trial's phase-2 step costs without a probe of its own: interpolated in the
-    weights' signature between the read depths around it, where their prices bracket it closely
-    (``Price.closely_bracketed``) and both have probed step costs. A repeat still probes: its
-    spread is what the study's seconds noise is estimated from."""
-    if not readings.price(depth).closely_bracketed():
-        return None
+    """A cached trial's phase-2 step costs without a probe of its own, for a depth whose price
+    the read depths around it bracket closely (``Price.closely_bracketed``): interpolated in the
+    weights' signature between theirs, where both have probed step costs. A repeat still
+    probes: its spread is what the study's seconds noise is estimated from."""
     sig, read = search.signatures[depth], readings.model.fit.index
     below, above = int(read[read < sig].max()), int(read[read > sig].min())
     costs = _step_costs(search)
