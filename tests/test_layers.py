@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Earlier stages first; a module may import its own stage and earlier ones.
 LAYERS = [
     ("tuner", "tuner.errors", "tuner.progress", "tuner.quiet", "tuner.processes", "tuner.user_cache",
-     "tuner.paths", "tuner.load", "tuner.stored_keys", "studies"),
+     "tuner.paths", "tuner.load", "tuner.stored_keys", "tuner.devices", "studies"),
     ("tuner.data",),
     ("tuner.model",),
     ("tuner.trials",),

@@ -89,6 +89,7 @@ STORED = {
     "SHARED_SECONDS": "shared_seconds", "PLAIN_BECAUSE": "plain_because",
     "CHECKPOINT_ERROR": "checkpoint_error", "CACHE_POINT": "cache_point",
     "CACHE_WRITTEN_BYTES": "cache_written_bytes", "PROCESS_PREFIX": "process_",
+    "DEVICE": "device", "SOFTWARE": "software",
     "CONFIG": "config", "EXAMPLES": "examples", "TOOL_VERSION": "tool_version",
     "HEAD_PHASE": "head_phase", "JOINED_PREFIX": "joined:", "CONFIG_STRATEGY": "sampler", "OLD_RANDOM_WEIGHTS": "none",
 }

@@ -19,6 +19,11 @@ class TrialError(DepthTunerError):
     """One trial could not produce metrics (NaN loss, out of memory, ...)."""
 
 
+class OutOfMemory(TrialError):
+    """The device ran out of memory: the trial fails, and its process is replaced before the next
+    one (TensorFlow does not give back what it holds after an out-of-memory error)."""
+
+
 class SearchStopped(DepthTunerError):
     """The failure policy ended the search; the study is intact and resumable."""
 

@@ -75,6 +75,8 @@ CHECKPOINT_ERROR = "checkpoint_error"  # why the trial's checkpoint could not be
 CACHE_POINT = "cache_point"  # the depth whose cut's activations the trial read (-1: pooled features)
 CACHE_WRITTEN_BYTES = "cache_written_bytes"  # bytes the trial wrote to the activation cache
 PROCESS_PREFIX = "process_"  # + "rss_mib" / "peak_rss_mib": the trial process's memory
+DEVICE = "device"  # where the trial trained: "GPU: NAME" (" xN" for N visible) or "CPU: MODEL (N cores)"
+SOFTWARE = "software"  # "tensorflow X, keras Y" of the process that trained it
 
 # What a queued trial carries that must survive being queued again.
 QUEUE_CARRIED = (CHOSEN_BY, MEASURE_AGAIN, STAGE, CONFIRM)
@@ -113,8 +115,11 @@ def came_from_queue(attrs: Mapping[str, Any]) -> bool:
 
 def stored_config(raw: Any) -> dict[str, Any]:
     """A study's ``config`` attribute as a dict: JSON text (a dict in the earliest studies);
-    studies from before there were two modes ran plain."""
+    studies from before there were two modes ran plain, and those from before ``jit_compile``
+    without XLA."""
     config = dict(raw) if isinstance(raw, dict) else (json.loads(raw) if raw else {})
     if config:
         config.setdefault("trial_mode", "plain")
+        if isinstance(config.get("protocol"), dict):  # before XLA was a protocol choice: Keras' CPU default
+            config["protocol"] = {"jit_compile": False, **config["protocol"]}
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -136,6 +137,20 @@ def busy_line(study: optuna.Study) -> str:
             f"{min(loads):.1f}-{max(loads):.1f} of {busy[0].user_attrs[keys.CORES]} cores busy "
             f"(depth{'s' if len(busy) > 1 else ''} {depths}): "
             "their seconds run high; measure them again on a quiet machine (search --confirm repeats)")
+
+
+def devices_line(study: optuna.Study) -> str:
+    """One line when the study's trials trained on more than one device, or "": their seconds
+    are different machines' and do not compare (the cost model prices each worker's device
+    from its own readings)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if keys.REUSED_FROM not in t.user_attrs and keys.VAL_ACCURACY in t.user_attrs]
+    counts = Counter(t.user_attrs[keys.DEVICE] for t in done if t.user_attrs.get(keys.DEVICE))
+    if len(counts) < 2:
+        return ""
+    where = "; ".join(f"{device} ({n})" for device, n in counts.most_common())
+    return (f"note: the trials trained on {len(counts)} devices ({where}): their seconds, and so "
+            "their values, come from different machines; compare the answer within one device")
 
 
 def study_answer(study: optuna.Study) -> Answer | None:

@@ -74,6 +74,7 @@ class DepthSearch:
         or a ``.weights.h5`` file.
     image_size, batch_size, head_epochs, finetune_epochs, head_lr, finetune_lr, dropout, seed:
         the two-phase protocol (phase 1 the head alone, phase 2 the top ``depth`` layers too).
+    jit_compile: train with XLA (recorded in the protocol; off by default on every device).
     strategy: what picks the depths (``tuner.strategies.registry.STRATEGIES``);
         depth_scale: ``log`` or ``linear``. confirm: confirmation repeats (None: default).
     sampler: the older name of ``strategy`` (deprecated, still accepted).
@@ -85,6 +86,9 @@ class DepthSearch:
     trial_mode: ``cached`` (phase 1 once, phase 2 on cached activations) or ``plain``.
     cache_dir, cache_size: the activation cache's folder and cap in GiB.
     artifacts_dir: where the shared head phase is kept. in_process: train in this process.
+    gpu: the one GPU this search's trials train on (one worker per GPU); None: what CUDA shows.
+        When trials run in their own process (the default), this process's TensorFlow is
+        kept off the GPUs from the search on: start it before this process touches a GPU.
     progress: progress lines on stderr (default: quiet).
     """
 
@@ -109,6 +113,7 @@ class DepthSearch:
         finetune_lr: float = DEFAULT_FINETUNE_LR,
         dropout: float = 0.2,
         seed: int = 0,
+        jit_compile: bool = False,
         strategy: str = "tpe",
         depth_scale: str = "log",
         objective: str = "efficiency",
@@ -123,6 +128,7 @@ class DepthSearch:
         cache_size: float = DEFAULT_CACHE_GIB,
         artifacts_dir: str | None = None,
         in_process: bool = False,
+        gpu: int | None = None,
         confirm: int | None = None,
         progress: bool = False,
         sampler: str | None = None,
@@ -145,6 +151,7 @@ class DepthSearch:
         self.finetune_lr = finetune_lr
         self.dropout = dropout
         self.seed = seed
+        self.jit_compile = jit_compile
         self.strategy = strategy
         self.depth_scale = depth_scale
         self.objective = objective
@@ -159,6 +166,7 @@ class DepthSearch:
         self.cache_size = cache_size
         self.artifacts_dir = artifacts_dir
         self.in_process = in_process
+        self.gpu = gpu
         self.confirm = confirm
         self.progress = progress
         self.sampler = sampler
@@ -209,6 +217,7 @@ class DepthSearch:
             batch_size=self.batch_size, head_epochs=self.head_epochs,
             finetune_epochs=self.finetune_epochs, head_lr=self.head_lr,
             finetune_lr=self.finetune_lr, dropout=self.dropout, seed=self.seed,
+            jit_compile=bool(self.jit_compile),
         )
         strategy = parse_strategy(self._strategy_name())
         high = n_layers(spec.name) if self.max_depth is None else self.max_depth
@@ -231,7 +240,7 @@ class DepthSearch:
             study_name=study, storage=storage, budget=None, confirm=confirm, data_dir=self.data_dir,
             max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
             isolate=not self.in_process, cache_dir=self.cache_dir, cache_gib=self.cache_size,
-            artifacts_dir=self.artifacts_dir,
+            artifacts_dir=self.artifacts_dir, gpu=self.gpu,
         ))
 
     def _strategy_name(self) -> str:

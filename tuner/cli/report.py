@@ -102,6 +102,7 @@ def study_figures(
 def run(args: argparse.Namespace) -> int:
     from tuner.analysis.figures import save
     from tuner.analysis.landscape import from_study
+    from tuner.analysis.summary import devices_line
     from tuner.store.provenance import provenance_note
     from tuner.store.records import study_records
     from tuner.paths import check_folder
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     )
     note = provenance_note(recorded_config(study))
     summary += f"\n\n{note}" if note else ""
+    summary += f"\n\n{devices_line(study)}" if devices_line(study) else ""
     (out / "table.md").write_text(f"{summary}\n\n{md}\n", encoding="utf-8")
     paths = []
     for stem, fig in study_figures(land, records, study_name=args.study, note=note).items():

@@ -103,6 +103,9 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
                    help="Adam learning rate of phase 2 (lower: the backbone's weights are pretrained)")
     m.add_argument("--dropout", type=float, default=0.2, help="dropout rate before the head's dense layer")
     m.add_argument("--seed", type=int, default=0, help="seeds the model, data order and sampler")
+    m.add_argument("--jit-compile", action="store_true",
+                   help="train with XLA (part of the recorded protocol; default off on CPU and GPU alike, "
+                   "where Keras' own default turns it on only when a GPU is visible)")
 
     s = p.add_argument_group("search and study")
     if strategy:
@@ -140,6 +143,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     s.add_argument("--in-process", action="store_true",
                    help="train in this process instead of one process per trial (faster start, "
                    "but TensorFlow keeps ~150 MB per trial)")
+    s.add_argument("--gpu", type=int, default=None, metavar="N",
+                   help="train this worker's trials on GPU N alone (as nvidia-smi numbers them; one worker "
+                   "per GPU, README: Scaling out); default: the GPUs CUDA_VISIBLE_DEVICES shows, trials "
+                   "on the first")
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
 

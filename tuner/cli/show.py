@@ -34,6 +34,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
     from tuner.analysis.summary import (
         best_trial_row,
         busy_line,
+        devices_line,
         ruled_out_line,
         study_answer,
         trials_frame,
@@ -81,7 +82,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         print(answer.line(), file=out)
         if answer.choices_line():
             print(answer.choices_line(), file=out)
-    for line in (ruled_out_line(s), busy_line(s)):
+    for line in (ruled_out_line(s), busy_line(s), devices_line(s)):
         if line:
             print(line, file=out)
 

@@ -37,7 +37,10 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def _gathered(indices: tf.data.Dataset, data: Arrays, transform: Callable | None) -> tf.data.Dataset:
-    x, y = tf.constant(data.x), tf.constant(data.y)
+    # The whole array stays in host memory, where tf.data gathers each batch; only batches go to
+    # a GPU (a constant made eagerly would live on the default device, the GPU where there is one).
+    with tf.device("/CPU:0"):
+        x, y = tf.constant(data.x), tf.constant(data.y)
 
     def take(idx):
         xs = tf.gather(x, idx)

@@ -199,7 +199,7 @@ def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, va
 
         model.load_weights(path)
         set_depth(backbone_of(model), depth)
-        compile_for(model, num_classes, protocol.finetune_lr)
+        compile_for(model, num_classes, protocol.finetune_lr, jit_compile=protocol.jit_compile)
         got = float(model.evaluate(_val_batches(val, protocol), verbose=0, return_dict=True)["accuracy"])
         if abs(got - trial.user_attrs[keys.VAL_ACCURACY]) < 1e-6:
             reporter.say(f"reused the kept checkpoint of trial #{trial.number} ({path}): "

@@ -108,13 +108,15 @@ def plain_model(backbone: keras.Model, head: Head, image_size: int, name: str) -
     return keras.Model(inputs, head(x), name=name)
 
 
-def compile_for(model: keras.Model, num_classes: int, lr: float) -> None:
+def compile_for(model: keras.Model, num_classes: int, lr: float, *, jit_compile: bool = False) -> None:
+    """Every model of a trial compiles here, so plain, cached, probes and export share one protocol
+    (``jit_compile`` is ``Protocol.jit_compile``, never Keras' device-dependent "auto")."""
     if num_classes == 2:
         loss, acc = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
     else:
         loss = "sparse_categorical_crossentropy"
         acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[acc])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[acc], jit_compile=jit_compile)
 
 
 def build_optimizer(model: keras.Model) -> None:
@@ -213,7 +215,7 @@ class DepthHyperModel(kt.HyperModel):
         backbone = build_backbone(self.spec, image_size=p.image_size, weights=p.weights)
         backbone.trainable = False
         model = plain_model(backbone, Head.for_protocol(p, self.num_classes), p.image_size, f"{self.spec.name}_depth_tuner")
-        compile_for(model, self.num_classes, p.head_lr)
+        compile_for(model, self.num_classes, p.head_lr, jit_compile=p.jit_compile)
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, train=None, validation=None,
@@ -261,7 +263,7 @@ class DepthHyperModel(kt.HyperModel):
         for phase in (1, 2):
             if phase == 2:
                 set_depth(backbone, depth)
-                compile_for(model, self.num_classes, p.finetune_lr)  # trainable changed: recompile
+                compile_for(model, self.num_classes, p.finetune_lr, jit_compile=p.jit_compile)  # trainable changed: recompile
             runs.append(run_phase(model, train, validation, protocol=p, phase=phase, depth=depth,
                                   transform=transform, progress=progress,
                                   seconds_before=sum(r.seconds for r in runs),

@@ -31,6 +31,10 @@ class Protocol:
     finetune_lr: float = DEFAULT_FINETUNE_LR
     dropout: float = 0.2
     seed: int = 0
+    # XLA, a choice of the protocol rather than of the machine: Keras' "auto"
+    # turns it on only where a GPU is visible, so the same command would time
+    # another protocol on a GPU (an XLA compile per depth and per batch shape).
+    jit_compile: bool = False
 
     def __post_init__(self) -> None:
         checks = [

@@ -24,7 +24,8 @@ from keras_tuner.src import config as kt_config  # no public switch (below)
 from objectives import Objective, get_objective
 from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_datasets, save_images, scan_image_folder
-from tuner.errors import ConsecutiveFailures, SearchStopped, TrialError, UsageError
+from tuner.devices import hide_gpus, train_here
+from tuner.errors import ConsecutiveFailures, OutOfMemory, SearchStopped, TrialError, UsageError
 from tuner.model.backbones import build_backbone, get_backbone_spec
 from tuner.model.calibration import (
     CALIBRATION_IMAGES,
@@ -96,6 +97,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     options = options if options is not None else SearchOptions(**fields)
     options = (replace(options, **fields) if fields else options).checked(config.strategy)
     reporter = reporter or Reporter()
+    _claim_devices(options, reporter)  # before this process's first TensorFlow operation
     plan = _plan(config, options)
     # An existing storage is read now, so that a study with another
     # configuration is refused before any slow work; a new storage file is
@@ -130,6 +132,18 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     if outcome.interrupted and fresh.take_back():
         reporter.say(f"nothing was measured: study {options.study_name!r} removed again")
     return outcome
+
+
+def _claim_devices(options: SearchOptions, reporter: Reporter) -> None:
+    """The worker keeps off the GPU its trial process trains on; with --in-process it trains itself."""
+    if not options.isolate:
+        train_here(options.gpu)
+        return
+    seen = hide_gpus()
+    if seen:
+        reporter.say(f"this process used the GPU before the search started ({len(seen)} visible): "
+                     "it keeps the memory TensorFlow took, which the trial process may need; "
+                     "start the search in a fresh process")
 
 
 def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
@@ -176,20 +190,22 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     """The trials themselves, in an opened study (``run_search`` has checked the input)."""
     if new:
         reporter.say(f"new study {study.study_name!r} in {options.storage}")
-    search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
-                    budget=options.budget, objective=plan.objective, base_seed=config.protocol.seed,
-                    seconds_budget=options.seconds_budget)
-    oracle = OptunaOracle(search, reporter=reporter, max_consecutive_failures=options.max_consecutive_failures)
     _say_neighbours(study, reporter)
     # A failed trial's traceback is stored on it; Keras Tuner need not print it.
     # Keras Tuner exports no switch for that: its config.DEBUG is the one reach-in.
     kt_config.DEBUG = bool(os.environ.get("DEPTH_TUNER_DEBUG"))
     cache = _reclaimed_cache(options, reporter)
     workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
-    trials_process = TrialProcess(on_note=reporter.say) if options.isolate else None
+    trials_process = TrialProcess(on_note=reporter.say, gpu=options.gpu) if options.isolate else None
     try:
         context = _trial_context(config, datasets, cache, workdir, reporter)
         serve = trials_process.request if trials_process else _in_process
+        device = _training_device(serve, context, options.gpu, reporter)
+        search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
+                        budget=options.budget, objective=plan.objective, base_seed=config.protocol.seed,
+                        seconds_budget=options.seconds_budget, device=device)
+        oracle = OptunaOracle(search, reporter=reporter,
+                              max_consecutive_failures=options.max_consecutive_failures)
         stopped = _run_trials(study, config=config, options=options, plan=plan, oracle=oracle,
                               context=context, serve=serve, workdir=workdir, reporter=reporter)
         if stopped:
@@ -201,6 +217,17 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
     return SearchOutcome(study.study_name, done, options.budget, stop_reason=oracle.stop_reason)
+
+
+def _training_device(serve: Serve, context: TrialContext, gpu: int | None, reporter: Reporter) -> str:
+    """Where trials train, asked of the process that trains them and said on stderr (TensorFlow's
+    own lines are kept quiet, so a broken CUDA install would otherwise train on the CPU unseen)."""
+    info = serve(TrialRequest.device(context))["device"]
+    if gpu is not None and not info["gpus"]:
+        raise UsageError(f"--gpu {gpu}: the trial process sees no GPU {gpu} ({info['line']}); "
+                         "pass a GPU that nvidia-smi lists, or leave --gpu out")
+    reporter.say(info["line"])
+    return info["device"]
 
 
 def _say_neighbours(study: optuna.Study, reporter: Reporter) -> None:
@@ -245,6 +272,8 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
             try:
                 context = _with_head_phase(context, study=study, serve=serve, workdir=workdir,
                                            reporter=reporter, artifacts_dir=options.artifacts_dir)
+            except OutOfMemory as exc:  # a plain trial would need the same memory
+                raise SearchStopped(f"the shared head phase failed: {exc}") from None
             except TrialError as exc:
                 raise SearchStopped(f"the shared head phase failed ({exc}); fix the cause, "
                                     "or pass --trial-mode plain") from None

@@ -3,7 +3,7 @@
 ``SearchConfig`` is what the study records (resuming with another is
 refused); these are the run's own choices (how many trials, where the cache
 and the checkpoints go, in which process trials train), which may differ from
-run to run of the same study. Built once by the API (``tuner.api``; the CLI
+run to run of the same study (a study's workers may each train on their own GPU). Built once by the API (``tuner.api``; the CLI
 parses flags into it) and passed down whole instead of a dozen keywords.
 """
 
@@ -35,6 +35,7 @@ class SearchOptions:
     cache_gib: float = DEFAULT_CACHE_GIB
     artifacts_dir: str | None = None  # None: beside the study file
     isolate: bool = True  # False: --in-process
+    gpu: int | None = None  # --gpu: the one GPU this worker's trials train on (None: what CUDA shows)
 
     def checked(self, strategy: str) -> SearchOptions:
         """The numbers checked (the CLI's messages) and ``confirm`` resolved, for ``strategy``."""
@@ -48,6 +49,8 @@ class SearchOptions:
         confirm = resolve_confirm(self.confirm, budget)
         if self.max_consecutive_failures < 0:
             raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
+        if self.gpu is not None and self.gpu < 0:
+            raise UsageError(f"--gpu {self.gpu}: give a GPU's number, 0 or more (nvidia-smi lists them)")
         if not self.cache_gib > 0:
             raise UsageError(f"--cache-size {self.cache_gib:g}: give a positive number of GiB")
         return replace(self, confirm=confirm)

@@ -106,20 +106,21 @@ class Readings:
 
     def __init__(self, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
                  prices: Iterable[Mapping[str, object]] = (), *, objective: Objective | None = None,
-                 val_examples: int | None = None):
+                 val_examples: int | None = None, device: str | None = None):
         self.records, self.prices = list(records), list(prices)
         self.signatures, self.objective, self.val_examples = signatures, objective, val_examples
+        self.device = device
         trained, self.depth_of = per_signature(self.records, signatures)
         noise = estimate_noise(trained, val_examples=val_examples) if self.records else None
         self.model = CostModel(self.records, signatures, self.prices,
-                               seconds_cv=noise.seconds_cv if noise else 0.0)
+                               seconds_cv=noise.seconds_cv if noise else 0.0, device=device)
         self.answer = (answer(trained, objective, noise)
                        if noise and objective is not None and has_bound(objective) else None)
 
     def with_price(self, reading: Mapping[str, object]) -> Readings:
         """The readings with one more probed price (``{depth, seconds}``)."""
         return Readings(self.records, self.signatures, [*self.prices, reading], objective=self.objective,
-                        val_examples=self.val_examples)
+                        val_examples=self.val_examples, device=self.device)
 
     def price(self, depth: int) -> Price:
         """``depth``'s price before it trains (``tuner.strategies.cost``)."""

@@ -105,11 +105,16 @@ def monotone_fit(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, n
 
 
 def cost_readings(records: Iterable[Mapping[str, object]],
-                  prices: Iterable[Mapping[str, object]] = ()) -> list[dict]:
+                  prices: Iterable[Mapping[str, object]] = (), *, device: str | None = None) -> list[dict]:
     """Trained readings and probed prices, as readings of seconds (a probe has no accuracy). A
-    reading whose seconds were interpolated (``interpolated``) is the model's own, not a reading."""
-    return [*(dict(r) for r in records if not r.get("interpolated")),
-            *({"val_accuracy": math.nan, **p} for p in prices)]
+    reading whose seconds were interpolated (``interpolated``) is the model's own, not a reading;
+    one taken on another device than ``device`` is another machine's seconds (one that recorded
+    no device, from before devices were recorded, counts)."""
+    def here(r: Mapping[str, object]) -> bool:
+        return device is None or r.get("device") in (None, device)
+
+    return [*(dict(r) for r in records if not r.get("interpolated") and here(r)),
+            *({"val_accuracy": math.nan, **p} for p in prices if here(p))]
 
 
 def per_signature(records: Iterable[Mapping[str, object]],
@@ -129,9 +134,10 @@ class CostModel:
     """The monotone fit of the readings per signature, and a price for any depth from it."""
 
     def __init__(self, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-                 prices: Iterable[Mapping[str, object]] = (), *, seconds_cv: float = 0.0):
+                 prices: Iterable[Mapping[str, object]] = (), *, seconds_cv: float = 0.0,
+                 device: str | None = None):
         self.signatures = signatures
-        self.table, self.depth_of = per_signature(cost_readings(records, prices), signatures)
+        self.table, self.depth_of = per_signature(cost_readings(records, prices, device=device), signatures)
         self.fit, self.se = self._fitted(seconds_cv)
         self.slope, self.slope_se = self._slope()
 

@@ -103,6 +103,9 @@ class Search:
     interpolates: bool = False
     """Cached trials: a depth closely bracketed by probed ones is given its step costs
     (``keys.PRICED_BETWEEN``) and skips its own probe."""
+    device: str | None = None
+    """Where this search's trials train (``keys.DEVICE``): the cost model prices from readings
+    taken there (and from older ones that recorded none); None: every reading (a replay)."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ def _ruled_by(search: Search) -> Objective | None:
 def _readings(search: Search) -> bound.Readings:
     """What the study's readings say this round: one answer and cost model for all its questions."""
     return bound.Readings(_records(search), search.signatures, _prices(search), objective=_ruled_by(search),
-                          val_examples=study_val_examples(search.study))
+                          val_examples=study_val_examples(search.study), device=search.device)
 
 
 def _ruled(search: Search, readings: bound.Readings) -> dict[int, bound.RuledOut]:
@@ -289,7 +292,7 @@ def _prices(search: Search) -> list[dict]:
 
 
 def _price_reading(search: Search, depth: int, probed: dict) -> dict:
-    return {"depth": depth, "seconds": search.objective.seconds(probed)}
+    return {"depth": depth, "seconds": search.objective.seconds(probed), "device": probed.get(keys.DEVICE)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:

@@ -68,11 +68,18 @@ class StepCosts:
     samples: dict | None = field(default=None, compare=False)
 
     def phase_seconds(self, *, epochs: int, train_examples: int, val_examples: int,
-                      batch_size: int, traced: bool = True) -> float:
-        # A short last batch costs about its share of a full one.
+                      batch_size: int, traced: bool = True, jit_compile: bool = False) -> float:
+        """A plain phase's seconds. A short last batch costs about its share of a full one; under
+        XLA (``jit_compile``) its new shape is compiled once more per phase, as a plain fit does."""
         per_epoch = (train_examples / batch_size * self.train_step
                      + val_examples / batch_size * self.val_step)
-        return epochs * per_epoch + (self.train_trace + self.val_trace if traced else 0.0)
+        if not traced:
+            return epochs * per_epoch
+        traces = self.train_trace + self.val_trace
+        if jit_compile:
+            traces += (self.train_trace if train_examples % batch_size else 0.0) \
+                + (self.val_trace if val_examples % batch_size else 0.0)
+        return epochs * per_epoch + traces
 
     def as_attrs(self, prefix: str) -> dict[str, float]:
         return {f"{prefix}_{k}": v for k, v in asdict(self).items() if v is not None}

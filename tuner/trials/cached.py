@@ -180,7 +180,7 @@ def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: 
     # (accounting). The probe's steps move the weights: they are put
     # back before the trial trains.
     saved = [w.numpy() for w in plain.trainable_weights]
-    compile_for(plain, num_classes, protocol.finetune_lr)
+    compile_for(plain, num_classes, protocol.finetune_lr, jit_compile=protocol.jit_compile)
     probe = plain_probe(plain, protocol=protocol, train=train, phase1=phase1, transform=transform)
     probe.run(PROBE_STEPS // 2)
     for w, value in zip(plain.trainable_weights, saved):
@@ -200,7 +200,7 @@ def _suffix_model(cuts, point, head: Head, head_state: dict, input_shape, *, pro
         x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, head(x))
     head.set_state(head_state)
-    compile_for(model, num_classes, protocol.finetune_lr)
+    compile_for(model, num_classes, protocol.finetune_lr, jit_compile=protocol.jit_compile)
     if optimizer_built:  # on the images this phase 2 is the plain one: it pays what plain pays
         build_optimizer(model)
     return model

@@ -1,5 +1,5 @@
 """What a trial process does with one request: the shared head phase, a plain or a cached
-trial, or a depth's price.
+trial, a depth's price, or where it trains.
 
 Runs inside the long-lived trial process (``tuner.trials.process``); the
 images and the built backbone are kept there for the next request
@@ -8,12 +8,14 @@ images and the built backbone are kept there for the next request
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import numpy as np
 
-from tuner.stored_keys import CHECKPOINT_ERROR, PLAIN_BECAUSE
+from tuner.errors import OutOfMemory
+from tuner.stored_keys import CHECKPOINT_ERROR, DEVICE, PLAIN_BECAUSE, SOFTWARE
 from tuner.trials import kept
 from tuner.trials.activations import CacheKeys
 from tuner.trials.prefix_cache import PrefixCache
@@ -28,8 +30,35 @@ def _cache(context: TrialContext) -> tuple[PrefixCache, CacheKeys]:
 
 def handle(request: TrialRequest, emit) -> dict[str, Any]:
     """Serve one request; the result is JSON-ready. What its fits traced is released after."""
-    with graphs_released():
-        return _serve(request, emit)
+    if request.kind == "device":
+        return {"device": _device()}
+    try:
+        with graphs_released():
+            return _serve(request, emit)
+    except Exception as exc:
+        if not _out_of_memory(exc):
+            raise
+        p = request.context.protocol
+        raise OutOfMemory(f"out of memory on {_device()['device']} at {p.image_size} px, batch size "
+                          f"{p.batch_size}: pass a smaller --batch-size or --image-size") from None
+
+
+@functools.cache
+def _device() -> dict[str, Any]:
+    from tuner.devices import describe_training_device
+
+    return describe_training_device()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """TensorFlow's out-of-memory error (XLA's and the allocator's), however Keras wrapped it."""
+    import tensorflow as tf
+
+    while exc is not None:
+        if isinstance(exc, tf.errors.ResourceExhaustedError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _serve(request: TrialRequest, emit) -> dict[str, Any]:
@@ -48,8 +77,9 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
     if request.kind == "price":
         from tuner.trials.pricing import probe_price
 
-        return {"price": probe_price(protocol=c.protocol, num_classes=c.num_classes,
-                                     depth=request.depth, train=train, val=val, phase1=c.phase1)}
+        price = probe_price(protocol=c.protocol, num_classes=c.num_classes, depth=request.depth,
+                            train=train, val=val, phase1=c.phase1)
+        return {"price": {**price, DEVICE: _device()["device"]}}
 
     def progress(phase, epoch, epochs, seconds):
         emit(event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds)
@@ -74,6 +104,7 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
         if note:
             metrics.extra[PLAIN_BECAUSE] = note
     metrics.search_seconds = time.perf_counter() - t0
+    metrics.extra.update({DEVICE: _device()["device"], SOFTWARE: _device()["software"]})
     return {"metrics": metrics.as_attrs(), "extra": metrics.extra}
 
 

@@ -59,7 +59,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     # a longer probe than a trial's, paid once per study, in two bursts on
     # either side of this phase's own work, half a minute apart at 160 px.
     probe_model = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size, "probe")
-    compile_for(probe_model, num_classes, p.head_lr)
+    compile_for(probe_model, num_classes, p.head_lr, jit_compile=p.jit_compile)
     probe = StepProbe(probe_model,
                       training_batches(train, seed=p.seed, first_epoch=0, epochs=1,
                                        batch_size=p.batch_size, transform=transform),
@@ -77,7 +77,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
 
     features = keras.Input(shape=pooled.train.shape[1:])
     head_model = keras.Model(features, head(features))
-    compile_for(head_model, num_classes, p.head_lr)
+    compile_for(head_model, num_classes, p.head_lr, jit_compile=p.jit_compile)
     build_optimizer(head_model)
     run = run_phase(head_model, Arrays(np.asarray(pooled.train), train.y),
                     Arrays(np.asarray(pooled.val), val.y), protocol=p, phase=1, depth=0)
@@ -85,7 +85,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
 
     costs = probe.run(HEAD_PROBE_STEPS // 2).costs()
     seconds = costs.phase_seconds(epochs=p.head_epochs, train_examples=len(train),
-                                  val_examples=len(val), batch_size=p.batch_size)
+                                  val_examples=len(val), batch_size=p.batch_size, jit_compile=p.jit_compile)
     metrics = {
         "val_accuracy": float(run.history["val_accuracy"][-1]),
         "val_loss": float(run.history["val_loss"][-1]),

@@ -33,7 +33,8 @@ def plain_probe(plain: keras.Model, *, protocol: Protocol, train: Arrays, phase1
 
 def phase2_seconds(costs: StepCosts, *, protocol: Protocol, train: Arrays, val: Arrays) -> tuple[float, float]:
     """What phase 2 costs at these step costs: with its tracing, and steady."""
-    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=protocol.batch_size)
+    shape = dict(train_examples=len(train), val_examples=len(val), batch_size=protocol.batch_size,
+                 jit_compile=protocol.jit_compile)
     return (costs.phase_seconds(epochs=protocol.finetune_epochs, **shape),
             costs.phase_seconds(epochs=protocol.finetune_epochs, traced=False, **shape))
 
@@ -51,7 +52,7 @@ def probe_price(*, protocol: Protocol, num_classes: int, depth: int, train: Arra
         set_depth(backbone, depth)
         plain = plain_model(backbone, Head.for_protocol(p, num_classes), p.image_size,
                             f"{spec.name}_depth_tuner")
-        compile_for(plain, num_classes, p.finetune_lr)
+        compile_for(plain, num_classes, p.finetune_lr, jit_compile=p.jit_compile)
         probe = plain_probe(plain, protocol=p, train=train, phase1=phase1,
                             transform=image_transform(spec.preprocess))
         costs = probe.run(PROBE_STEPS).costs()

@@ -11,7 +11,9 @@ request: memory stays bounded over any number of trials.
 Requests (``tuner.trials.request``, one ``to_wire`` each) and answers are
 JSON lines (stdin / stdout): epoch progress, then the result or the error.
 The child dies with its worker (``PR_SET_PDEATHSIG``), so a SIGKILLed worker
-leaves nothing training.
+leaves nothing training. It is the only process that sees the GPUs, and it
+grows its GPU memory as needed (``tuner.devices``); after an out-of-memory
+error it is replaced, since TensorFlow keeps what it had taken.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from tuner.errors import TrialError
+from tuner.devices import trial_environment
+from tuner.errors import OutOfMemory, TrialError
 from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 from tuner.quiet import quiet_tensorflow
@@ -49,9 +52,10 @@ class TrialProcess:
     """The worker's handle on its child; ``request`` starts one when needed."""
 
     def __init__(self, *, max_growth_mib: float = DEFAULT_MAX_GROWTH_MIB,
-                 on_note: Callable[[str], None] | None = None):
+                 on_note: Callable[[str], None] | None = None, gpu: int | None = None):
         self.max_growth_mib = max_growth_mib
         self.on_note = on_note
+        self.gpu = gpu  # the one GPU the child may see (--gpu); None: those the worker hid from itself
         self.proc: subprocess.Popen | None = None
         self.started = 0  # children started so far (replacements included)
         self._err = None
@@ -60,7 +64,8 @@ class TrialProcess:
     def _start(self) -> None:
         self._err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(CHILD_COMMAND + [str(os.getpid())], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err, text=True)
+                                     stdout=subprocess.PIPE, stderr=self._err, text=True,
+                                     env=trial_environment(self.gpu))
         self.started += 1
         self._first_rss = None
 
@@ -105,6 +110,9 @@ class TrialProcess:
             raise TrialError(f"the trial process died ({how}); its last output: {tail or '-'}")
         self._check_memory(float(result.get("rss_mib", "nan")))
         if result["event"] == "error":
+            if result.get("out_of_memory"):
+                self.close()  # TensorFlow keeps what it holds: the next request gets a fresh child
+                raise OutOfMemory(result["message"])
             raise TrialError(result["message"])
         return result
 
@@ -161,7 +169,7 @@ def main() -> None:
         try:
             answer = dict(event="result", **handle(TrialRequest.from_wire(json.loads(line)), emit))
         except TrialError as exc:
-            answer = dict(event="error", message=str(exc))
+            answer = dict(event="error", message=str(exc), out_of_memory=isinstance(exc, OutOfMemory))
         except Exception as exc:  # recorded on the trial; the search goes on
             answer = dict(event="error", message=f"{type(exc).__name__}: {exc}")
         emit(**answer, rss_mib=proc_status_mib("VmRSS"), peak_rss_mib=proc_status_mib("VmHWM"))

@@ -18,8 +18,8 @@ from tuner.model.protocol import Protocol
 from tuner.model.space import DepthSpace
 
 # trial: train one depth; head: the shared phase 1 of a cached search; price: a depth's
-# plain-protocol seconds by a short probe, before it trains.
-KINDS = ("trial", "head", "price")
+# plain-protocol seconds by a short probe, before it trains; device: where the process trains.
+KINDS = ("trial", "head", "price", "device")
 MODES = ("plain", "cached")
 
 # What serves a request: TrialProcess.request, or the search's in-process stand-in.
@@ -73,8 +73,8 @@ class TrialRequest:
         c = self.context
         if c.mode not in MODES:
             raise ValueError(f"trial request mode {c.mode!r}: expected one of {', '.join(MODES)}")
-        needed = {"trial": ["depth"], "price": ["depth", "phase1"], "head": ["head_out", "cache_dir",
-                                                                              "images_sha256"]}[self.kind]
+        needed = {"trial": ["depth"], "price": ["depth", "phase1"], "device": [],
+                  "head": ["head_out", "cache_dir", "images_sha256"]}[self.kind]
         if self.kind == "trial" and c.mode == "cached":
             needed += ["head_path", "phase1", "cache_dir", "images_sha256"]
         missing = [name for name in needed
@@ -98,6 +98,11 @@ class TrialRequest:
     def price(cls, context: TrialContext, depth: int) -> TrialRequest:
         """Probe what ``depth`` would cost in the plain protocol."""
         return cls("price", context, depth=depth)
+
+    @classmethod
+    def device(cls, context: TrialContext) -> TrialRequest:
+        """Say where the process trains (``tuner.devices.describe_training_device``)."""
+        return cls("device", context)
 
     def to_wire(self) -> dict[str, Any]:
         """The request as one JSON-ready dict: the context's fields and this request's, flat."""
