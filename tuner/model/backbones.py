@@ -97,7 +97,8 @@ def build_backbone(
             if weights == "imagenet":
                 raise UsageError(
                     f"could not get ImageNet weights for {spec.name} ({one_line(exc)}): "
-                    "connect to the internet once (Keras caches them in ~/.keras/models), "
+                    "connect to the internet once (Keras caches them in "
+                    f"{os.path.join(os.environ.get('KERAS_HOME', '~/.keras'), 'models')}), "
                     "or pass --weights PATH to a local file, or --weights none"
                 ) from None
             raise
