@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from typing import TextIO
@@ -33,6 +34,15 @@ class Reporter:
         cost = f" (took {search_seconds:.1f} s, {mode})" if mode != "plain" else ""
         self.say(f"trial {trial}/{total} depth {depth}: val_accuracy {val_accuracy:.4f}, "
                  f"{seconds:.1f} s in the plain protocol{cost}, {objective} {value:.6g}")
+
+
+def time_left(trial_seconds: list[float], remaining: int) -> str:
+    """"; about 12 min left" from what the study's trials cost so far (their median, times the
+    trials still to run, this one included), or "" before any."""
+    if not trial_seconds or remaining < 1:
+        return ""
+    left = statistics.median(trial_seconds) * remaining
+    return f"; about {left:.0f} s left" if left < 90 else f"; about {left / 60:.0f} min left"
 
 
 def _clock(seconds: float) -> str:

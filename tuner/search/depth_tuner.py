@@ -17,7 +17,7 @@ from tuner.errors import ConsecutiveFailures, TrialError
 from tuner.load import LoadMeter, is_busy
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.metrics import TrialMetrics
-from tuner.progress import Reporter
+from tuner.progress import Reporter, time_left
 from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.store.study import measured_trials
 from tuner.trials.request import Serve, TrialContext, TrialRequest
@@ -62,11 +62,15 @@ class DepthTuner(kt.Tuner):
     def run_trial(self, trial: kt.engine.trial.Trial, *_: object, **__: object) -> dict:
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
-        number = len(measured_trials(self.oracle.study)) + 1
+        measured = measured_trials(self.oracle.study)
+        number = len(measured) + 1
         total = self.oracle.budget or "?"
         kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
         again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
-        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again})")
+        left = time_left([float(t.user_attrs[keys.SEARCH_SECONDS]) for t in measured
+                          if keys.SEARCH_SECONDS in t.user_attrs],
+                         self.oracle.budget - number + 1 if self.oracle.budget else 0)
+        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){left}")
 
         def progress(phase, epoch, epochs, seconds):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
