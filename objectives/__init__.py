@@ -66,6 +66,14 @@ class Objective:
         return len(self.study_directions) > 1
 
     @property
+    def metric_names(self) -> list[str]:
+        """What the study's values are, by name, for Optuna's tools (the dashboard's axis): the
+        study metrics, else the accuracy a rule's trials are told, else the objective's name."""
+        if self.study_metrics:
+            return list(self.study_metrics)
+        return [keys.VAL_ACCURACY if self.trial_formula is _accuracy else self.name]
+
+    @property
     def shown_as(self) -> str:
         """What a depth's value is called in one-line answers."""
         return self.value_name or self.name

@@ -176,7 +176,12 @@ class Answer:
                 for k in self.front)
         return (f"best depth: {self.best_depth}, {self.objective.shown_as} {self.best_value:.4g} "
                 f"± {self.half_width:.2g}{unit} (95 %; {', '.join(facts)}); "
-                f"within noise of it: {others}{front} [{self.noise.describe()}]")
+                f"within noise of it: {others}{front} [{self.noise.describe(self.best_accuracy)}]")
+
+    @property
+    def best_accuracy(self) -> float:
+        """The best depth's mean accuracy: where the noise it is judged by is read."""
+        return float(self.depths.loc[self.best_depth, "val_accuracy"])
 
     def as_dict(self) -> dict[str, object]:
         """The json fields of ``show``: best_depth, best_value, best_interval, within_noise, ..."""
@@ -189,7 +194,7 @@ class Answer:
             "within_noise": list(self.within_noise),
             "choices": {how: self.chosen(how) for how in CHOICES},
             "pareto_front": list(self.front),
-            "noise": self.noise.as_dict(),
+            "noise": self.noise.as_dict(self.best_accuracy),
             "depths": [{"depth": int(d), **{k: _plain(v) for k, v in r.items()}}
                        for d, r in zip(self.depths.index, self.depths.to_dict("records"))],
         }

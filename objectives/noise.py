@@ -119,21 +119,35 @@ class NoiseModel:
     def is_default(self) -> bool:
         return self.accuracy_df == 0 and self.seconds_df == 0
 
-    def describe(self) -> str:
-        """One phrase: the figures and where they come from."""
-        def source(df: int, none: str) -> str:
-            return f"from repeats, {df} df, with the default as {PRIOR_DF}" if df else f"default, {none}"
+    def accuracy_sd_at(self, accuracy: float | None) -> tuple[float, str]:
+        """The accuracy sd a reading at ``accuracy`` is given, and where it comes from: the
+        binomial floor of the validation images, the study's repeats, or the prior."""
+        study = (f"from repeats, {self.accuracy_df} df, with the default as {PRIOR_DF}" if self.accuracy_df
+                 else "default, no depth read under two seeds yet")
+        if accuracy is None or not math.isfinite(accuracy):
+            return self.accuracy_sd, study
+        used = float(self.accuracy_sds(accuracy))
+        if used > self.accuracy_sd:
+            return used, (f"the binomial sd of {self.val_examples} validation images at "
+                          f"{accuracy:.3f}; the study's own {self.accuracy_sd:.3f} is {study}")
+        return used, study + (f", at least the binomial sd of {self.val_examples} validation images"
+                              if self.val_examples else "")
 
-        floor = (f", at least the binomial sd of {self.val_examples} validation images"
-                 if self.val_examples else "")
-        return (f"noise per reading: accuracy sd {self.accuracy_sd:.3f} "
-                f"({source(self.accuracy_df, 'no depth read under two seeds yet')}{floor}), "
-                f"seconds {100 * self.seconds_cv:.0f} % "
-                f"({source(self.seconds_df, 'no depth repeated yet')})")
+    def describe(self, accuracy: float | None = None) -> str:
+        """One phrase: the figures used for a reading at ``accuracy`` (the best depth's), and
+        where they come from."""
+        sd, source = self.accuracy_sd_at(accuracy)
+        seconds = (f"from repeats, {self.seconds_df} df, with the default as {PRIOR_DF}" if self.seconds_df
+                   else "default, no depth repeated yet")
+        return (f"noise per reading: accuracy sd {sd:.3f} ({source}), "
+                f"seconds {100 * self.seconds_cv:.0f} % ({seconds})")
 
-    def as_dict(self) -> dict[str, object]:
-        return {"accuracy_sd": self.accuracy_sd, "seconds_cv": self.seconds_cv,
-                "accuracy_df": self.accuracy_df, "seconds_df": self.seconds_df,
+    def as_dict(self, accuracy: float | None = None) -> dict[str, object]:
+        """``accuracy_sd`` is the sd used for a reading at ``accuracy``; ``study_accuracy_sd`` the
+        study-wide figure before the validation set's binomial floor."""
+        sd, source = self.accuracy_sd_at(accuracy)
+        return {"accuracy_sd": sd, "accuracy_sd_source": source, "study_accuracy_sd": self.accuracy_sd,
+                "seconds_cv": self.seconds_cv, "accuracy_df": self.accuracy_df, "seconds_df": self.seconds_df,
                 "val_examples": self.val_examples, "default": self.is_default}
 
 

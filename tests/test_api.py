@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,12 @@ def test_readme_example_runs_resumes_and_compares(tmp_path, monkeypatch):
     assert (frame["val_accuracy"] > 0.4).all()  # learns: 5 classes, chance 0.2
     assert "FAKE" in search.note
     assert len(frame) == 2 and frame.equals(search.trials_dataframe())
-    assert search.best_depth in set(frame["depth"]) and search.best_value == frame["value"].max()
+    assert search.best_depth in set(frame["depth"]) and search.best_value == pytest.approx(frame["value"].max())
+    shown = json.loads(subprocess.run([sys.executable, "-m", "tuner.cli.main", "show", "--format", "json",
+                                       "--study", search.study.study_name, "--storage", search.storage],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert (search.best_depth, search.best_value, list(search.interval), search.within_noise) == (
+        shown["best_depth"], shown["best_value"], shown["best_interval"], shown["within_noise"])
     assert study.study_name == search.study.study_name and len(study.trials) == len(search.study.trials)
     assert (tmp_path / "demo.db").exists()
     before = len(search.study.trials)

@@ -20,6 +20,8 @@ import optuna
 from conftest import FAST, run_cli
 from optuna.trial import TrialState
 
+from tuner import stored_keys as keys
+
 STORED = "tests/data/release_ccfabe5.db"
 
 
@@ -63,3 +65,7 @@ def test_an_old_study_resumes_with_its_recorded_configuration(tmp_path):
     assert len(trained) == 3
     old, new = trained[:2], trained[2]
     assert all("price" not in t.user_attrs for t in old) and "price_low" in new.user_attrs
+    # Resumed, it names its objective for Optuna's tools (it was "Objective 0" before), and the
+    # new trial records its device while the old ones stay as they were.
+    assert study.metric_names == ["efficiency"]
+    assert keys.DEVICE in new.user_attrs and all(keys.DEVICE not in t.user_attrs for t in old)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
+    from objectives.best import Answer
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
     from tuner.search.one_pass import SearchOutcome
@@ -54,8 +55,9 @@ class DepthSearch:
     study's name, kept as ``study_name``). Nothing is checked or written
     until ``run``: bad options then raise ``UsageError`` with the CLI's
     one-line message, before any study is touched. After ``run``, ``study``
-    is the stored ``optuna.Study`` and ``best_depth``, ``best_value`` and
-    ``trials_dataframe()`` read it.
+    is the stored ``optuna.Study``; ``best_depth``, ``best_value``, ``interval``
+    and ``within_noise`` are its answer, exactly what ``show`` says, and
+    ``trials_dataframe()`` its trials.
 
     >>> search = DepthSearch(dataset="tf_flowers", backbone="ResNet50")  # doctest: +SKIP
     >>> search.run(n_trials=13)                                          # doctest: +SKIP
@@ -314,16 +316,50 @@ class DepthSearch:
         return trials_frame(self.study, include_all=include_all)
 
     @property
+    def answer(self) -> Answer | None:
+        """The study's answer, as ``show`` prints it: the best depth by the recorded objective,
+        its readings pooled per depth with their noise (None before the first measured trial)."""
+        from tuner.analysis.summary import study_answer
+
+        try:
+            return study_answer(self.study)
+        except UsageError:  # no study (or storage) yet: nothing is best
+            return None
+
+    @property
     def best_depth(self) -> int | None:
-        """The depth of the best measured trial by the study's objective (None before the first)."""
-        best = self._best_row()
-        return None if best is None else int(best["depth"])
+        """The best depth: ``show``'s and ``export``'s (None before the first measured trial)."""
+        answer = self.answer
+        return None if answer is None else int(answer.best_depth)
 
     @property
     def best_value(self) -> float | None:
-        """The objective value of that trial: what ``show`` reports as the best."""
-        best = self._best_row()
-        return None if best is None else float(best["value"])
+        """The best depth's pooled value by the study's objective, as ``show`` reports it."""
+        answer = self.answer
+        return None if answer is None else float(answer.best_value)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95 % interval of ``best_value`` (``show --format json``'s ``best_interval``)."""
+        answer = self.answer
+        return None if answer is None else tuple(float(v) for v in answer.best_interval)
+
+    @property
+    def within_noise(self) -> list[int]:
+        """The depths the readings cannot tell from the best (empty before the first trial)."""
+        answer = self.answer
+        return [] if answer is None else [int(d) for d in answer.within_noise]
+
+    def best_trial(self) -> pd.Series | None:
+        """The single measured trial with the highest stored value: not the answer, which pools
+        each depth's repeats (and, under ``cheapest-within``, stores accuracy as the value)."""
+        from tuner.analysis.summary import best_trial_row
+
+        try:
+            frame = self.trials_dataframe()
+        except UsageError:
+            return None
+        return best_trial_row(frame)
 
     def export(self, path: str | os.PathLike, *, depth: int | None = None, choose: str = "best",
                head_epochs: int | None = None, finetune_epochs: int | None = None,
@@ -355,15 +391,6 @@ class DepthSearch:
         from tuner.store.study import recorded_config
 
         return provenance_note(recorded_config(self.study))
-
-    def _best_row(self) -> pd.Series | None:
-        from tuner.analysis.summary import best_trial_row
-
-        try:
-            frame = self.trials_dataframe()
-        except UsageError:  # no study (or storage) yet: nothing is best
-            return None
-        return best_trial_row(frame)
 
     def _location(self) -> tuple[str, str]:
         """The study's name and storage URL, defaults as the CLI's."""

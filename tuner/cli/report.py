@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         f"{sum(r['protocol_seconds'] for r in records):.0f} s of training. Best depth "
         f"{answer.best_depth} ({land.objective_spec.shown_as} {answer.best_value:.6g} ± "
         f"{answer.half_width:.2g}, 95 %); within noise of it: {others} "
-        f"[{answer.noise.describe()}]."
+        f"[{answer.noise.describe(answer.best_accuracy)}]."
     )
     note = provenance_note(recorded_config(study))
     summary += f"\n\n{note}" if note else ""

@@ -286,14 +286,21 @@ def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, t
         pass  # not on disk yet
     except ValueError as exc:
         raise UsageError(f"dataset {spec.name!r}: {one_line(exc)}") from None
+    where = data_dir or "~/tensorflow_datasets"
     if not _network_reachable():
-        where = data_dir or "~/tensorflow_datasets"
         raise UsageError(
             f"dataset {spec.name!r} is not in {where} and the network is unreachable: "
             "download it on a connected machine and pass --data-dir, or use "
             "--fake-data or a local folder (--dataset PATH)"
         )
-    train, val = tfds.load(spec.name, download=True, **kwargs)
+    try:
+        train, val = tfds.load(spec.name, download=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a failed download or preparation is one line, not a traceback
+        raise UsageError(
+            f"dataset {spec.name!r} could not be downloaded and prepared in {where} "
+            f"({type(exc).__name__}: {one_line(exc)}): fix that and run again, or download it "
+            "on another machine and pass --data-dir, or use --fake-data or a local folder (--dataset PATH)"
+        ) from None
     return train, val
 
 

@@ -251,14 +251,18 @@ def create_or_load_study(
     from objectives import get_objective
 
     stored = check_resumable(storage, name, config)
-    directions = get_objective(config.get("objective") or "efficiency").study_directions
+    objective = get_objective(config.get("objective") or "efficiency")
     try:
         study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                    directions=list(directions))
+                                    directions=list(objective.study_directions))
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
         created = False
+    if study.metric_names != objective.metric_names:  # new studies, and those from before names
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged through 4.x
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objective.metric_names)
     if not stored:
         study.set_user_attr(keys.CONFIG, json.dumps(config, sort_keys=True))
         study.set_user_attr(keys.TOOL_VERSION, __version__)
