@@ -95,14 +95,19 @@ def _write_archive(path) -> None:
     """flower_photos.tgz as download.tensorflow.org serves it, with a few tiny images per class."""
     rng = np.random.default_rng(0)
 
-    def add(tar, name, data: bytes):
+    def add(tar, name, data: bytes | None = None):  # None: a folder
         info = tarfile.TarInfo(name)
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        if data is None:
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+        else:
+            info.size = len(data)
+        tar.addfile(info, None if data is None else io.BytesIO(data))
 
     with tarfile.open(path, "w:gz") as tar:
+        add(tar, "flower_photos/")
         add(tar, "flower_photos/LICENSE.txt", b"All images in this archive are made by the test.\n")
         for k, cls in enumerate(CLASSES):
+            add(tar, f"flower_photos/{cls}/")
             for i in range(PER_CLASS):
                 add(tar, f"flower_photos/{cls}/{1000 + i}_test.jpg", _jpeg(rng, 40 + 45 * k))
 
@@ -179,8 +184,11 @@ def test_search_downloads_and_prepares_tf_flowers(tmp_path, flowers_online):
     assert proxy.requests == [URL]
     assert any(path.endswith(os.path.join("tf_flowers", "checksums.tsv"))
                for path in log.read_text().splitlines()), log.read_text()
-    sha = hashlib.sha256(proxy.body).hexdigest()
-    assert any(sha in name for name in os.listdir(data_dir / "downloads")), os.listdir(data_dir / "downloads")
+    (record,) = (data_dir / "downloads" / "tf_flowers").glob("*.INFO")  # TFDS's note of what it fetched
+    fetched = json.loads(record.read_text())
+    assert fetched["urls"] == [URL] and fetched["url_info"] == {
+        "checksum": hashlib.sha256(proxy.body).hexdigest(), "size": len(proxy.body),
+        "filename": "flower_photos.tgz"}
 
     # The builder prepared the dataset into --data-dir: every image, in its one split.
     (version,) = os.listdir(data_dir / "tf_flowers")
@@ -188,6 +196,8 @@ def test_search_downloads_and_prepares_tf_flowers(tmp_path, flowers_online):
     (split,) = info["splits"]
     assert split["name"] == "train" and sum(map(int, split["shardLengths"])) == PER_CLASS * len(CLASSES)
     assert f"data tf_flowers: 16 training, 4 validation images, {len(CLASSES)} classes" in result.stderr
+    assert "Downloading and preparing" in result.stderr  # TFDS's own progress, kept off stdout
+    assert "Downloading" not in result.stdout and "prepared" not in result.stdout
 
     # ... and the search trained on it.
     shown = run_cli(["show", "--study", "flowers", "--storage", storage, "--format", "json"], cwd=tmp_path)
@@ -195,7 +205,6 @@ def test_search_downloads_and_prepares_tf_flowers(tmp_path, flowers_online):
     trials = json.loads(shown.stdout)["trials"]
     assert len(trials) == 1 and trials[0]["state"] == "COMPLETE", trials
     assert 0 <= trials[0]["val_accuracy"] <= 1
-
 
 
 def test_a_download_that_cannot_be_prepared_is_one_line(tmp_path, flowers_online):
@@ -207,10 +216,13 @@ def test_a_download_that_cannot_be_prepared_is_one_line(tmp_path, flowers_online
                       "--trials", "1", "--study", "flowers", "--storage", storage],
                      cwd=tmp_path, env_extra={**env, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
+    # TFDS's own download bars come first (progress goes to stderr), then the one line.
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert lines[0].startswith("depth-tuner search: error: dataset 'tf_flowers' could not be "
-                               "downloaded and prepared in "), lines[0]
-    assert "NonMatchingChecksumError" in lines[0] and "--data-dir" in lines[0], lines[0]
+    assert "Traceback" not in result.stderr and len([x for x in lines if "error" in x]) == 1, result.stderr
+    bars = ("Downloading and preparing dataset", "Dl Completed...", "Dl Size...")
+    assert all(x.replace("\x1b[A", "").startswith(bars) for x in lines[:-1]), lines
+    assert lines[-1].startswith("depth-tuner search: error: dataset 'tf_flowers' could not be "
+                               "downloaded and prepared in "), lines[-1]
+    assert "NonMatchingChecksumError" in lines[-1] and "--data-dir" in lines[-1], lines[-1]
     assert proxy.requests == [URL]
     assert not (tmp_path / "flowers.db").exists()  # no study was created

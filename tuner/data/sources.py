@@ -14,6 +14,7 @@ import io
 import os
 import re
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -294,7 +295,8 @@ def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, t
             "--fake-data or a local folder (--dataset PATH)"
         )
     try:
-        train, val = tfds.load(spec.name, download=True, **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):  # TFDS prints its progress; stdout is for results
+            train, val = tfds.load(spec.name, download=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a failed download or preparation is one line, not a traceback
         raise UsageError(
             f"dataset {spec.name!r} could not be downloaded and prepared in {where} "
