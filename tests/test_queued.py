@@ -86,6 +86,9 @@ def test_live_compare_takes_any_strategy_of_the_table_but_one_line_for_bad_names
     args = ["live-compare", *COMMON, "--strategies", "tpe+confirm2", "--budget-seconds", "10"]
     assert main(args) == 2
     assert "without confirmations" in capsys.readouterr().err
+    for strategies, needle in (("tpe,tpe", "names a strategy twice"), (",", "is empty")):
+        assert main(["live-compare", *COMMON, "--strategies", strategies, "--budget-seconds", "10"]) == 2
+        assert needle in capsys.readouterr().err  # compare's messages, from the one parser
 
 
 def test_live_compare_gives_each_strategy_the_same_seconds(tmp_path, monkeypatch, capsys):

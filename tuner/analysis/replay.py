@@ -69,7 +69,7 @@ from tuner import stored_keys as keys
 from tuner.analysis.landscape import Landscape
 from tuner.analysis.worlds import judged_values, make_world, noise_arrays, reading
 from tuner.errors import UsageError
-from tuner.model.protocol import cached_on_images
+from tuner.model.protocol import priced_where_cached_on_images
 from tuner.model.space import DepthSpace
 from tuner.strategies.decision import Kind
 from tuner.strategies.registry import (
@@ -88,7 +88,7 @@ __all__ = ["PROBE_READING", "parse_strategies", "replay", "strategy_for"]
 
 
 def parse_strategies(
-    text: str, *, scale: str = "log", thesis_grids: bool = False
+    text: str, *, scale: str | None = "log", thesis_grids: bool = False
 ) -> list[StrategySpec]:
     """``"narrowing,tpe,gp:linear"`` -> specs of ``tuner.strategies.registry.STRATEGIES``.
 
@@ -223,17 +223,12 @@ class _Draws:
 
 
 def _probe_pricer(draw: _Draws):
-    """A cached search's probe, replayed: where it probes (``cached_on_images``), a reading of
-    the depth's seconds with noise of its own."""
-    layers = draw.land.depth_range()[1]
-
-    def price(depth: int) -> dict | None:
-        if not cached_on_images(depth, layers):
-            return None
+    """A cached search's probe, replayed: a reading of the depth's seconds with noise of its own."""
+    def probe(depth: int) -> dict:
         sec = draw.probe(depth)
         return {keys.PROTOCOL_SECONDS: sec, keys.STEADY_SECONDS: sec, keys.FIT_SECONDS: sec}
 
-    return price
+    return priced_where_cached_on_images(probe, draw.land.depth_range()[1])
 
 
 def _untrained_counts(study: optuna.Study) -> dict[str, int]:

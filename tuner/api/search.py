@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from studies.presets import DEFAULT_FAKE_EXAMPLES
+from tuner.api.answer import StudyAnswer
 from tuner.errors import UsageError
 from tuner.model.protocol import DEFAULT_FINETUNE_LR, DEFAULT_HEAD_LR
 from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
@@ -18,9 +19,7 @@ from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
 if TYPE_CHECKING:
     import keras
     import optuna
-    import pandas as pd
 
-    from objectives.best import Answer
     from tuner.progress import Reporter
     from tuner.search.config import SearchConfig
     from tuner.search.one_pass import SearchOutcome
@@ -47,7 +46,7 @@ class ResolvedSearch:
         return self.options.storage
 
 
-class DepthSearch:
+class DepthSearch(StudyAnswer):
     """Search the unfreeze depth of a pretrained backbone into a stored Optuna study.
 
     Every option of ``depth-tuner search`` is a keyword argument, with the
@@ -295,71 +294,7 @@ class DepthSearch:
             outcome = run_search(config=resolved.config, options=options, reporter=reporter)
         return outcome
 
-    # -- results ---------------------------------------------------------
-
-    @property
-    def study(self) -> optuna.Study:
-        """The stored study, read from the storage (``UsageError`` if there is none yet)."""
-        from tuner.store.study import load_stored_study
-
-        name, storage = self._location()
-        return load_stored_study(name, storage=storage)
-
-    def trials_dataframe(self, *, include_all: bool = False) -> pd.DataFrame:
-        """One row per measured trial: the table ``depth-tuner show --format csv`` writes.
-
-        ``include_all`` adds failed trials and depths answered from an
-        equivalent one, as ``show --all``.
-        """
-        from tuner.analysis.summary import trials_frame
-
-        return trials_frame(self.study, include_all=include_all)
-
-    @property
-    def answer(self) -> Answer | None:
-        """The study's answer, as ``show`` prints it: the best depth by the recorded objective,
-        its readings pooled per depth with their noise (None before the first measured trial)."""
-        from tuner.analysis.summary import study_answer
-
-        try:
-            return study_answer(self.study)
-        except UsageError:  # no study (or storage) yet: nothing is best
-            return None
-
-    @property
-    def best_depth(self) -> int | None:
-        """The best depth: ``show``'s and ``export``'s (None before the first measured trial)."""
-        answer = self.answer
-        return None if answer is None else int(answer.best_depth)
-
-    @property
-    def best_value(self) -> float | None:
-        """The best depth's pooled value by the study's objective, as ``show`` reports it."""
-        answer = self.answer
-        return None if answer is None else float(answer.best_value)
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """The 95 % interval of ``best_value`` (``show --format json``'s ``best_interval``)."""
-        answer = self.answer
-        return None if answer is None else tuple(float(v) for v in answer.best_interval)
-
-    @property
-    def within_noise(self) -> list[int]:
-        """The depths the readings cannot tell from the best (empty before the first trial)."""
-        answer = self.answer
-        return [] if answer is None else [int(d) for d in answer.within_noise]
-
-    def best_trial(self) -> pd.Series | None:
-        """The single measured trial with the highest stored value: not the answer, which pools
-        each depth's repeats (and, under ``cheapest-within``, stores accuracy as the value)."""
-        from tuner.analysis.summary import best_trial_row
-
-        try:
-            frame = self.trials_dataframe()
-        except UsageError:
-            return None
-        return best_trial_row(frame)
+    # -- the model (what the study says: tuner.api.answer) ---------------
 
     def export(self, path: str | os.PathLike, *, depth: int | None = None, choose: str = "best",
                head_epochs: int | None = None, finetune_epochs: int | None = None,
@@ -383,14 +318,6 @@ class DepthSearch:
                                 reporter=Reporter(quiet=not self.progress))
         exported.model.depth_tuner_card = exported.card
         return exported.model
-
-    @property
-    def note(self) -> str | None:
-        """The study's caveat (generated data, random weights) that ``show`` prints, or None."""
-        from tuner.store.provenance import provenance_note
-        from tuner.store.study import recorded_config
-
-        return provenance_note(recorded_config(self.study))
 
     def _location(self) -> tuple[str, str]:
         """The study's name and storage URL, defaults as the CLI's."""

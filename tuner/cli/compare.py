@@ -42,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "columns depth,val_accuracy,time_s")
     p.add_argument("--storage", help="Optuna storage URL or PATH.log for study:NAME (default: "
                    "sqlite:///studies/NAME.db, in $DEPTH_TUNER_STUDIES instead of ./studies when set)")
+    from tuner.model.space import SCALES
     from tuner.strategies.registry import STRATEGIES
 
     p.add_argument("--strategies", default="narrowing,tpe,random",
@@ -54,8 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", metavar="NAME",
                    help=f"what best means in the replay: {', '.join(OBJECTIVE_CHOICES)} (default: the "
                    "landscape's own, a study's recorded one, else efficiency)")
-    p.add_argument("--scale", default="log", choices=["linear", "log"],
-                   help="depth scale for samplers named without one")
+    p.add_argument("--depth-scale", "--scale", dest="scale", default="log", choices=list(SCALES),
+                   help="depth scale for samplers named without one, as search's --depth-scale "
+                   "(--scale is its older name)")
     p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
     p.add_argument("--budget", type=int, default=13,
                    help="trainings per replay (13: the thesis' count)")

@@ -26,12 +26,12 @@ EPILOG = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from objectives.best import CHOICES
-    from tuner.cli.options import STORAGE_HELP, positive_int
+    from tuner.cli.options import STORAGE_HELP, count, positive_int
 
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--storage", help=STORAGE_HELP)
     p.add_argument("--output", required=True, metavar="PATH.keras", help="where to write the model")
-    p.add_argument("--depth", type=positive_int, help="train this depth instead of the study's choice")
+    p.add_argument("--depth", type=count, help="train this depth instead of the study's choice")
     p.add_argument("--choose", choices=CHOICES, default="best",
                    help="which depth: the best by the study's objective, or the cheapest / most "
                         "accurate of it and the depths within noise of it (show names them)")

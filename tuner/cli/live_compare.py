@@ -24,13 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.cli.search import add_run_arguments
 
     add_run_arguments(p, strategy=False)
+    from tuner.model.space import SCALES
     from tuner.strategies.registry import STRATEGIES
 
     p.add_argument("--strategies", default="narrowing,tpe",
                    help=f"comma-separated, from {', '.join(STRATEGIES)} (tuner/strategies/registry.py)")
     p.add_argument("--budget-seconds", type=float, required=True,
                    help="training seconds (sum of protocol_seconds) each strategy may spend")
-    p.add_argument("--depth-scale", default="log", choices=["linear", "log"],
+    p.add_argument("--depth-scale", default="log", choices=list(SCALES),
                    help="how the samplers see the depth")
     p.add_argument("--output", help="also write comparison.csv to this folder (default: print only)")
 
@@ -66,20 +67,16 @@ def live_table(studies: dict[str, str], *, storage_for) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuner.analysis.replay import parse_strategies
     from tuner.cli.search import run_strategy
     from tuner.errors import UsageError
     from tuner.store.study import default_storage, default_study_name
-    from tuner.strategies.registry import parse_strategy
 
-    specs = [parse_strategy(s) for s in args.strategies.split(",") if s.strip()]
-    if not specs:
-        raise UsageError("--strategies is empty: name at least one, e.g. narrowing,tpe")
-    for spec, raw in zip(specs, filter(str.strip, args.strategies.split(","))):
+    specs = parse_strategies(args.strategies, scale=None)  # compare's parser: one set of messages
+    for spec in specs:
         if spec.scale or spec.confirm:
-            raise UsageError(f"--strategies {raw.strip()!r}: live-compare runs each strategy on "
+            raise UsageError(f"--strategies {spec.label!r}: live-compare runs each strategy on "
                              "--depth-scale until --budget-seconds, without confirmations: name it plainly")
-    if len({s.name for s in specs}) != len(specs):
-        raise UsageError(f"--strategies {args.strategies!r} names a strategy twice")
     if args.budget_seconds <= 0:
         raise UsageError("--budget-seconds must be positive")
     if args.study or args.storage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from tuner.cli.options import STORAGE_HELP, positive_int
+from tuner.cli.options import STORAGE_HELP, count, positive_int
 
 EPILOG = """examples:
   depth-tuner search --dataset tf_flowers --trials 13
@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from tuner.strategies.confirm import DEFAULT_CONFIRM
 
     add_run_arguments(p, strategy=True)
-    p.add_argument("--confirm", type=positive_int, default=None, metavar="N",
+    p.add_argument("--confirm", type=count, default=None, metavar="N",
                    help="of --trials, up to N last trials re-measure the leader or its runner-up with "
                    f"new seeds until they are separated beyond noise (default {DEFAULT_CONFIRM}, "
                    "at most (--trials - 1) / 4 unless given; 0: none)")
@@ -120,12 +120,12 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
                    help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (README: What best means)")
-    s.add_argument("--min-depth", type=positive_int, default=0, help="shallowest depth to try (0 = head only)")
-    s.add_argument("--max-depth", type=positive_int, default=None,
+    s.add_argument("--min-depth", type=count, default=0, help="shallowest depth to try (0 = head only)")
+    s.add_argument("--max-depth", type=count, default=None,
                    help="deepest depth to try (default: every backbone layer)")
     s.add_argument("--study", help="study name (default: derived from --dataset; NAME-fake with --fake-data)")
     s.add_argument("--storage", help=STORAGE_HELP)
-    s.add_argument("--max-consecutive-failures", type=positive_int, default=3,
+    s.add_argument("--max-consecutive-failures", type=count, default=3,
                    help="stop after this many failed trials in a row (0 = never)")
     s.add_argument("--keep-checkpoints", metavar="DIR", help="keep each trial's trained weights in DIR (default: off)")
     c = p.add_argument_group("trial cost")

@@ -13,8 +13,6 @@ import functools
 import io
 import os
 import re
-import socket
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,16 +21,13 @@ import tensorflow as tf
 from studies.presets import DEFAULT_FAKE_EXAMPLES, PRESETS
 from tuner.data.fake import GENERATOR as FAKE_GENERATOR
 from tuner.data.fake import fake_images
+from tuner.data.tfds_download import load_tfds
 from tuner.errors import UsageError, one_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_TRAIN_SPLIT = "train[:80%]"
 DEFAULT_VAL_SPLIT = "train[80%:]"
 # Enough generated images for the offline demo to learn in 3+3 epochs at 32 px.
-# Reachable when TFDS could download; probed once so that an offline machine
-# fails in seconds instead of retrying downloads for minutes. HOST:PORT in
-# DEPTH_TUNER_NETWORK_PROBE replaces it (tests point it at a closed port).
-NETWORK_PROBE = "storage.googleapis.com:443"
 
 
 @dataclass(frozen=True)
@@ -266,46 +261,6 @@ def class_names(spec: DataSpec, num_classes: int, *, data_dir: str | None = None
     return [f"class_{i}" for i in range(num_classes)]
 
 
-def _network_reachable(timeout: float = 3.0) -> bool:
-    host, _, port = os.environ.get("DEPTH_TUNER_NETWORK_PROBE", NETWORK_PROBE).rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _load_tfds(spec: DataSpec, data_dir: str | None) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    import tensorflow_datasets as tfds
-
-    kwargs = dict(split=[spec.train_split, spec.val_split], as_supervised=True,
-                  data_dir=data_dir, shuffle_files=False)
-    try:
-        train, val = tfds.load(spec.name, download=False, **kwargs)
-        return train, val
-    except (AssertionError, tfds.core.DatasetNotFoundError, FileNotFoundError):
-        pass  # not on disk yet
-    except ValueError as exc:
-        raise UsageError(f"dataset {spec.name!r}: {one_line(exc)}") from None
-    where = data_dir or "~/tensorflow_datasets"
-    if not _network_reachable():
-        raise UsageError(
-            f"dataset {spec.name!r} is not in {where} and the network is unreachable: "
-            "download it on a connected machine and pass --data-dir, or use "
-            "--fake-data or a local folder (--dataset PATH)"
-        )
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # TFDS prints its progress; stdout is for results
-            train, val = tfds.load(spec.name, download=True, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - a failed download or preparation is one line, not a traceback
-        raise UsageError(
-            f"dataset {spec.name!r} could not be downloaded and prepared in {where} "
-            f"({type(exc).__name__}: {one_line(exc)}): fix that and run again, or download it "
-            "on another machine and pass --data-dir, or use --fake-data or a local folder (--dataset PATH)"
-        ) from None
-    return train, val
-
-
 def _load_folder(spec: DataSpec, image_size: int, seed: int):
     # Keras prints "Using N files for training." to stdout even with
     # verbose=False; stdout carries only results, and the counts are reported.
@@ -369,7 +324,7 @@ def load_images(
     elif spec.source == "folder":
         train, val = _load_folder(spec, image_size, seed)
     else:
-        train, val = _load_tfds(spec, data_dir)
+        train, val = load_tfds(spec.name, (spec.train_split, spec.val_split), data_dir)
     resize = lambda x, y: _to_uint8(x, y, image_size)
     return (train.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache(),
             val.map(resize, num_parallel_calls=tf.data.AUTOTUNE).cache())

@@ -25,7 +25,6 @@ class BackboneSpec:
     constructor: Callable[..., keras.Model]
     preprocess: Callable
     min_size: int
-    imagenet_sizes: tuple[int, ...] = ()
 
 
 def _apps():
@@ -33,7 +32,6 @@ def _apps():
     return {
         "MobileNetV2": BackboneSpec(
             "MobileNetV2", a.MobileNetV2, a.mobilenet_v2.preprocess_input, 32,
-            (96, 128, 160, 192, 224),
         ),
         "EfficientNetB0": BackboneSpec(
             "EfficientNetB0", a.EfficientNetB0, a.efficientnet.preprocess_input, 32

@@ -44,6 +44,10 @@ class BackboneCuts:
         self.n = len(self.layers)
         self._producer = {}
         self._placed = list(enumerate(self.layers))  # (depth index, operation), bare ones too
+        # Keras 3 exports no walk of a functional model's graph by tensor: its private
+        # ``_inbound_nodes`` (each call's input and output tensors) is the one reach-in, here and
+        # below. It broke once already (MobileNetV3's bare operations); tests/test_freezing.py
+        # (test_every_cache_point_reproduces_the_backbone) guards it for every backbone.
         for i, layer in self._placed:
             for node in layer._inbound_nodes:
                 for t in node.output_tensors:

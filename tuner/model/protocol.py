@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,3 +81,13 @@ def cached_on_images(depth: int, n_layers: int) -> bool:
     It then costs about what a plain trial costs, which is why a search
     prices such a depth by a short probe before training it."""
     return depth * 3 > n_layers * 2
+
+
+def priced_where_cached_on_images(probe: Callable[[int], dict], n_layers: int) -> Callable[[int], dict | None]:
+    """A search's pricer (live or replayed): ``probe`` a depth only where its cached trial would
+    train on the images (``cached_on_images``) and so cost about a plain one; a shallower cached
+    trial prices itself for little more than the probe (None: no probe)."""
+    def price(depth: int) -> dict | None:
+        return probe(depth) if cached_on_images(depth, n_layers) else None
+
+    return price

@@ -62,15 +62,7 @@ class DepthTuner(kt.Tuner):
     def run_trial(self, trial: kt.engine.trial.Trial, *_: object, **__: object) -> dict:
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
-        measured = measured_trials(self.oracle.study)
-        number = len(measured) + 1
-        total = self.oracle.budget or "?"
-        kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
-        again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
-        left = time_left([float(t.user_attrs[keys.SEARCH_SECONDS]) for t in measured
-                          if keys.SEARCH_SECONDS in t.user_attrs],
-                         self.oracle.budget - number + 1 if self.oracle.budget else 0)
-        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){left}")
+        number, total = self._announce(ot, depth)
 
         def progress(phase, epoch, epochs, seconds):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
@@ -121,6 +113,18 @@ class DepthTuner(kt.Tuner):
                                  objective=self.objective_fn.name, value=value,
                                  search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
         return {**report, OBJECTIVE_NAME: value}
+
+    def _announce(self, ot, depth: int) -> tuple[int, int | str]:
+        """Say which trial starts, with the time left; its number and the total."""
+        measured = measured_trials(self.oracle.study)
+        number, total = len(measured) + 1, self.oracle.budget or "?"
+        kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
+        again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
+        left = time_left([float(t.user_attrs[keys.SEARCH_SECONDS]) for t in measured
+                          if keys.SEARCH_SECONDS in t.user_attrs],
+                         self.oracle.budget - number + 1 if self.oracle.budget else 0)
+        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){left}")
+        return number, total
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         """The failure policy: stop after ``max_consecutive_failures`` failed trials in a row.

@@ -34,7 +34,7 @@ from tuner.model.calibration import (
     trial_protocol,
 )
 from tuner.model.hypermodel import DepthHyperModel
-from tuner.model.protocol import cached_on_images
+from tuner.model.protocol import priced_where_cached_on_images
 from tuner.model.signatures import depth_signatures
 from tuner.processes import left_by_dead
 from tuner.progress import Reporter
@@ -329,20 +329,14 @@ def _in_process(request: TrialRequest, *, progress=None) -> dict:
 
 
 def _pricer(context: TrialContext, serve: Serve, reporter: Reporter, n_layers: int):
-    """A depth's plain-protocol seconds by a probe in the trial process, before it trains.
-
-    Only where the cached trial would cost about what a plain one does (it
-    trains on the images: ``cached_on_images``) and the probe a fraction of it;
-    a shallower cached trial prices itself for little more than the probe."""
-    def price(depth: int) -> dict | None:
-        if not cached_on_images(depth, n_layers):
-            return None
+    """A depth's plain-protocol seconds by a probe in the trial process, before it trains."""
+    def probe(depth: int) -> dict:
         probed = serve(TrialRequest.price(context, depth))["price"]
         reporter.say(f"depth {depth}: priced by a probe before training, "
                      f"{probed['protocol_seconds']:.1f} s in the plain protocol")
         return probed
 
-    return price
+    return priced_where_cached_on_images(probe, n_layers)
 
 
 def _with_head_phase(context: TrialContext, *, study: optuna.Study, serve: Serve, workdir: str,
