@@ -109,15 +109,30 @@ def test_sampler_is_the_older_name_of_strategy():
 
 
 def test_options_and_defaults_are_the_clis():
+    from tuner.cli.search import CLI_ONLY, api_options
+
     parser = build_parser()
     args = parser.parse_args(["search", "--dataset", "x"])
     options = tuner.DepthSearch.option_names()
-    cli = {name for name in vars(args) if not name.startswith("_")} - {"command", "trials", "quiet", "verbose"}
+    cli = {name for name in vars(args) if not name.startswith("_")} - CLI_ONLY
     assert cli <= set(options), cli - set(options)
     search = tuner.DepthSearch(dataset="x")
     for name in cli - {"dataset"}:
         assert search.get_params()[name] == getattr(args, name), name
     assert search.progress is False  # quiet by default, unlike the CLI
+
+
+@pytest.mark.parametrize("command", [
+    ["search"], ["sweep", "--depths", "0,5"], ["narrow"], ["live-compare", "--budget-seconds", "10"]])
+def test_every_training_flag_reaches_an_api_option_or_is_cli_only(command):
+    from tuner.cli.search import api_options
+
+    args = build_parser().parse_args([*command, "--dataset", "x"])
+    options = api_options(args)  # raises on a flag that would be dropped
+    assert set(options) <= set(tuner.DepthSearch.option_names())
+    args.cache_gigabytes = 4.0  # a flag added under a name the API does not know
+    with pytest.raises(RuntimeError, match="cache_gigabytes"):
+        api_options(args)
 
 
 def test_import_tuner_stays_cheap():

@@ -150,6 +150,25 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+# Flags of the training commands that are the CLI's own rather than DepthSearch options: the
+# command and how the CLI talks, the budget (run()'s argument), and what sweep, narrow and
+# live-compare hand to run_strategy themselves. Every other flag is an API option of the same name.
+CLI_ONLY = frozenset({"command", "verbose", "quiet", "trials", "depths", "repeats", "thesis_grids",
+                      "strategies", "budget_seconds", "output"})
+
+
+def api_options(args: argparse.Namespace) -> dict:
+    """The parsed flags as DepthSearch's keywords; a flag that is neither an option nor CLI-only
+    is a bug here, not something to drop without a word."""
+    from tuner.api import DepthSearch
+
+    given = {name: value for name, value in vars(args).items() if not name.startswith("_")}
+    lost = set(given) - set(DepthSearch.option_names()) - CLI_ONLY
+    if lost:
+        raise RuntimeError(f"flags that reach no DepthSearch option: {', '.join(sorted(lost))}")
+    return {name: value for name, value in given.items() if name not in CLI_ONLY}
+
+
 def run(args: argparse.Namespace) -> int:
     return run_strategy(args, strategy=args.strategy, scale=args.depth_scale, trials=args.trials)
 
@@ -167,7 +186,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     from tuner.errors import SearchStopped
     from tuner.store.study import default_storage, default_study_name
 
-    options = {name: getattr(args, name) for name in DepthSearch.option_names() if hasattr(args, name)}
+    options = api_options(args)
     study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix
     storage = args.storage or default_storage(study)
     options.update(strategy=strategy, depth_scale=scale, study=study, storage=storage, progress=not args.quiet)
