@@ -148,7 +148,7 @@ def main() -> None:
             cache = PrefixCache(os.path.join(tmp, "cache"), 8 * 2**30)
             base = make_request(protocol=protocol, num_classes=int(train.y.max()) + 1, space=DepthSpace(0, 154),
                                 images_dir=os.path.join(tmp, "images"), cache_dir=cache.root,
-                                cache_bytes=cache.cap_bytes,
+                                cache_size_bytes=cache.cache_size_bytes,
                                 images_sha256=sha256_of(train.x, val.x), kind="trial")
             tp = TrialProcess()
             print(f"\n{size} px: {len(train)} training / {len(val)} validation images", flush=True)

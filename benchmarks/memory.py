@@ -46,7 +46,7 @@ class MemoryReporter(Reporter):
         self.rss.append(proc_status_mib("VmRSS"))
 
 
-def run(trials: int, image_size: int, mode: str, isolate: bool, backbone: str = "MobileNetV2",
+def run(trials: int, image_size: int, mode: str, in_process: bool, backbone: str = "MobileNetV2",
         examples: tuple[int, int] = (64, 32)) -> list[dict[str, float]]:
     """One search; per trained trial (in order) the worker's and the trial process's memory."""
     config = SearchConfig(
@@ -59,7 +59,7 @@ def run(trials: int, image_size: int, mode: str, isolate: bool, backbone: str = 
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/m.db"
         run_search(config=config, study_name="memory", storage=storage, trials=trials,
-                   reporter=reporter, isolate=isolate, cache_dir=os.path.join(tmp, "cache"))
+                   reporter=reporter, in_process=in_process, cache_dir=os.path.join(tmp, "cache"))
         study = optuna.load_study(study_name="memory", storage=storage)
         rows = [{"depth": t.params["depth"],
                  "child": t.user_attrs.get("process_rss_mib", 0.0),
@@ -90,7 +90,7 @@ def main() -> None:
     print(f"worker RSS before any search: {proc_status_mib('VmRSS'):.0f} MiB")
     for mode in args.modes.split(","):
         examples = tuple(int(n) for n in args.examples.split(","))
-        rows = run(args.trials, args.image_size, mode, isolate=not args.in_process, backbone=args.backbone,
+        rows = run(args.trials, args.image_size, mode, in_process=args.in_process, backbone=args.backbone,
                    examples=examples)
         print(f"\n{args.backbone} at {args.image_size} px, {mode} mode, {len(rows)} trained trials"
               f"{' in the worker process' if args.in_process else ''}:\n")

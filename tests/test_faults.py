@@ -18,7 +18,7 @@ from tuner.search.config import SearchConfig
 from tuner.search.one_pass import run_search
 
 
-def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
+def _search(tmp_path, trials, in_process=True, trial_mode="plain", **kwargs):
     """In this process and plain by default, so that the tests can inject faults into ``fit``."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16)),
@@ -27,7 +27,7 @@ def _search(tmp_path, trials, isolate=False, trial_mode="plain", **kwargs):
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
     outcome = run_search(config=config, study_name="faults", storage=storage, budget=trials,
-                         reporter=Reporter(quiet=True), isolate=isolate, **kwargs)
+                         reporter=Reporter(quiet=True), in_process=in_process, **kwargs)
     return outcome, optuna.load_study(study_name="faults", storage=storage)
 
 
@@ -64,14 +64,14 @@ def test_nan_loss_fails_the_trial_with_its_reason(tmp_path, monkeypatch):
     original = hypermodel.compile_for
     calls = {"n": 0}
 
-    def compile_(model, num_classes, lr):
+    def compile_(model, num_classes, lr, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:  # phase 2 of the first trial: a loss that is NaN
             base = keras.losses.SparseCategoricalCrossentropy()
             model.compile(optimizer=keras.optimizers.Adam(lr),
                           loss=lambda y, p: base(y, p) * float("nan"), metrics=["accuracy"])
             return
-        original(model, num_classes, lr)
+        original(model, num_classes, lr, **kwargs)
 
     monkeypatch.setattr(hypermodel, "compile_for", compile_)
     outcome, study = _search(tmp_path, 1)
@@ -123,19 +123,35 @@ def test_a_trial_process_that_dies_is_recorded(tmp_path, monkeypatch):
 
     from tuner.trials import process as trial_process
 
-    crash = "import os, signal, sys; sys.stdin.readline(); os.kill(os.getpid(), signal.SIGKILL)"
+    # It says where it trains (the search's first request), then dies on the trial.
+    device = {"device": "CPU: test", "gpus": 0, "line": "training on the CPU", "software": "-"}
+    crash = ("import json, os, signal, sys; sys.stdin.readline(); "
+             f"print(json.dumps({{'event': 'result', 'device': {device!r}}}), flush=True); "
+             "sys.stdin.readline(); os.kill(os.getpid(), signal.SIGKILL)")
     monkeypatch.setattr(trial_process, "CHILD_COMMAND", [sys.executable, "-c", crash])
     with pytest.raises(SearchStopped):
-        _search(tmp_path, 1, isolate=True, max_consecutive_failures=1)
+        _search(tmp_path, 1, in_process=False, max_consecutive_failures=1)
     study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path}/faults.db")
     [failed] = study.trials
     assert failed.state == TrialState.FAIL
     assert failed.user_attrs["fail_reason"].startswith("the trial process died (signal SIGKILL)")
 
 
+def test_a_trial_process_that_cannot_start_stops_the_search_and_leaves_no_study(tmp_path, monkeypatch):
+    import sys
+
+    from tuner.trials import process as trial_process
+
+    monkeypatch.setattr(trial_process, "CHILD_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(SearchStopped, match="the trial process could not start .*exit code 3"):
+        _search(tmp_path, 1, in_process=False)
+    with pytest.raises(KeyError):  # nothing was measured: the new study is taken back
+        optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path}/faults.db")
+
+
 def test_checkpoints_from_trial_processes(tmp_path):
     keep = tmp_path / "ckpt"
-    _, study = _search(tmp_path, 1, isolate=True, checkpoint_dir=str(keep), trial_mode="cached")
+    _, study = _search(tmp_path, 1, in_process=False, checkpoint_dir=str(keep), trial_mode="cached")
     [done] = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert os.listdir(keep) == [f"trial_{done.number}.weights.h5"]
     assert done.user_attrs["process_peak_rss_mib"] > 0

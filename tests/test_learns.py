@@ -32,7 +32,7 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
     )
     storage = f"sqlite:///{tmp_path}/learns.db"
     run_search(config=config, study_name="learns", storage=storage, budget=None,
-               reporter=quiet_reporter, isolate=False, cache_dir=str(tmp_path / "cache"),
+               reporter=quiet_reporter, in_process=True, cache_dir=str(tmp_path / "cache"),
                depths=DEPTHS)
     study = optuna.load_study(study_name="learns", storage=storage)
     accuracy = {t.user_attrs["depth"]: t.user_attrs["val_accuracy"] for t in study.trials

@@ -22,7 +22,7 @@ from tuner.trials.request import TrialContext, TrialRequest
 
 CONTEXT = TrialContext(protocol=Protocol(weights=None, image_size=32), num_classes=5,
                        space=DepthSpace(0, 154), images_dir="/tmp/images", mode="cached",
-                       cache_dir="/tmp/cache", cache_bytes=2.0**30, images_sha256="ab" * 32)
+                       cache_dir="/tmp/cache", cache_size_bytes=2.0**30, images_sha256="ab" * 32)
 PHASE1 = {"val_accuracy": 0.5, "protocol_seconds": 12.5, "cached_points": [3, 7]}
 
 
@@ -62,7 +62,7 @@ def test_what_a_kind_needs_and_unknown_fields_are_refused():
 def test_a_hand_built_request_is_read_as_the_search_builds_it():
     """benchmarks/cached_trials.py builds wire dicts by ``make_request``: the process reads them alike."""
     base = make_request(protocol=CONTEXT.protocol, num_classes=5, space=CONTEXT.space,
-                        images_dir="/tmp/images", cache_dir="/tmp/cache", cache_bytes=2.0**30,
+                        images_dir="/tmp/images", cache_dir="/tmp/cache", cache_size_bytes=2.0**30,
                         images_sha256="ab" * 32, kind="trial")
     read = TrialRequest.from_wire({**base, "mode": "plain", "depth": 12})
     assert read == TrialRequest.trial(dataclasses.replace(CONTEXT, mode="plain"), 12)
@@ -72,6 +72,6 @@ def test_search_options_check_their_numbers_once():
     options = SearchOptions(study_name="s", storage="sqlite:///s.db", budget=13, confirm=None)
     assert options.checked("tpe").confirm == 2  # DEFAULT_CONFIRM, a quarter of what is left at most
     with pytest.raises(UsageError, match="--cache-size 0: give a positive number of GiB"):
-        dataclasses.replace(options, cache_gib=0).checked("tpe")
+        dataclasses.replace(options, cache_size=0).checked("tpe")
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.budget = 3  # type: ignore[misc]

@@ -240,7 +240,7 @@ class DepthSearch(StudyAnswer):
         return ResolvedSearch(config=config, options=SearchOptions(
             study_name=study, storage=storage, budget=None, confirm=confirm, data_dir=self.data_dir,
             max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
-            isolate=not self.in_process, cache_dir=self.cache_dir, cache_gib=self.cache_size,
+            in_process=self.in_process, cache_dir=self.cache_dir, cache_size=self.cache_size,
             artifacts_dir=self.artifacts_dir, gpu=self.gpu,
         ))
 

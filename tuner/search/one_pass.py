@@ -136,7 +136,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
 
 def _claim_devices(options: SearchOptions, reporter: Reporter) -> None:
     """The worker keeps off the GPU its trial process trains on; with --in-process it trains itself."""
-    if not options.isolate:
+    if options.in_process:
         train_here(options.gpu)
         return
     seen = hide_gpus()
@@ -196,7 +196,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
     kt_config.DEBUG = bool(os.environ.get("DEPTH_TUNER_DEBUG"))
     cache = _reclaimed_cache(options, reporter)
     workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
-    trials_process = TrialProcess(on_note=reporter.say, gpu=options.gpu) if options.isolate else None
+    trials_process = None if options.in_process else TrialProcess(on_note=reporter.say, gpu=options.gpu)
     try:
         context = _trial_context(config, datasets, cache, workdir, reporter)
         serve = trials_process.request if trials_process else _in_process
@@ -222,7 +222,11 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
 def _training_device(serve: Serve, context: TrialContext, gpu: int | None, reporter: Reporter) -> str:
     """Where trials train, asked of the process that trains them and said on stderr (TensorFlow's
     own lines are kept quiet, so a broken CUDA install would otherwise train on the CPU unseen)."""
-    info = serve(TrialRequest.device(context))["device"]
+    try:
+        info = serve(TrialRequest.device(context))["device"]
+    except TrialError as exc:
+        raise SearchStopped(f"the trial process could not start ({exc}); "
+                            "DEPTH_TUNER_VERBOSE=1 shows TensorFlow's own lines") from None
     if gpu is not None and not info["gpus"]:
         raise UsageError(f"--gpu {gpu}: the trial process sees no GPU {gpu} ({info['line']}); "
                          "pass a GPU that nvidia-smi lists, or leave --gpu out")
@@ -242,7 +246,7 @@ def _reclaimed_cache(options: SearchOptions, reporter: Reporter) -> PrefixCache:
     """The activation cache, after what stopped workers left half done is removed."""
     for folder in reclaim_workdirs():
         reporter.say(f"removed {folder}, left behind by a stopped worker")
-    cache = PrefixCache(options.cache_dir or default_cache_dir(), options.cache_gib * 2**30)
+    cache = PrefixCache(options.cache_dir or default_cache_dir(), options.cache_size * 2**30)
     for folder in cache.reclaim():
         reporter.say(f"removed a half-written cache entry ({folder}) of a stopped worker")
     return cache
@@ -258,7 +262,7 @@ def _trial_context(config: SearchConfig, datasets, cache: PrefixCache, workdir: 
     return TrialContext(
         protocol=_trial_protocol(config.protocol, train.x, workdir, reporter),
         num_classes=datasets.num_classes, space=config.space, images_dir=images_dir,
-        mode=config.trial_mode, cache_dir=cache.root, cache_bytes=cache.cap_bytes,
+        mode=config.trial_mode, cache_dir=cache.root, cache_size_bytes=cache.cache_size_bytes,
         images_sha256=sha256_of(train.x, train.y, val.x, val.y),  # part of every cache key
     )
 

@@ -32,9 +32,9 @@ class SearchOptions:
     data_dir: str | None = None  # TFDS's data folder
     checkpoint_dir: str | None = None  # --keep-checkpoints
     cache_dir: str | None = None  # None: ~/.cache/depth-tuner/prefix
-    cache_gib: float = DEFAULT_CACHE_GIB
+    cache_size: float = DEFAULT_CACHE_GIB  # --cache-size, in GiB
     artifacts_dir: str | None = None  # None: beside the study file
-    isolate: bool = True  # False: --in-process
+    in_process: bool = False  # --in-process: train in the worker, not in a trial process
     gpu: int | None = None  # --gpu: the one GPU this worker's trials train on (None: what CUDA shows)
 
     def checked(self, strategy: str) -> SearchOptions:
@@ -51,8 +51,8 @@ class SearchOptions:
             raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
         if self.gpu is not None and self.gpu < 0:
             raise UsageError(f"--gpu {self.gpu}: give a GPU's number, 0 or more (nvidia-smi lists them)")
-        if not self.cache_gib > 0:
-            raise UsageError(f"--cache-size {self.cache_gib:g}: give a positive number of GiB")
+        if not self.cache_size > 0:
+            raise UsageError(f"--cache-size {self.cache_size:g}: give a positive number of GiB")
         return replace(self, confirm=confirm)
 
     def checked_places(self) -> SearchOptions:

@@ -112,13 +112,13 @@ def get_or_compute(cuts: BackboneCuts, point: CachePoint | None, train: Arrays, 
 
 
 def head_phase_points(cuts: BackboneCuts, *, low: int, high: int, examples: int,
-                      cap_bytes: float) -> list[CachePoint]:
+                      cache_size_bytes: float) -> list[CachePoint]:
     """Cache points to fill in the head phase's pass: shallow first, within the cap."""
     chosen, used = [], 0
     wanted = {cuts.cache_point_for(d) for d in range(max(low, 1), high + 1)}
     for p in sorted((p for p in wanted if p is not None and p.layer != IMAGES), key=lambda p: p.depth):
         size = point_bytes(p, examples)
-        if used + size > cap_bytes:
+        if used + size > cache_size_bytes:
             break
         chosen.append(p)
         used += size

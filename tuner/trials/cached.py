@@ -151,7 +151,7 @@ def _inputs(cuts, depth: int, train: Arrays, val: Arrays, *, cache: PrefixCache,
         raise CacheTooSmall(
             f"the activations at depth {depth}'s cut ({point.layer}, "
             f"{activations.point_bytes(point, len(train) + len(val)) / 2**30:.2f} GiB) "
-            f"exceed --cache-size {cache.cap_bytes / 2**30:.2f} GiB")
+            f"exceed --cache-size {cache.cache_size_bytes / 2**30:.2f} GiB")
     entry, filled = activations.get_or_compute(cuts, point, train, val, cache=cache, keys=keys,
                                                transform=transform, batch_size=protocol.batch_size)
     return point, Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y), filled

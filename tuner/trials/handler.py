@@ -24,7 +24,7 @@ from tuner.trials.request import TrialContext, TrialRequest
 
 
 def _cache(context: TrialContext) -> tuple[PrefixCache, CacheKeys]:
-    return (PrefixCache(context.cache_dir, context.cache_bytes),
+    return (PrefixCache(context.cache_dir, context.cache_size_bytes),
             CacheKeys(context.images_sha256, context.protocol))
 
 

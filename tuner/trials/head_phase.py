@@ -68,7 +68,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
 
     examples = len(train) + len(val)
     points = activations.head_phase_points(cuts, low=space.low, high=space.high,
-                                           examples=examples, cap_bytes=cache.cap_bytes)
+                                           examples=examples, cache_size_bytes=cache.cache_size_bytes)
     t_pass = time.perf_counter()
     filled = activations.compute(cuts, [None, *points], train, val, cache=cache, keys=keys,
                                  transform=transform, batch_size=p.batch_size)

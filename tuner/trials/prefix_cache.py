@@ -158,10 +158,10 @@ class PendingEntry:
 
 
 class PrefixCache:
-    def __init__(self, root: str, cap_bytes: float, *, create: bool = True):
+    def __init__(self, root: str, cache_size_bytes: float, *, create: bool = True):
         """``create=False`` for looking only: a missing folder then lists as empty, and stays missing."""
         self.root = root
-        self.cap_bytes = cap_bytes
+        self.cache_size_bytes = cache_size_bytes  # the cap on what it holds (--cache-size)
         if create:
             os.makedirs(root, exist_ok=True)
 
@@ -178,7 +178,7 @@ class PrefixCache:
         return Entry(train, val, meta)
 
     def fits(self, nbytes: float) -> bool:
-        return nbytes <= self.cap_bytes
+        return nbytes <= self.cache_size_bytes
 
     def pending(self, key: str, shapes: dict[str, tuple[int, ...]], meta: dict) -> PendingEntry:
         return PendingEntry(self, key, shapes, meta)
@@ -287,7 +287,7 @@ class PrefixCache:
         entries = sorted(self._committed(), key=lambda e: e[1])
         total = sum(size for _, _, size in entries)
         for key, _, size in entries:
-            if total <= self.cap_bytes:
+            if total <= self.cache_size_bytes:
                 break
             shutil.rmtree(os.path.join(self.root, key), ignore_errors=True)
             total -= size

@@ -37,7 +37,7 @@ class TrialContext:
     images_dir: str
     mode: str = "plain"
     cache_dir: str | None = None
-    cache_bytes: float | None = None
+    cache_size_bytes: float | None = None  # --cache-size, in bytes
     images_sha256: str | None = None  # part of every cache key
     head_path: str | None = None  # phase 1's weights (.npz), for cached trials
     phase1: dict[str, Any] | None = None  # phase 1's metrics, for cached trials and prices
