@@ -12,11 +12,21 @@ import numpy as np
 import pytest
 
 from objectives import get_objective
-from tuner.strategies.bound import closed, has_bound, price
+from tuner.strategies.bound import Readings, has_bound
 from tuner.strategies.cost import monotone_fit
 
 SIG = (0, 0, 2, 3, 4, 5, 6, 7, 8, 9)
 DEPTHS = range(10)
+
+
+def price(depth, records, signatures, prices=(), *, val_examples=None):
+    """``depth``'s price before it trains, from these readings alone."""
+    return Readings(records, signatures, prices, val_examples=val_examples).price(depth)
+
+
+def closed(records, *, depths, signatures, objective, prices=(), val_examples=None):
+    """The untrained signatures of ``depths`` these readings rule out."""
+    return Readings(records, signatures, prices, objective=objective, val_examples=val_examples).closed(depths)
 
 
 def readings(*rows):

@@ -89,11 +89,8 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     The strategy is ``config.strategy`` (``tuner.strategies.registry``; ``depths`` and
     ``repeats`` are a sweep's); ``budget=None`` runs a strategy that chooses
     its depths until it has nothing to add. ``fields`` are ``SearchOptions``'
-    by keyword (``study_name=..., storage=..., budget=...``; ``trials=`` is the
-    budget's older name), for callers that build none.
+    by keyword (``study_name=..., storage=..., budget=...``), for callers that build none.
     """
-    if "trials" in fields:
-        fields["budget"] = fields.pop("trials")
     options = options if options is not None else SearchOptions(**fields)
     options = (replace(options, **fields) if fields else options).checked(config.strategy)
     reporter = reporter or Reporter()

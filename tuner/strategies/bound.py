@@ -156,25 +156,6 @@ class Readings:
         return ceiling < self.answer.best_value
 
 
-def price(depth: int, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-          prices: Iterable[Mapping[str, object]] = (), *, val_examples: int | None = None) -> Price:
-    """``depth``'s price before it trains (``tuner.strategies.cost``). ``prices``: seconds read by
-    a probe without training (``{depth, seconds}``), which the cost model takes as readings too."""
-    return Readings(records, signatures, prices, val_examples=val_examples).price(depth)
-
-
-def closed(records: Iterable[Mapping[str, object]], *, depths: Sequence[int],
-           signatures: Sequence[int], objective: Objective,
-           prices: Iterable[Mapping[str, object]] = (),
-           val_examples: int | None = None) -> dict[int, RuledOut]:
-    """The untrained signatures of ``depths`` ruled out by the readings so far (see the module).
-
-    ``records``: trained readings (``{depth, val_accuracy, seconds[, seed]}``); ``prices``:
-    probed prices of untrained depths (``{depth, seconds}``), which price but do not rank;
-    ``val_examples``: the study's validation images (the best's binomial floor, ``objectives.noise``)."""
-    return Readings(records, signatures, prices, objective=objective, val_examples=val_examples).closed(depths)
-
-
 @dataclass(frozen=True)
 class _Ruling(RuledOut):
     from_sig: int = 0
