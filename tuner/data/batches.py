@@ -48,8 +48,8 @@ def _gathered(indices: tf.data.Dataset, data: Arrays, transform: Callable | None
 
     # One batch ahead is enough on a CPU whose cores train the model. With
     # nothing left to tune, tf.data's autotuning only cost time: its thread's
-    # shutdown held up the end of validation passes (0.5-0.9 s in about half
-    # of them at 160 px) and fit's return (up to 37 s), at random.
+    # shutdown held up the end of validation passes and fit's return, at random
+    # (benchmarks/pipeline_pauses.py).
     options = tf.data.Options()
     options.autotune.enabled = False
     return indices.map(take).prefetch(2).with_options(options)
@@ -69,7 +69,7 @@ def training_batches(data: Arrays, *, seed: int, first_epoch: int, epochs: int, 
         ds = one if ds is None else ds.concatenate(one)
     # Endless: with a finite dataset, Keras starts a new iterator after the
     # last epoch (its input pipeline and prefetch included) and then throws
-    # it away, which cost 2-9 s per fit, outside every epoch.
+    # it away, which cost seconds per fit, outside every epoch.
     return _gathered(ds.repeat(), data, transform)
 
 

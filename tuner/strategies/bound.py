@@ -3,8 +3,7 @@
 Why: under ``efficiency`` (accuracy / seconds) accuracy is at most 1, so a
 depth is worth at most ``1 / its seconds``. A deep depth whose seconds alone
 put that ceiling below the best depth measured so far can be skipped
-unseen; on the issue's real-data search such depths took 42 % of the wall
-clock and could not have won.
+unseen (what that saves: benchmarks/RESULTS.md, "Pay only for depths that can win").
 
 **Price** (``tuner.strategies.cost``): a bracket that monotonicity proves
 (the fit at the read depths around a depth) and an estimate with its
@@ -24,11 +23,10 @@ depth is ruled out with it, since it costs at least as much.
 
 Why the estimate rules only beyond the reads: a backbone's early layers
 work on larger activations, so the seconds a layer adds grow the deeper the
-cut (two of the benchmark's three plain searches: a line through depths
-0-30 priced the deep ones 3-19 % low). A line extrapolated from shallower
-readings then errs low on average, on the safe side; but with scattered
-shallow readings the slope is uncertain (the third search: 13-26 % high),
-which is why the estimate's sd carries the slope's standard error. Between
+cut, and a line extrapolated from shallower readings errs low on average, on
+the safe side; but with scattered shallow readings the slope is uncertain
+(benchmarks/RESULTS.md, "The cost model's shape"), which is why the
+estimate's sd carries the slope's standard error. Between
 two reads the same line errs high, and could rule out a depth that wins, so
 there only the bracket rules and a probe decides (``undecided``).
 

@@ -19,13 +19,11 @@ what monotonicity alone proves.
 **Estimate** (``Price.seconds`` ± ``Price.sd``): linear in the number of
 weight-holding layers that train (the signature) between the read depths
 around it, and beyond the deepest (or below the shallowest) along the
-weighted least-squares slope of all the fitted values. On the plain readings
-of the whole-search benchmark (real ImageNet MobileNetV2, 96 px, 13 depths),
-seconds linear in trainable layers fitted within 3.4 s rms (FLOPs: 3.7 s,
-parameters: 7.8 s; activation size fitted 2.7 s but doubled the deep prices
-when extrapolated from shallow readings), and a depth interpolated between
-readings at 11 and 141 was off by -6 % (46) and +13 % (103):
-``MODEL_CV`` is that misfit, added to the readings' own error. With one
+weighted least-squares slope of all the fitted values: of the measures of
+a depth's work tried, trainable layers fitted the plain readings best without
+doubling the deep prices when extrapolated (benchmarks/RESULTS.md, "The cost
+model's shape"), and ``MODEL_CV`` is its measured misfit, added to the
+readings' own error. With one
 signature read there is no slope: the estimate beyond it is its fit, with
 no upper end.
 

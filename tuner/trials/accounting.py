@@ -3,25 +3,21 @@
 A cached trial never runs the plain protocol, yet its objective must mean
 "what the plain protocol costs for this depth on this machine". Summing the
 parts (the frozen part's forward, the cached suffix's step) misses the plain
-step by -16 % to +25 % (issue 7), so the plain training and validation
-steps are timed directly: a short probe of the real plain model at the
+step by tens of percent, so the plain training and validation steps are
+timed directly: a short probe of the real plain model at the
 trial's depth, a few batches after the one that traces it, in bursts some
 seconds apart. A phase then costs ``epochs x (train batches x train step +
 val batches x val step)`` plus the tracing its first epoch pays.
 
-Which steps, and which statistic (issue 19, benchmarks/RESULTS.md, "An honest price"):
-a plain phase's seconds are the *sum* of its steps, so a step costs the
-*mean* of the timed ones, not their median (the steps are right-skewed:
+Which steps, and which statistic (measured: benchmarks/RESULTS.md, "An honest
+price"): a plain phase's seconds are the *sum* of its steps, so a step costs
+the *mean* of the timed ones, not their median (the steps are right-skewed:
 what a busy machine takes from some of them is paid by the sum). And a
-plain phase's steps run back to back, for a minute, while the first burst's
-steps come right after the trace, seconds of one busy core: on a shared
-2-core machine, depth 30, steps timed after such a pause ran ~20 % faster
-than back-to-back ones. The step is therefore priced from the *last*
-burst, the one that follows the caller's own work (the cached trial's
-training, the head phase's pass over the images); the first burst gives
-the trace. Validated against interleaved plain runs with the machine
-loaded: within 10 % at depths 0-100, median -2.4 %, but single prices
-spread 40-70 % and deep cuts' phase 2 is still priced low (benchmarks/RESULTS.md).
+plain phase's steps run back to back, while the first burst's steps come
+right after the trace and run faster than sustained ones. The step is
+therefore priced from the *last* burst, the one that follows the caller's
+own work (the cached trial's training, the head phase's pass over the
+images); the first burst gives the trace.
 """
 
 from __future__ import annotations
