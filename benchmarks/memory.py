@@ -31,7 +31,7 @@ from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
 from tuner.search.one_pass import run_search
-from tuner.store.study import measured_trials
+from tuner.store.trials import measured_trials
 from tuner.trials.process import proc_status_mib
 
 

@@ -24,7 +24,7 @@ from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
-from tuner.store.study import recover_stale_trials
+from tuner.store.trials import recover_stale_trials
 from tuner.stored_keys import CONFIRM as CONFIRM_ATTR
 from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 from tuner.strategies.registry import Setup, StrategySpec, make_strategy

@@ -69,7 +69,7 @@ def test_calibrated_weights_are_the_same_every_time(tmp_path):
 
 def test_fake_studies_have_their_own_name_and_say_so():
     from tuner.store.provenance import provenance_note
-    from tuner.store.study import default_study_name
+    from tuner.store.storage import default_study_name
 
     assert default_study_name("tf_flowers") == "tf_flowers"
     assert default_study_name("tf_flowers", fake=True) == "tf_flowers-fake"

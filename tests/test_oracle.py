@@ -14,7 +14,7 @@ from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.oracle import Heartbeat, OptunaOracle
-from tuner.store.study import enqueue, recover_stale_trials, was_queued
+from tuner.store.trials import enqueue, recover_stale_trials, was_queued
 from tuner.stored_keys import QUEUED as QUEUED_ATTR
 from tuner.strategies.decision import MAX_REPEATS
 from tuner.strategies.registry import STRATEGIES, Setup, Strategy, make_strategy

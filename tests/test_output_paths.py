@@ -30,14 +30,14 @@ def _no_slow_work(monkeypatch) -> None:
     """Fail the test if a command gets past its output check to the study or the replays."""
     import tuner.analysis.landscape as landscape
     import tuner.api as api
-    import tuner.store.study as study
+    import tuner.store.storage as storage
 
     def refuse(*args, **kwargs):
         raise AssertionError("the output folder must be checked before any slow work")
 
     monkeypatch.setattr(api, "comparison", refuse)
     monkeypatch.setattr(landscape, "load_landscape", refuse)
-    monkeypatch.setattr(study, "load_stored_study", refuse)
+    monkeypatch.setattr(storage, "load_stored_study", refuse)
 
 
 def _error_line(capsys, command: str) -> str:

@@ -17,7 +17,7 @@ from conftest import FAST
 
 from tuner.cli.main import COMMANDS, build_parser, main
 from tuner.store.fresh import FreshStudy
-from tuner.store.study import STUDIES_ENV, default_storage, open_storage
+from tuner.store.storage import STUDIES_ENV, default_storage, open_storage
 
 # Lines TensorFlow's C++ side writes while it loads or probes for a GPU.
 NATIVE_MARKERS = ("absl::InitializeLog", "oneDNN", "cuda", "cuInit", "cpu_feature_guard", "I0000", "W0000", "E0000")

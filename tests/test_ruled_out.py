@@ -21,7 +21,7 @@ from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.search.oracle import OptunaOracle
-from tuner.store.study import measured_trials, trial_depth
+from tuner.store.trials import measured_trials, trial_depth
 from tuner.strategies.registry import Setup, make_strategy, parse_strategy
 from tuner.strategies.rounds import Search
 
@@ -182,7 +182,7 @@ def test_a_probe_that_fails_leaves_the_depth_to_train(steep):
 
 def test_two_workers_on_one_stored_study_share_one_bound(steep, tmp_path):
     """Worker B rules out a deep depth on worker A's readings alone: the bound lives in the study."""
-    from tuner.store.study import enqueue
+    from tuner.store.trials import enqueue
 
     storage = f"sqlite:///{tmp_path}/shared.db"
     space = DepthSpace(0, H)

@@ -54,7 +54,7 @@ def _start(args, cwd):
 
 
 def _load(storage, study):
-    from tuner.store.study import open_storage
+    from tuner.store.storage import open_storage
 
     return optuna.load_study(study_name=study, storage=open_storage(storage))
 

@@ -42,7 +42,8 @@ from objectives.noise import POOLED_COLUMNS, pool
 from tuner.errors import UsageError
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_objective, study_records
-from tuner.store.study import load_stored_study, recorded_space, study_val_examples
+from tuner.store.storage import load_stored_study
+from tuner.store.study import recorded_space, study_val_examples
 from tuner.strategies.narrowing import THESIS_STAGE3
 
 __all__ = [

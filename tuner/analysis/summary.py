@@ -16,7 +16,8 @@ from tuner import stored_keys as keys
 from tuner.analysis.landscape import from_records
 from tuner.load import is_busy
 from tuner.store.records import study_objective, study_records
-from tuner.store.study import recorded_space, study_val_examples, trial_depth
+from tuner.store.study import recorded_space, study_val_examples
+from tuner.store.trials import trial_depth
 from tuner.stored_keys import protocol_seconds, trial_mode
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",

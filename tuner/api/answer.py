@@ -21,7 +21,7 @@ class StudyAnswer:
     @property
     def study(self) -> optuna.Study:
         """The stored study, read from the storage (``UsageError`` if there is none yet)."""
-        from tuner.store.study import load_stored_study
+        from tuner.store.storage import load_stored_study
 
         name, storage = self._location()
         return load_stored_study(name, storage=storage)

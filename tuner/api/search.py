@@ -321,7 +321,7 @@ class DepthSearch(StudyAnswer):
 
     def _location(self) -> tuple[str, str]:
         """The study's name and storage URL, defaults as the CLI's."""
-        from tuner.store.study import default_storage, default_study_name
+        from tuner.store.storage import default_storage, default_study_name
 
         name = self.study_name or default_study_name(os.fspath(self.dataset), fake=self.fake_data)
         return name, self.storage or default_storage(name)

@@ -113,7 +113,8 @@ def landscape_note(spec: str, *, storage: str | None) -> str | None:
     if not spec.startswith("study:"):
         return None
     from tuner.store.provenance import provenance_note
-    from tuner.store.study import load_stored_study, recorded_config
+    from tuner.store.storage import load_stored_study
+    from tuner.store.study import recorded_config
 
     return provenance_note(recorded_config(load_stored_study(spec.removeprefix("study:"),
                                                              storage=storage)))

@@ -41,7 +41,7 @@ def live_table(studies: dict[str, str], *, storage_for) -> object:
     import pandas as pd
 
     from tuner.analysis.summary import study_answer, trials_frame
-    from tuner.store.study import load_stored_study
+    from tuner.store.storage import load_stored_study
 
     rows = []
     direction = "maximize"
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from tuner.analysis.replay import parse_strategies
     from tuner.cli.search import run_strategy
     from tuner.errors import UsageError
-    from tuner.store.study import default_storage, default_study_name
+    from tuner.store.storage import default_storage, default_study_name
 
     specs = parse_strategies(args.strategies, scale=None)  # compare's parser: one set of messages
     for spec in specs:

@@ -52,7 +52,7 @@ VERBOSE_HELP = "also show the libraries' start-up lines (TensorFlow's C++ log) a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuner.store.study import STUDIES_ENV
+    from tuner.store.storage import STUDIES_ENV
 
     parser = _Parser(
         prog="depth-tuner",

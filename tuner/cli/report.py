@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from tuner.store.provenance import provenance_note
     from tuner.store.records import study_records
     from tuner.paths import check_folder
-    from tuner.store.study import load_stored_study, recorded_config
+    from tuner.store.storage import load_stored_study
+    from tuner.store.study import recorded_config
 
     out = Path(check_folder(args.output if args.output is not None else Path("out") / args.study, "--output"))
     study = load_stored_study(args.study, storage=args.storage)

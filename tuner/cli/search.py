@@ -184,7 +184,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     from tuner.api import DepthSearch
     from tuner.progress import Reporter
     from tuner.errors import SearchStopped
-    from tuner.store.study import default_storage, default_study_name
+    from tuner.store.storage import default_storage, default_study_name
 
     options = api_options(args)
     study = args.study or default_study_name(args.dataset, fake=args.fake_data) + study_suffix

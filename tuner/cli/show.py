@@ -40,7 +40,8 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         trials_frame,
     )
     from tuner.store.provenance import provenance_note
-    from tuner.store.study import load_stored_study, recorded_config
+    from tuner.store.storage import load_stored_study
+    from tuner.store.study import recorded_config
 
     out = out or sys.stdout
     s = load_stored_study(study, storage=storage)

@@ -40,14 +40,9 @@ from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
 from tuner.store.provenance import provenance_note
-from tuner.store.study import (
-    default_storage,
-    load_stored_study,
-    recorded_config,
-    recorded_space,
-    storage_file,
-    trial_depth,
-)
+from tuner.store.storage import default_storage, load_stored_study, storage_file
+from tuner.store.study import recorded_config, recorded_space
+from tuner.store.trials import trial_depth
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.metrics import TrialMetrics
 from tuner.progress import Reporter, time_left
 from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
-from tuner.store.study import measured_trials
+from tuner.store.trials import measured_trials
 from tuner.trials.request import Serve, TrialContext, TrialRequest
 
 

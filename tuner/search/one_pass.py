@@ -44,15 +44,9 @@ from tuner.search.options import SearchOptions
 from tuner.search.oracle import OptunaOracle
 from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
-from tuner.store.study import (
-    check_resumable,
-    create_or_load_study,
-    measured_trials,
-    open_storage,
-    record_examples,
-    storage_file,
-    workers_here,
-)
+from tuner.store.storage import open_storage, storage_file
+from tuner.store.study import check_resumable, create_or_load_study, record_examples
+from tuner.store.trials import measured_trials, workers_here
 from tuner.strategies.registry import Setup, Strategy, StrategySpec, make_strategy
 from tuner.strategies.rounds import Search
 from tuner.trials.activations import sha256_of

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from tuner.errors import UsageError
 from tuner.paths import check_folder
-from tuner.store.study import check_storage_location, check_study_name
+from tuner.store.storage import check_storage_location, check_study_name
 from tuner.strategies.confirm import DEFAULT_CONFIRM
 from tuner.strategies.registry import STRATEGIES
 from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB

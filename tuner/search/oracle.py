@@ -30,7 +30,7 @@ from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
-from tuner.store.study import HEARTBEAT_SECONDS, is_stale, recover_stale_trials, requeue
+from tuner.store.trials import HEARTBEAT_SECONDS, is_stale, recover_stale_trials, requeue
 from tuner.strategies.decision import Kind
 from tuner.strategies.rounds import Search, ask_round
 

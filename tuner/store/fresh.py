@@ -20,7 +20,7 @@ import optuna
 
 from tuner import stored_keys as keys
 from tuner.model.protocol import host_name
-from tuner.store.study import storage_file
+from tuner.store.storage import storage_file
 
 
 def _new_paths(path: str) -> list[str]:

@@ -9,7 +9,8 @@ import optuna
 from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
 from tuner import stored_keys as keys
 from tuner.model.space import DepthSpace
-from tuner.store.study import recorded_config, recorded_space, trial_depth
+from tuner.store.study import recorded_config, recorded_space
+from tuner.store.trials import trial_depth
 from tuner.stored_keys import protocol_seconds
 
 __all__ = ["study_objective", "study_records"]

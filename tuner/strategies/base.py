@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from objectives import Objective, get_objective
 from tuner.model.space import DepthSpace
-from tuner.store.study import trial_depth
+from tuner.store.trials import trial_depth
 
 __all__ = ["Queued", "Setup", "Strategy", "completed_values"]
 

@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from tuner import stored_keys as keys
 from tuner.errors import UsageError
 from tuner.store.records import study_records
-from tuner.store.study import measured_trials
+from tuner.store.trials import measured_trials
 from tuner.strategies.base import Queued, Strategy
 from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from tuner import stored_keys as keys
 from tuner.errors import UsageError
-from tuner.store.study import measured_trials, trial_depth
+from tuner.store.trials import measured_trials, trial_depth
 from tuner.strategies.base import Queued, Setup, Strategy, completed_values
 from tuner.strategies.narrowing import THESIS_STAGE3, next_stage, thesis_plan
 

@@ -45,7 +45,7 @@ import optuna
 from objectives import Objective
 from tuner.errors import UsageError
 from tuner.model.space import SCALES, DepthSpace
-from tuner.store.study import enqueue, queued_count
+from tuner.store.trials import enqueue, queued_count
 from tuner.strategies.base import Queued, Setup, Strategy, completed_values
 from tuner.strategies.confirmed import Confirmed
 from tuner.strategies.decision import (

@@ -29,15 +29,8 @@ from tuner import stored_keys as keys
 from tuner.errors import TrialError
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_records
-from tuner.store.study import (
-    enqueue,
-    measured_trials,
-    queued_count,
-    requeue,
-    study_val_examples,
-    trial_depth,
-    was_queued,
-)
+from tuner.store.study import study_val_examples
+from tuner.store.trials import enqueue, measured_trials, queued_count, requeue, trial_depth, was_queued
 from tuner.stored_keys import protocol_seconds
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
