@@ -59,7 +59,7 @@ from objectives.noise import Z95, estimate_noise, standard_errors
 from tuner import stored_keys as keys
 from tuner.strategies.cost import CostModel, Price, per_signature
 
-__all__ = ["NO_BOUND", "Price", "Readings", "RuledOut", "closed", "has_bound", "price"]
+__all__ = ["NO_BOUND", "Price", "Readings", "RuledOut", "has_bound"]
 
 NO_BOUND = {
     "accuracy": "accuracy has no price ceiling (a depth can reach accuracy 1 whatever it costs)",
