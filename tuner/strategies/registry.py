@@ -47,7 +47,7 @@ from tuner.errors import UsageError
 from tuner.model.space import SCALES, DepthSpace
 from tuner.store.trials import enqueue, queued_count
 from tuner.strategies.base import Queued, Setup, Strategy, completed_values
-from tuner.strategies.confirmed import Confirmed
+from tuner.strategies.with_confirmations import Confirmed
 from tuner.strategies.decision import (
     Decision,
     Kind,
