@@ -58,7 +58,7 @@ def run(trials: int, image_size: int, mode: str, in_process: bool, backbone: str
     reporter = MemoryReporter()
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/m.db"
-        run_search(config=config, study_name="memory", storage=storage, budget=trials,
+        run_search(config=config, study_name="memory", storage=storage, trials=trials,
                    reporter=reporter, in_process=in_process, cache_dir=os.path.join(tmp, "cache"))
         study = optuna.load_study(study_name="memory", storage=storage)
         rows = [{"depth": t.params["depth"],

@@ -42,7 +42,10 @@ def test_readme_example_runs_resumes_and_compares(tmp_path, monkeypatch):
     assert study.study_name == search.study.study_name and len(study.trials) == len(search.study.trials)
     assert (tmp_path / "demo.db").exists()
     before = len(search.study.trials)
-    search.run(n_trials=2)  # a total: the study has it already
+    search.run(trials=2)  # a total: the study has it already
+    assert len(search.study.trials) == before
+    with pytest.warns(DeprecationWarning, match="run\\(trials=...\\)"):
+        search.run(n_trials=2)  # the older name still works
     assert len(search.study.trials) == before
     assert isinstance(table, pd.DataFrame) and list(table["strategy"]) == ["narrowing", "tpe:log"]
 
@@ -72,7 +75,7 @@ def test_bad_options_raise_the_clis_message(tmp_path, monkeypatch, capsys, kwarg
         options["fake_data"] = False
     search = tuner.DepthSearch(**options)  # stores, checks nothing
     with pytest.raises(tuner.UsageError) as exc:
-        search.run(n_trials=1)
+        search.run(trials=1)
     message = str(exc.value)
     assert needle in message and "\n" not in message
     assert not list(tmp_path.iterdir())  # nothing written
@@ -167,7 +170,7 @@ def test_a_script_is_quiet_and_compares_after_a_search_without_a_main_guard(tmp_
         "s = tuner.DepthSearch('tf_flowers', fake_data=True, fake_examples=(16, 8), weights='none',\n"
         "                      image_size=32, head_epochs=1, finetune_epochs=1, storage='sqlite:///q.db')\n"
         "assert s.best_depth is None and s.best_value is None\n"
-        "s.run(n_trials=1)\n"
+        "s.run(trials=1)\n"
         "print(tuner.compare(landscape='thesis:5.1', strategies=['tpe'], seeds=2).shape)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DEPTH_TUNER_VERBOSE")}
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,

@@ -247,7 +247,7 @@ def test_api_export_returns_the_model_and_predict_reads_arrays(tmp_path, monkeyp
     search = tuner.DepthSearch("tf_flowers", fake_data=True, fake_examples=(64, 32), weights=calibrated_weights,
                                image_size=32, batch_size=16, head_epochs=1, finetune_epochs=1, head_lr=1e-3,
                                max_depth=20, trial_mode="plain", study="api")
-    search.run(n_trials=1)
+    search.run(trials=1)
     model = search.export(tmp_path / "api.keras")
     card = model.depth_tuner_card
     assert card["depth"] == search.best_depth == tuner.model_card(tmp_path / "api.keras")["depth"]

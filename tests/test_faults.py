@@ -26,7 +26,7 @@ def _search(tmp_path, trials, in_process=True, trial_mode="plain", **kwargs):
         trial_mode=trial_mode,
     )
     storage = f"sqlite:///{tmp_path}/faults.db"
-    outcome = run_search(config=config, study_name="faults", storage=storage, budget=trials,
+    outcome = run_search(config=config, study_name="faults", storage=storage, trials=trials,
                          reporter=Reporter(quiet=True), in_process=in_process, **kwargs)
     return outcome, optuna.load_study(study_name="faults", storage=storage)
 

@@ -31,7 +31,7 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
         strategy="sweep", space=space,
     )
     storage = f"sqlite:///{tmp_path}/learns.db"
-    run_search(config=config, study_name="learns", storage=storage, budget=None,
+    run_search(config=config, study_name="learns", storage=storage, trials=None,
                reporter=quiet_reporter, in_process=True, cache_dir=str(tmp_path / "cache"),
                depths=DEPTHS)
     study = optuna.load_study(study_name="learns", storage=storage)

@@ -69,9 +69,9 @@ def test_a_hand_built_request_is_read_as_the_search_builds_it():
 
 
 def test_search_options_check_their_numbers_once():
-    options = SearchOptions(study_name="s", storage="sqlite:///s.db", budget=13, confirm=None)
+    options = SearchOptions(study_name="s", storage="sqlite:///s.db", trials=13, confirm=None)
     assert options.checked("tpe").confirm == 2  # DEFAULT_CONFIRM, a quarter of what is left at most
     with pytest.raises(UsageError, match="--cache-size 0: give a positive number of GiB"):
         dataclasses.replace(options, cache_size=0).checked("tpe")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        options.budget = 3  # type: ignore[misc]
+        options.trials = 3  # type: ignore[misc]

@@ -36,7 +36,7 @@ def searched(tmp_path_factory):
     from tuner.progress import Reporter
 
     with tfds.testing.mock_data(num_examples=24):
-        outcome = run_search(config=config, study_name="flowers", storage=storage, budget=3,
+        outcome = run_search(config=config, study_name="flowers", storage=storage, trials=3,
                              reporter=Reporter(quiet=True))
     return outcome, storage, config, root
 
@@ -64,7 +64,7 @@ def test_three_complete_trials_with_consistent_efficiency(searched):
 
 def test_same_total_again_does_nothing(searched, capsys):
     outcome, storage, config, _ = searched
-    again = run_search(config=config, study_name="flowers", storage=storage, budget=3)
+    again = run_search(config=config, study_name="flowers", storage=storage, trials=3)
     assert again.measured == 3 and again.stop_reason == "already complete"
 
 
@@ -97,7 +97,8 @@ def test_show_formats(searched):
     assert "best depth:" in text and "efficiency" in text and text.count("COMPLETE") == 3
     # the validation size is recorded, and a handful of images widens every interval
     n_val = optuna.load_study(study_name="flowers", storage=storage).user_attrs["examples"]["validation"]
-    assert n_val > 0 and f"at least the binomial sd of {n_val} validation images" in text
+    # so few images that their binomial sd is the accuracy sd used, and the line says so
+    assert n_val > 0 and f"(the binomial sd of {n_val} validation images at " in text
     out = io.StringIO()
     print_study(study="flowers", storage=storage, fmt="csv", out=out)
     lines = out.getvalue().strip().splitlines()

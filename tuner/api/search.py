@@ -50,7 +50,7 @@ class DepthSearch(StudyAnswer):
     """Search the unfreeze depth of a pretrained backbone into a stored Optuna study.
 
     Every option of ``depth-tuner search`` is a keyword argument, with the
-    CLI's default (``--trials`` is ``run(n_trials=...)``; ``study`` is the
+    CLI's default (``--trials`` is ``run(trials=...)``; ``study`` is the
     study's name, kept as ``study_name``). Nothing is checked or written
     until ``run``: bad options then raise ``UsageError`` with the CLI's
     one-line message, before any study is touched. After ``run``, ``study``
@@ -59,7 +59,7 @@ class DepthSearch(StudyAnswer):
     ``trials_dataframe()`` its trials.
 
     >>> search = DepthSearch(dataset="tf_flowers", backbone="ResNet50")  # doctest: +SKIP
-    >>> search.run(n_trials=13)                                          # doctest: +SKIP
+    >>> search.run(trials=13)                                            # doctest: +SKIP
     >>> search.best_depth, search.trials_dataframe()                     # doctest: +SKIP
 
     Parameters (each the flag of the same name; ``depth-tuner search --help``):
@@ -238,7 +238,7 @@ class DepthSearch(StudyAnswer):
             confirm = strategy.confirm
         study, storage = self._location()
         return ResolvedSearch(config=config, options=SearchOptions(
-            study_name=study, storage=storage, budget=None, confirm=confirm, data_dir=self.data_dir,
+            study_name=study, storage=storage, trials=None, confirm=confirm, data_dir=self.data_dir,
             max_consecutive_failures=self.max_consecutive_failures, checkpoint_dir=self.keep_checkpoints,
             in_process=self.in_process, cache_dir=self.cache_dir, cache_size=self.cache_size,
             artifacts_dir=self.artifacts_dir, gpu=self.gpu,
@@ -255,15 +255,22 @@ class DepthSearch(StudyAnswer):
 
     # -- running ---------------------------------------------------------
 
-    def run(self, n_trials: int = 13) -> optuna.Study:
-        """Create or resume the study until it has ``n_trials`` measured trials in total.
+    def run(self, trials: int = 13, *, n_trials: int | None = None) -> optuna.Study:
+        """Create or resume the study until it has ``trials`` measured trials in total.
+
+        A total, as ``--trials`` (not Optuna's ``optimize(n_trials=...)``, which adds that
+        many): ``n_trials`` is its older name here, still accepted with a DeprecationWarning.
 
         Like ``--trials``: running again with the same number does nothing,
         a higher one adds the difference. Ctrl-C marks the running trial
         FAIL, queues its depth and re-raises ``KeyboardInterrupt``; the
         failure policy raises ``tuner.SearchStopped``.
         """
-        outcome = self.run_strategy(trials=n_trials)
+        if n_trials is not None:
+            warnings.warn("DepthSearch.run(n_trials=...) is now run(trials=...): the total the study "
+                          "should have, as --trials", DeprecationWarning, stacklevel=2)
+            trials = n_trials
+        outcome = self.run_strategy(trials=trials)
         if outcome.interrupted:
             raise KeyboardInterrupt(f"stopped after {outcome.measured} measured trials; run again to continue")
         return self.study
@@ -287,7 +294,7 @@ class DepthSearch(StudyAnswer):
         from tuner.search.one_pass import run_search
 
         resolved = self.resolve()
-        options = replace(resolved.options, budget=trials, repeats=repeats, seconds_budget=seconds_budget,
+        options = replace(resolved.options, trials=trials, repeats=repeats, seconds_budget=seconds_budget,
                           depths=None if depths is None else tuple(depths))
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):

@@ -78,12 +78,12 @@ class _Plan:
 
 def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
                reporter: Reporter | None = None, **fields: Any) -> SearchOutcome:
-    """Run (or resume) the study until it has ``options.budget`` measured trials.
+    """Run (or resume) the study until it has ``options.trials`` measured trials.
 
     The strategy is ``config.strategy`` (``tuner.strategies.registry``; ``depths`` and
-    ``repeats`` are a sweep's); ``budget=None`` runs a strategy that chooses
+    ``repeats`` are a sweep's); ``trials=None`` runs a strategy that chooses
     its depths until it has nothing to add. ``fields`` are ``SearchOptions``'
-    by keyword (``study_name=..., storage=..., budget=...``), for callers that build none.
+    by keyword (``study_name=..., storage=..., trials=...``), for callers that build none.
     """
     options = options if options is not None else SearchOptions(**fields)
     options = (replace(options, **fields) if fields else options).checked(config.strategy)
@@ -98,7 +98,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     store = open_storage(options.storage) if path is None or os.path.exists(path) else None
     wanted = config.as_config()
     stored = check_resumable(store, options.study_name, wanted) if store is not None else None
-    if stored is not None and options.budget is not None:
+    if stored is not None and options.trials is not None:
         finished = _finished(options, store, reporter)
         if finished:
             return finished
@@ -143,14 +143,14 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
     strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
-        space=config.space, seed=config.protocol.seed, budget=options.budget, objective=objective,
+        space=config.space, seed=config.protocol.seed, budget=options.trials, objective=objective,
         dataset=config.data.name, depths=options.depths, repeats=options.repeats))
     return _Plan(objective, signatures, strategy, strategy.sampler())
 
 
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
-    """The outcome if the stored study already has ``options.budget``; refuses fewer."""
-    name, budget = options.study_name, options.budget
+    """The outcome if the stored study already has ``options.trials``; refuses fewer."""
+    name, budget = options.study_name, options.trials
     done = len(measured_trials(optuna.load_study(study_name=name, storage=store)))
     if budget < done:
         raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
@@ -193,7 +193,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         serve = trials_process.request if trials_process else _in_process
         device = _training_device(serve, context, options.gpu, reporter)
         search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
-                        budget=options.budget, objective=plan.objective, base_seed=config.protocol.seed,
+                        budget=options.trials, objective=plan.objective, base_seed=config.protocol.seed,
                         seconds_budget=options.seconds_budget, device=device)
         oracle = OptunaOracle(search, reporter=reporter,
                               max_consecutive_failures=options.max_consecutive_failures)
@@ -207,7 +207,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         shutil.rmtree(workdir, ignore_errors=True)
     done = len(measured_trials(study))
     reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
-    return SearchOutcome(study.study_name, done, options.budget, stop_reason=oracle.stop_reason)
+    return SearchOutcome(study.study_name, done, options.trials, stop_reason=oracle.stop_reason)
 
 
 def _training_device(serve: Serve, context: TrialContext, gpu: int | None, reporter: Reporter) -> str:
@@ -284,14 +284,14 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
     except KeyboardInterrupt:
         oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
         done = len(measured_trials(study))
-        reporter.say(f"stopped: {done} of {options.budget or '?'} trials measured; "
+        reporter.say(f"stopped: {done} of {options.trials or '?'} trials measured; "
                      "run the same command to continue")
-        return SearchOutcome(study.study_name, done, options.budget, interrupted=True)
+        return SearchOutcome(study.study_name, done, options.trials, interrupted=True)
     except ConsecutiveFailures:
         done = len(measured_trials(study))
         raise SearchStopped(
             f"stopped after {options.max_consecutive_failures} failed trials in a row "
-            f"({done} of {options.budget} measured; reasons: depth-tuner show --study {study.study_name} "
+            f"({done} of {options.trials} measured; reasons: depth-tuner show --study {study.study_name} "
             "--all); fix the cause, or pass --max-consecutive-failures 0 to keep going"
         ) from None
     return None

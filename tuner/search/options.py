@@ -23,7 +23,7 @@ from tuner.trials.prefix_cache import DEFAULT_CACHE_GIB
 class SearchOptions:
     study_name: str
     storage: str
-    budget: int | None  # the measured trials the study should end with (--trials); None: until the strategy is done
+    trials: int | None  # the measured trials the study should end with (--trials); None: until the strategy is done
     depths: tuple[int, ...] | None = None  # a sweep's depths
     repeats: int = 1  # a sweep's repeats of each depth
     seconds_budget: float | None = None  # stop once measured protocol seconds reach it (live-compare)
@@ -39,7 +39,7 @@ class SearchOptions:
 
     def checked(self, strategy: str) -> SearchOptions:
         """The numbers checked (the CLI's messages) and ``confirm`` resolved, for ``strategy``."""
-        budget, seconds = self.budget, self.seconds_budget
+        budget, seconds = self.trials, self.seconds_budget
         if budget is None and not STRATEGIES[strategy].chooses_depths and seconds is None:
             raise UsageError("--trials is needed: how many measured trials the study should have")
         if seconds is not None and seconds <= 0:
