@@ -175,6 +175,8 @@ def test_trials_record_their_device_and_a_study_on_two_devices_is_flagged(tmp_pa
     assert shown.returncode == 0, shown.stderr
     assert "note: the trials trained on 2 devices" in shown.stdout
     assert "GPU: NVIDIA A100-SXM4-40GB (1)" in shown.stdout
+    as_json = run_cli(["show", *common, "--format", "json"], cwd=tmp_path)
+    assert json.loads(as_json.stdout)["devices_note"].startswith("note: the trials trained on 2 devices")
 
     # XLA is part of the protocol: resuming with it on is refused like any protocol change.
     r = run_cli(["search", "--dataset", "tf_flowers", "--fake-data", "--fake-examples", "64,32", *FAST,

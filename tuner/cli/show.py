@@ -58,7 +58,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
             "best_interval": None, "within_noise": [],
         }
         json.dump({
-            "study": study, "config": config, **fields,
+            "study": study, "config": config, **fields, "devices_note": devices_line(s) or None,
             "best": None if best is None else {k: _plain(v) for k, v in best.items()},
             "trials": json.loads(frame.to_json(orient="records")),
         }, out, indent=2)
