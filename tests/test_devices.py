@@ -124,12 +124,13 @@ def test_out_of_memory_in_a_trial_is_one_line_naming_image_and_batch_size(monkey
 
 
 def test_xla_compiles_a_short_last_batch_once_more_per_phase():
-    from tuner.trials.accounting import StepCosts
+    from tuner.trials.accounting import SHORT_SHAPE_COMPILE, StepCosts
 
     costs = StepCosts(train_step=0.1, train_trace=5.0, val_step=0.05, val_trace=2.0)
     shape = dict(epochs=3, val_examples=50, batch_size=32)
     plain = costs.phase_seconds(train_examples=100, **shape)
-    assert costs.phase_seconds(train_examples=100, jit_compile=True, **shape) == pytest.approx(plain + 5 + 2)
+    assert costs.phase_seconds(train_examples=100, jit_compile=True, **shape) == pytest.approx(
+        plain + SHORT_SHAPE_COMPILE * (5 + 2))
     even = costs.phase_seconds(train_examples=96, val_examples=64, epochs=3, batch_size=32)
     assert costs.phase_seconds(train_examples=96, val_examples=64, epochs=3, batch_size=32,
                                jit_compile=True) == pytest.approx(even)  # no short batch, no compile

@@ -30,6 +30,10 @@ import keras
 import tensorflow as tf
 
 PROBE_STEPS = 4  # timed batches after the traced one, for training and for validation
+# Under XLA, what compiling a short last batch's shape costs, as a share of the first step's
+# trace (tracing and compiling the full shape): measured in the head phase's own probe, where a
+# burst crossed an epoch's end (benchmarks/RESULTS.md, "XLA as a protocol choice").
+SHORT_SHAPE_COMPILE = 0.65
 COST_FIELDS = ("train_step", "train_trace", "val_step", "val_trace")  # what a price is made of
 
 
@@ -66,15 +70,16 @@ class StepCosts:
     def phase_seconds(self, *, epochs: int, train_examples: int, val_examples: int,
                       batch_size: int, traced: bool = True, jit_compile: bool = False) -> float:
         """A plain phase's seconds. A short last batch costs about its share of a full one; under
-        XLA (``jit_compile``) its new shape is compiled once more per phase, as a plain fit does."""
+        XLA (``jit_compile``) a plain fit compiles its new shape once per phase, which costs
+        ``SHORT_SHAPE_COMPILE`` of the first step's trace."""
         per_epoch = (train_examples / batch_size * self.train_step
                      + val_examples / batch_size * self.val_step)
         if not traced:
             return epochs * per_epoch
         traces = self.train_trace + self.val_trace
         if jit_compile:
-            traces += (self.train_trace if train_examples % batch_size else 0.0) \
-                + (self.val_trace if val_examples % batch_size else 0.0)
+            traces += SHORT_SHAPE_COMPILE * ((self.train_trace if train_examples % batch_size else 0.0)
+                                             + (self.val_trace if val_examples % batch_size else 0.0))
         return epochs * per_epoch + traces
 
     def as_attrs(self, prefix: str) -> dict[str, float]:
