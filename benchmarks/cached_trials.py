@@ -52,11 +52,12 @@ def _shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def digits(image_size: int, seed: int = 0, copies: int = 1):
+def digits(image_size: int, seed: int = 0, copies: int = 1, classes: int = 10):
     """(train, val) uint8 RGB arrays of scikit-learn's digits, upscaled; 80 / 20.
 
     ``copies`` > 1 adds shifted copies of each split's own digits (a digit
-    and its copies stay on one side of the split)."""
+    and its copies stay on one side of the split); ``classes`` < 10 keeps
+    only the digits 0 .. classes - 1 (in the same shuffled order)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -67,9 +68,12 @@ def digits(image_size: int, seed: int = 0, copies: int = 1):
 
     if not 1 <= copies <= 1 + len(SHIFTS):
         raise ValueError(f"copies must be 1..{1 + len(SHIFTS)}, not {copies}")
+    if not 2 <= classes <= 10:
+        raise ValueError(f"classes must be 2..10, not {classes}")
     d = load_digits()
     order = np.random.default_rng(seed).permutation(len(d.images))
     small, labels = d.images[order], d.target[order].astype(np.int64)
+    small, labels = small[labels < classes], labels[labels < classes]
     cut = int(0.8 * len(small))
 
     def upscaled(images, y):

