@@ -122,8 +122,7 @@ class NoiseModel:
     def accuracy_sd_at(self, accuracy: float | None) -> tuple[float, str]:
         """The accuracy sd a reading at ``accuracy`` is given, and where it comes from: the
         binomial floor of the validation images, the study's repeats, or the prior."""
-        study = (f"from repeats, {self.accuracy_df} df, with the default as {PRIOR_DF}" if self.accuracy_df
-                 else "default, no depth read under two seeds yet")
+        study = _source(self.accuracy_df, "no depth read under two seeds yet")
         if accuracy is None or not math.isfinite(accuracy):
             return self.accuracy_sd, study
         used = float(self.accuracy_sds(accuracy))
@@ -137,10 +136,8 @@ class NoiseModel:
         """One phrase: the figures used for a reading at ``accuracy`` (the best depth's), and
         where they come from."""
         sd, source = self.accuracy_sd_at(accuracy)
-        seconds = (f"from repeats, {self.seconds_df} df, with the default as {PRIOR_DF}" if self.seconds_df
-                   else "default, no depth repeated yet")
         return (f"noise per reading: accuracy sd {sd:.3f} ({source}), "
-                f"seconds {100 * self.seconds_cv:.0f} % ({seconds})")
+                f"seconds {100 * self.seconds_cv:.0f} % ({_source(self.seconds_df, 'no depth repeated yet')})")
 
     def as_dict(self, accuracy: float | None = None) -> dict[str, object]:
         """``accuracy_sd`` is the sd used for a reading at ``accuracy``; ``study_accuracy_sd`` the
@@ -152,6 +149,11 @@ class NoiseModel:
 
 
 DEFAULT_NOISE = NoiseModel()
+
+
+def _source(df: int, none: str) -> str:
+    """Where a noise figure comes from: ``df`` degrees of freedom of repeats, or the default."""
+    return f"from repeats, {df} df, with the default as {PRIOR_DF}" if df else f"default, {none}"
 
 
 def pool(records: Iterable[Mapping[str, object]]) -> pd.DataFrame:

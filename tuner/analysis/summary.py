@@ -124,11 +124,16 @@ def ruled_out_line(study: optuna.Study) -> str:
             f"beat depth {best} (show --all lists them)")
 
 
+def _readings(study: optuna.Study) -> list:
+    """The measured trials that trained (not answered from another), as the notes count them."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if keys.REUSED_FROM not in t.user_attrs and keys.VAL_ACCURACY in t.user_attrs]
+
+
 def busy_line(study: optuna.Study) -> str:
     """One line on measured trials that trained while other work held the cores, or ""."""
     space = recorded_space(study)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if keys.REUSED_FROM not in t.user_attrs and keys.VAL_ACCURACY in t.user_attrs]
+    done = _readings(study)
     busy = [t for t in done if is_busy(t.user_attrs)]
     if not busy:
         return ""
@@ -144,9 +149,7 @@ def devices_line(study: optuna.Study) -> str:
     """One line when the study's trials trained on more than one device, or "": their seconds
     are different machines' and do not compare (the cost model prices each worker's device
     from its own readings)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if keys.REUSED_FROM not in t.user_attrs and keys.VAL_ACCURACY in t.user_attrs]
-    counts = Counter(t.user_attrs[keys.DEVICE] for t in done if t.user_attrs.get(keys.DEVICE))
+    counts = Counter(t.user_attrs[keys.DEVICE] for t in _readings(study) if t.user_attrs.get(keys.DEVICE))
     if len(counts) < 2:
         return ""
     where = "; ".join(f"{device} ({n})" for device, n in counts.most_common())

@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         f"[{answer.noise.describe(answer.best_accuracy)}]."
     )
     note = provenance_note(recorded_config(study))
-    summary += f"\n\n{note}" if note else ""
-    summary += f"\n\n{devices_line(study)}" if devices_line(study) else ""
+    devices = devices_line(study)
+    summary += "".join(f"\n\n{line}" for line in (note, devices) if line)
     (out / "table.md").write_text(f"{summary}\n\n{md}\n", encoding="utf-8")
     paths = []
     for stem, fig in study_figures(land, records, study_name=args.study, note=note).items():
