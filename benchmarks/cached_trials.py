@@ -97,9 +97,9 @@ def folder(path: str, image_size: int):
 def calibrated_weights(path: str, image_size: int, images: np.ndarray) -> str:
     """MobileNetV2's seed-1 random weights, BatchNormalization calibrated on ``images`` in one pass."""
     from tuner.model.calibration import write_calibrated_weights
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
 
-    protocol = Protocol(backbone="MobileNetV2", weights=None, image_size=image_size, seed=1)
+    protocol = TrainingProtocol(backbone="MobileNetV2", weights=None, image_size=image_size, seed=1)
     return write_calibrated_weights(protocol, images, path, batch_size=None)
 
 
@@ -132,7 +132,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.model.space import DepthSpace
     from tuner.trials.activations import sha256_of
     from tuner.trials.prefix_cache import PrefixCache
@@ -148,7 +148,7 @@ def main() -> None:
                 tf.data.Dataset.from_tensor_slices((a.x, a.y)).save(os.path.join(tmp, "images", name))
             weights = args.weights or calibrated_weights(os.path.join(tmp, "w.weights.h5"), size, train.x[:256])
             lrs = {k: v for k, v in (("head_lr", args.head_lr), ("finetune_lr", args.finetune_lr)) if v}
-            protocol = Protocol(weights=weights, image_size=size, **lrs)
+            protocol = TrainingProtocol(weights=weights, image_size=size, **lrs)
             cache = PrefixCache(os.path.join(tmp, "cache"), 8 * 2**30)
             base = make_request(protocol=protocol, num_classes=int(train.y.max()) + 1, space=DepthSpace(0, 154),
                                 images_dir=os.path.join(tmp, "images"), cache_dir=cache.root,

@@ -36,7 +36,7 @@ from tuner.strategies.narrowing import plan
 
 OUT = ROOT / "benchmarks" / "out"
 FIGURES = ROOT / "benchmarks" / "figures"
-COMMON = "--seeds 50 --budget 13"
+COMMON = "--seeds 50 --trials 13"
 SAMPLERS_BOTH_SCALES = "tpe:linear,tpe:log,gp:linear,gp:log,random:linear,random:log"
 RUNS = {
     "main": "--strategies narrowing,narrowing:thesis,tpe,gp,random",

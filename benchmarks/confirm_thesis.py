@@ -51,7 +51,7 @@ def folder(kind: str, table: str) -> Path:
 def run_all(workers: int) -> None:
     for kind, args in RUNS.items():
         for t in TABLES:
-            line = (f"--landscape thesis:{t} {args} --budget 13 --workers {workers} "
+            line = (f"--landscape thesis:{t} {args} --trials 13 --workers {workers} "
                     f"--output {folder(kind, t)}")
             print(f"depth-tuner compare {line}", flush=True)
             print(run_compare(line), flush=True)

@@ -35,7 +35,7 @@ from tuner.data.batches import (  # noqa: E402
 )
 from tuner.model.backbones import get_backbone_spec  # noqa: E402
 from tuner.model.hypermodel import DepthHyperModel  # noqa: E402
-from tuner.model.protocol import Protocol  # noqa: E402
+from tuner.model.protocol import TrainingProtocol  # noqa: E402
 from tuner.model.space import DepthSpace  # noqa: E402
 from tuner.trials.accounting import StepProbe  # noqa: E402
 
@@ -87,7 +87,7 @@ def epochs_of(events):
 def digits_phase1(weights: str, size: int):
     """The digits at ``size`` px, the plain hypermodel on ``weights`` (phase 1 is its build), the input transform."""
     train, val = digits(size)
-    protocol = Protocol(backbone="MobileNetV2", weights=weights, image_size=size, seed=0)
+    protocol = TrainingProtocol(backbone="MobileNetV2", weights=weights, image_size=size, seed=0)
     hypermodel = DepthHyperModel(protocol=protocol, num_classes=10, space=DepthSpace(0, 154))
     return train, val, hypermodel, image_transform(get_backbone_spec("MobileNetV2").preprocess)
 

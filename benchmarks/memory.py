@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import optuna
 
 from tuner.data.sources import resolve_data_spec
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
@@ -51,7 +51,7 @@ def run(trials: int, image_size: int, mode: str, in_process: bool, backbone: str
     """One search; per trained trial (in order) the worker's and the trial process's memory."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=examples),
-        protocol=Protocol(backbone=backbone, weights=None, image_size=image_size, head_epochs=1,
+        protocol=TrainingProtocol(backbone=backbone, weights=None, image_size=image_size, head_epochs=1,
                           finetune_epochs=1),
         strategy="random", space=DepthSpace(0, n_layers(backbone), "linear"), trial_mode=mode,
     )

@@ -37,7 +37,7 @@ from tuner.data.batches import (  # noqa: E402
 from tuner.data.sources import load_datasets, resolve_data_spec  # noqa: E402
 from tuner.model.backbones import get_backbone_spec, set_depth  # noqa: E402
 from tuner.model.hypermodel import DepthHyperModel, Head, backbone_of, compile_for, plain_model  # noqa: E402
-from tuner.model.protocol import Protocol  # noqa: E402
+from tuner.model.protocol import TrainingProtocol  # noqa: E402
 from tuner.model.space import DepthSpace  # noqa: E402
 from tuner.trials import accounting  # noqa: E402
 from tuner.trials.accounting import PROBE_STEPS, StepProbe  # noqa: E402
@@ -148,7 +148,7 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/out/price_bias.json")
     args = ap.parse_args()
 
-    protocol = Protocol(weights=args.weights, image_size=args.image_size, head_lr=args.head_lr,
+    protocol = TrainingProtocol(weights=args.weights, image_size=args.image_size, head_lr=args.head_lr,
                         finetune_lr=args.finetune_lr)
     spec = resolve_data_spec(dataset=args.dataset)
     ds = load_datasets(spec, image_size=protocol.image_size, seed=protocol.seed)

@@ -31,7 +31,7 @@ from tuner.data.batches import dataset_arrays, image_transform, training_batches
 from tuner.data.sources import load_datasets, resolve_data_spec  # noqa: E402
 from tuner.model.backbones import get_backbone_spec, set_depth  # noqa: E402
 from tuner.model.hypermodel import DepthHyperModel, backbone_of, compile_for  # noqa: E402
-from tuner.model.protocol import Protocol  # noqa: E402
+from tuner.model.protocol import TrainingProtocol  # noqa: E402
 from tuner.model.space import DepthSpace  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=5.0)
     ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args()
-    p = Protocol(weights=args.weights, image_size=args.image_size, head_lr=1e-3, finetune_lr=1e-4)
+    p = TrainingProtocol(weights=args.weights, image_size=args.image_size, head_lr=1e-3, finetune_lr=1e-4)
     spec = resolve_data_spec(dataset=args.dataset)
     data = load_datasets(spec, image_size=p.image_size, seed=p.seed)
     train = dataset_arrays(data.train_images)

@@ -22,7 +22,7 @@ from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_datasets, resolve_data_spec
 from tuner.model.backbones import get_backbone_spec
 from tuner.model.hypermodel import DepthHyperModel
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 
 
@@ -48,7 +48,7 @@ def main() -> None:
         data = dataclasses.replace(data, num_classes=args.classes)
         ds = load_datasets(data, image_size=size, seed=0)
         train, val = dataset_arrays(ds.train_images), dataset_arrays(ds.val_images)
-        protocol = Protocol(backbone=spec.name, weights=None, image_size=size,
+        protocol = TrainingProtocol(backbone=spec.name, weights=None, image_size=size,
                             head_epochs=head, finetune_epochs=fine)
         hm = DepthHyperModel(protocol=protocol, num_classes=args.classes, space=DepthSpace(0, 154))
         for depth in (int(d) for d in args.depths.split(",")):

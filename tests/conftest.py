@@ -44,11 +44,11 @@ def calibrated_weights(tmp_path_factory) -> str:
     from tuner.data.batches import dataset_arrays
     from tuner.data.sources import fake_images
     from tuner.model.calibration import write_calibrated_weights
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
 
     path = str(tmp_path_factory.mktemp("weights") / "mobilenetv2_32.weights.h5")
     images = dataset_arrays(fake_images(64, num_classes=5, image_size=32, seed=3)).x
-    return write_calibrated_weights(Protocol(weights=None, image_size=32, seed=1), images, path,
+    return write_calibrated_weights(TrainingProtocol(weights=None, image_size=32, seed=1), images, path,
                                     batch_size=None)
 
 

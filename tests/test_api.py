@@ -87,7 +87,7 @@ def test_bad_options_raise_the_clis_message(tmp_path, monkeypatch, capsys, kwarg
 
 def test_depth_range_follows_the_backbone():
     from tuner.data.sources import resolve_data_spec
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.model.signatures import n_layers
     from tuner.search.config import SearchConfig
 
@@ -95,7 +95,7 @@ def test_depth_range_follows_the_backbone():
     assert resolved.config.space.high == n_layers("ResNet50") == 175
     assert resolved.study_name == "tf_flowers" and resolved.storage.endswith("tf_flowers.db")
     config = SearchConfig(data=resolve_data_spec(dataset="tf_flowers"),
-                          protocol=Protocol(backbone="ResNet50", weights=None))
+                          protocol=TrainingProtocol(backbone="ResNet50", weights=None))
     assert config.space.high == 175  # no longer MobileNetV2's 154
 
 
@@ -157,10 +157,24 @@ def test_compare_and_comparison_share_one_signature():
 
 def test_compare_takes_the_clis_strategy_names():
     table = tuner.compare(landscape="thesis:5.1", strategies="narrowing,random:linear", seeds=2,
-                          budget=5, workers=1)
+                          trials=5, workers=1)
     assert list(table["strategy"]) == ["narrowing", "random:linear"]
     with pytest.raises(tuner.UsageError, match="unknown strategy 'hyperband'"):
         tuner.compare(landscape="thesis:5.1", strategies=["hyperband"], seeds=2, workers=1)
+
+
+def test_older_names_still_work_and_say_their_new_name():
+    with pytest.warns(DeprecationWarning, match="trials="):
+        old = tuner.compare(landscape="thesis:5.1", strategies="random:linear", seeds=2, budget=5, workers=1)
+    new = tuner.compare(landscape="thesis:5.1", strategies="random:linear", seeds=2, trials=5, workers=1)
+    assert old.equals(new)
+    with pytest.warns(DeprecationWarning, match="probe="):
+        tuner.compare(landscape="thesis:5.1", strategies="random:linear", seeds=1, trials=2, workers=1,
+                      probe_prices=True)
+    import tuner.model.protocol as protocol
+
+    with pytest.warns(DeprecationWarning, match="TrainingProtocol"):
+        assert protocol.Protocol is protocol.TrainingProtocol
 
 
 def test_a_script_is_quiet_and_compares_after_a_search_without_a_main_guard(tmp_path):

@@ -19,14 +19,14 @@ SIG = (0, 0, 2, 3, 4, 5, 6, 7, 8, 9)
 DEPTHS = range(10)
 
 
-def price(depth, records, signatures, prices=(), *, val_examples=None):
+def price(depth, records, signatures, probes=(), *, val_examples=None):
     """``depth``'s price before it trains, from these readings alone."""
-    return Readings(records, signatures, prices, val_examples=val_examples).price(depth)
+    return Readings(records, signatures, probes, val_examples=val_examples).price(depth)
 
 
-def closed(records, *, depths, signatures, objective, prices=(), val_examples=None):
+def closed(records, *, depths, signatures, objective, probes=(), val_examples=None):
     """The untrained signatures of ``depths`` these readings rule out."""
-    return Readings(records, signatures, prices, objective=objective, val_examples=val_examples).closed(depths)
+    return Readings(records, signatures, probes, objective=objective, val_examples=val_examples).closed(depths)
 
 
 def readings(*rows):

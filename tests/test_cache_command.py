@@ -203,10 +203,10 @@ def test_bad_flags_are_one_line_and_exit_2(cache, tmp_path, capsys, args, messag
 
 def test_entries_written_by_a_search_name_backbone_size_and_depth():
     from tuner.model.cut import CachePoint
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.trials.activations import CacheKeys
 
-    keys = CacheKeys("0" * 64, Protocol(weights=None, image_size=32, backbone="MobileNetV2"))
+    keys = CacheKeys("0" * 64, TrainingProtocol(weights=None, image_size=32, backbone="MobileNetV2"))
     meta = keys.meta(CachePoint(depth=11, layer="block_2_add", shape=(8, 8, 24)), train_images=48, val_images=16)
     assert meta == {"point": "block_2_add", "depth": 11, "backbone": "MobileNetV2", "image_size": 32,
                     "weights": "none", "train_images": 48, "val_images": 16}

@@ -25,13 +25,13 @@ LOSS_RTOL = 1e-3
 def setup(tmp_path_factory, calibrated_weights):
     from tuner.data.batches import Arrays, dataset_arrays
     from tuner.data.sources import fake_images
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.model.space import DepthSpace
     from tuner.trials.activations import CacheKeys, sha256_of
     from tuner.trials.head_phase import run_head_phase
     from tuner.trials.prefix_cache import PrefixCache
 
-    protocol = Protocol(weights=calibrated_weights, image_size=32, batch_size=16, head_epochs=2,
+    protocol = TrainingProtocol(weights=calibrated_weights, image_size=32, batch_size=16, head_epochs=2,
                         finetune_epochs=2, head_lr=1e-3, finetune_lr=1e-4)
     both = dataset_arrays(fake_images(96, num_classes=5, image_size=32, seed=0))
     train, val = Arrays(both.x[:64], both.y[:64]), Arrays(both.x[64:], both.y[64:])
@@ -133,10 +133,10 @@ def test_a_trial_after_a_deeper_one_trains_as_the_first_did(setup):
 
 
 def test_a_probe_prices_a_depth_as_its_cached_trial_does_and_leaves_training_untouched(setup):
-    """The price a search probes before training (tuner.trials.pricing) is the cached trial's own
+    """The price a search probes before training (tuner.trials.probing) is the cached trial's own
     accounting, by the same formula, and the probe's steps never reach the next trial's weights."""
     from tuner.trials.cached import run_cached_trial
-    from tuner.trials.pricing import probe_price
+    from tuner.trials.probing import probe_seconds
 
     s = setup
     phase1 = s["head"].metrics
@@ -147,7 +147,7 @@ def test_a_probe_prices_a_depth_as_its_cached_trial_does_and_leaves_training_unt
                                 cache=s["cache"], keys=s["keys"])
 
     before = trial(15)
-    price = probe_price(protocol=s["protocol"], num_classes=5, depth=40, train=s["train"], val=s["val"],
+    price = probe_seconds(protocol=s["protocol"], num_classes=5, depth=40, train=s["train"], val=s["val"],
                         phase1=phase1)
     after = trial(15)
     np.testing.assert_allclose(after.losses, before.losses, rtol=1e-6)
@@ -155,7 +155,7 @@ def test_a_probe_prices_a_depth_as_its_cached_trial_does_and_leaves_training_unt
     p = s["protocol"]
     per_epoch = (len(s["train"]) * price["phase2_train_step"] + len(s["val"]) * price["phase2_val_step"]) / 16
     assert price["steady_seconds"] == pytest.approx(float(phase1["steady_seconds"]) + p.finetune_epochs * per_epoch)
-    at_zero = probe_price(protocol=p, num_classes=5, depth=0, train=s["train"], val=s["val"], phase1=phase1)
+    at_zero = probe_seconds(protocol=p, num_classes=5, depth=0, train=s["train"], val=s["val"], phase1=phase1)
     assert at_zero["phase2_train_step"] == float(phase1["phase1_train_step"])  # phase 1's graph again
 
 
@@ -164,7 +164,7 @@ def test_a_trial_priced_between_its_neighbours_skips_its_probe_and_trains_the_sa
     itself by them, unprobed, and trains exactly what a probed one trains."""
     from tuner.trials.accounting import StepCosts
     from tuner.trials.cached import run_cached_trial
-    from tuner.trials.pricing import phase2_seconds
+    from tuner.trials.probing import phase2_seconds
 
     s = setup
     phase1 = s["head"].metrics

@@ -43,11 +43,11 @@ def _reading(depth, acc, sec, seed=None):
 # -- the rule -------------------------------------------------------------------
 
 def test_budget_accounting_confirmations_come_last():
-    assert not in_confirm_phase(budget=13, trained=10, confirm=2, confirmed=0)
-    assert in_confirm_phase(budget=13, trained=11, confirm=2, confirmed=0)
-    assert in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=1)
-    assert not in_confirm_phase(budget=13, trained=12, confirm=2, confirmed=2)  # spent
-    assert not in_confirm_phase(budget=13, trained=11, confirm=0, confirmed=0)
+    assert not in_confirm_phase(trials=13, trained=10, confirm=2, confirmed=0)
+    assert in_confirm_phase(trials=13, trained=11, confirm=2, confirmed=0)
+    assert in_confirm_phase(trials=13, trained=12, confirm=2, confirmed=1)
+    assert not in_confirm_phase(trials=13, trained=12, confirm=2, confirmed=2)  # spent
+    assert not in_confirm_phase(trials=13, trained=11, confirm=0, confirmed=0)
 
 
 def test_leader_then_runner_up_are_measured_again_until_separated():
@@ -79,8 +79,8 @@ def _measure(study, depth, acc, sec, **attrs):
 
 def _oracle(study, total, confirm):
     strategy = make_strategy(StrategySpec("tpe", confirm=confirm),
-                             Setup(space=SPACE, budget=total, objective=EFF))
-    return OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=total,
+                             Setup(space=SPACE, trials=total, objective=EFF))
+    return OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, trials=total,
                                objective=EFF, base_seed=0), reporter=Reporter(quiet=True))
 
 
@@ -167,8 +167,8 @@ def test_confirmations_for_every_objective(name):
             values=objective.told(attrs["val_accuracy"], objective.seconds(attrs)) if objective.is_multi else [objective(attrs)],
             user_attrs=attrs))
     strategy = make_strategy(StrategySpec("tpe", confirm=1),
-                             Setup(space=SPACE, budget=4, objective=objective))
-    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=4,
+                             Setup(space=SPACE, trials=4, objective=objective))
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, trials=4,
                                  objective=objective), reporter=Reporter(quiet=True))
     r = oracle.populate_space("t0")
     try:
@@ -215,8 +215,8 @@ def land52():
 def test_replay_with_confirmations_is_deterministic_and_keeps_the_budget(land52):
     spec = parse_strategies("tpe+confirm3")[0]
     assert spec.label == "tpe:log+confirm3" and spec.confirm == 3
-    runs = [replay(landscape=land52, strategy=spec, seed=s, budget=13) for s in range(6)]
-    again = replay(landscape=land52, strategy=spec, seed=4, budget=13)
+    runs = [replay(landscape=land52, strategy=spec, seed=s, trials=13) for s in range(6)]
+    again = replay(landscape=land52, strategy=spec, seed=4, trials=13)
     pd.testing.assert_frame_equal(runs[4], again)
     for run in runs:
         assert len(run) == 13 and run["confirmation"].sum() <= 3
@@ -231,7 +231,7 @@ def test_replay_with_confirmations_is_deterministic_and_keeps_the_budget(land52)
 
 def test_repeats_that_agree_do_not_prove_the_noise_away(land52):
     spec = parse_strategies("tpe+confirm3")[0]
-    run = replay(landscape=land52, strategy=spec, seed=1, budget=13, noise_scale=0)
+    run = replay(landscape=land52, strategy=spec, seed=1, trials=13, noise_scale=0)
     # without noise every repeat agrees exactly; the default noise still weighs as
     # PRIOR_DF degrees of freedom, so the close rivals stay unseparated and all
     # three confirmations re-measure depths already measured
@@ -241,7 +241,7 @@ def test_repeats_that_agree_do_not_prove_the_noise_away(land52):
 
 def test_compare_reports_within_noise_and_confirmations():
     specs = parse_strategies("tpe,tpe+confirm2")
-    table = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=3, budget=13).table
+    table = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=3, trials=13).table
     assert table["strategy"].tolist() == ["tpe:log", "tpe:log+confirm2"]
     assert table["confirmations"].tolist()[0] == 0
     assert table["p_within_noise"].between(0, 1).all()

@@ -31,7 +31,7 @@ def clean_gpu_env(monkeypatch):
 def test_the_worker_hides_every_gpu_and_its_trial_process_gets_them_back(clean_gpu_env, tmp_path):
     import tensorflow as tf
 
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.model.space import DepthSpace
     from tuner.trials.process import TrialProcess
     from tuner.trials.request import TrialContext, TrialRequest
@@ -45,7 +45,7 @@ def test_the_worker_hides_every_gpu_and_its_trial_process_gets_them_back(clean_g
     devices.hide_gpus()  # a second search in the same process keeps the original
     assert devices.trial_environment()[devices.VISIBLE] == "2,3"
 
-    context = TrialContext(protocol=Protocol(weights=None, image_size=32), num_classes=2,
+    context = TrialContext(protocol=TrainingProtocol(weights=None, image_size=32), num_classes=2,
                            space=DepthSpace(0, 10), images_dir=str(tmp_path))
     for gpu, visible in ((None, "2,3"), (3, "3")):
         child = TrialProcess(gpu=gpu)
@@ -99,7 +99,7 @@ def test_out_of_memory_in_a_trial_is_one_line_naming_image_and_batch_size(monkey
     import tensorflow as tf
 
     from tuner.errors import OutOfMemory
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.model.space import DepthSpace
     from tuner.trials import handler
     from tuner.trials.request import TrialContext, TrialRequest
@@ -111,7 +111,8 @@ def test_out_of_memory_in_a_trial_is_one_line_naming_image_and_batch_size(monkey
             raise RuntimeError("Graph execution error") from exc  # as Keras wraps it
 
     monkeypatch.setattr(handler, "_serve", exhausted)
-    context = TrialContext(protocol=Protocol(weights=None, image_size=64, batch_size=16), num_classes=2,
+    context = TrialContext(protocol=TrainingProtocol(weights=None, image_size=64, batch_size=16),
+                           num_classes=2,
                            space=DepthSpace(0, 10), images_dir=str(tmp_path))
     with pytest.raises(OutOfMemory) as caught:
         handler.handle(TrialRequest.trial(context, 3), lambda **_: None)

@@ -265,9 +265,10 @@ def test_api_export_returns_the_model_and_predict_reads_arrays(tmp_path, monkeyp
 def test_export_keeps_the_studys_protocol_and_changes_only_what_is_asked():
     from tuner.errors import UsageError
     from tuner.export.train import ExportOptions, recorded_protocol
-    from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
+    from tuner.model.protocol import RANDOM_WEIGHTS, TrainingProtocol
 
-    config = {"protocol": Protocol(weights=None, image_size=48, finetune_epochs=3, seed=4).as_config()}
+    protocol = TrainingProtocol(weights=None, image_size=48, finetune_epochs=3, seed=4)
+    config = {"protocol": protocol.as_config()}
     assert config["protocol"]["weights"] == RANDOM_WEIGHTS
     p = recorded_protocol(config, ExportOptions(finetune_epochs=9))
     assert (p.weights, p.image_size, p.seed, p.head_epochs, p.finetune_epochs) == (None, 48, 4, 3, 9)

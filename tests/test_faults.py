@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from tuner import SearchStopped
 from tuner.data.sources import resolve_data_spec
 from tuner.model.hypermodel import DepthHyperModel
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.progress import Reporter
 from tuner.search.config import SearchConfig
 from tuner.search.one_pass import run_search
@@ -22,7 +22,8 @@ def _search(tmp_path, trials, in_process=True, trial_mode="plain", **kwargs):
     """In this process and plain by default, so that the tests can inject faults into ``fit``."""
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(32, 16)),
-        protocol=Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1, batch_size=16),
+        protocol=TrainingProtocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1,
+                                  batch_size=16),
         trial_mode=trial_mode,
     )
     storage = f"sqlite:///{tmp_path}/faults.db"

@@ -21,7 +21,7 @@ from tuner.model.backbones import (
     split_at_depth,
 )
 from tuner.model.hypermodel import DepthHyperModel, backbone_of
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.signatures import depth_signatures
 from tuner.model.space import DepthSpace
 
@@ -84,7 +84,7 @@ def test_other_backbones_have_their_own_depth_range(name):
 
 
 def test_hypermodel_head_trains_in_phase_1_and_depth_counts_in_phase_2():
-    hm = DepthHyperModel(protocol=Protocol(weights=None, image_size=32), num_classes=5,
+    hm = DepthHyperModel(protocol=TrainingProtocol(weights=None, image_size=32), num_classes=5,
                          space=DepthSpace(0, 154))
     hp = kt.HyperParameters()
     hm.declare_hyperparameters(hp)
@@ -101,7 +101,7 @@ def test_hypermodel_head_trains_in_phase_1_and_depth_counts_in_phase_2():
 
 
 def test_two_classes_get_one_sigmoid_unit():
-    hm = DepthHyperModel(protocol=Protocol(weights=None, image_size=32), num_classes=2,
+    hm = DepthHyperModel(protocol=TrainingProtocol(weights=None, image_size=32), num_classes=2,
                          space=DepthSpace(0, 154))
     hp = kt.HyperParameters()
     hm.declare_hyperparameters(hp)

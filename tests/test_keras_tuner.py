@@ -18,7 +18,7 @@ import pytest
 from tuner.data.fake import fake_arrays
 from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.metrics import TrialMetrics
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 
 
@@ -26,7 +26,7 @@ from tuner.model.space import DepthSpace
 # saved fine-tuning optimizer's state is not loaded; the weights are (checked below).
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer:UserWarning")
 def test_random_search_finds_the_most_efficient_depth(tmp_path, calibrated_weights):
-    protocol = Protocol(weights=calibrated_weights, image_size=32, head_epochs=1, finetune_epochs=1,
+    protocol = TrainingProtocol(weights=calibrated_weights, image_size=32, head_epochs=1, finetune_epochs=1,
                         batch_size=16)
     hypermodel = DepthHyperModel(protocol=protocol, num_classes=5, space=DepthSpace(0, 12))
     tuner = kt.RandomSearch(hypermodel, objective=kt.Objective("efficiency", "max"), max_trials=2,
@@ -78,7 +78,7 @@ def test_fit_returns_plain_floats_that_the_tools_objective_reads():
 
 
 def test_fit_refuses_arguments_the_protocol_sets():
-    hypermodel = DepthHyperModel(protocol=Protocol(weights=None, image_size=32), num_classes=5,
+    hypermodel = DepthHyperModel(protocol=TrainingProtocol(weights=None, image_size=32), num_classes=5,
                                  space=DepthSpace(0, 12))
     hp = hypermodel.hyperparameters(3)
     with pytest.raises(kt.errors.FatalTypeError, match="epochs"):

@@ -13,7 +13,7 @@ import json
 import optuna
 
 from tuner.data.sources import resolve_data_spec
-from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
+from tuner.model.protocol import RANDOM_WEIGHTS, TrainingProtocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
 from tuner.search.one_pass import run_search
@@ -27,7 +27,7 @@ def test_fake_data_with_random_weights_learns(tmp_path, quiet_reporter):
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers", fake=True, fake_examples=(240, 80)),
         # The README's demo: random weights learn with 10x the pretrained protocol's rates.
-        protocol=Protocol(weights=None, image_size=32, head_lr=1e-3, finetune_lr=1e-4),
+        protocol=TrainingProtocol(weights=None, image_size=32, head_lr=1e-3, finetune_lr=1e-4),
         strategy="sweep", space=space,
     )
     storage = f"sqlite:///{tmp_path}/learns.db"
@@ -55,7 +55,7 @@ def test_calibrated_weights_are_the_same_every_time(tmp_path):
     images, _ = fake_arrays(64, num_classes=CLASSES, image_size=32, seed=0)
     again, _ = fake_arrays(64, num_classes=CLASSES, image_size=32, seed=0)
     np.testing.assert_array_equal(images, again)
-    protocol = Protocol(weights=None, image_size=32)
+    protocol = TrainingProtocol(weights=None, image_size=32)
     import keras
 
     keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
@@ -74,7 +74,7 @@ def test_fake_studies_have_their_own_name_and_say_so():
     assert default_study_name("tf_flowers") == "tf_flowers"
     assert default_study_name("tf_flowers", fake=True) == "tf_flowers-fake"
     config = SearchConfig(data=resolve_data_spec(dataset="tf_flowers", fake=True),
-                          protocol=Protocol(weights=None)).as_config()
+                          protocol=TrainingProtocol(weights=None)).as_config()
     note = provenance_note(config)
     assert "FAKE" in note and "random backbone weights" in note and "\n" not in note
     real = SearchConfig(data=resolve_data_spec(dataset="tf_flowers")).as_config()

@@ -92,12 +92,12 @@ def test_next_stage_is_a_pure_function_of_the_measurements():
 
 def test_narrowing_strategy_follows_the_plan():
     land = from_thesis("5.1").interpolated(low=0, high=H)
-    run = replay(landscape=land, strategy="narrowing", seed=0, noise_scale=0, budget=100)
+    run = replay(landscape=land, strategy="narrowing", seed=0, noise_scale=0, trials=100)
     assert run["depth"].tolist() == _flat(plan(land.values.to_dict(), high=H))  # then it stops
 
 
 def test_thesis_grids_train_the_13_depths_in_the_thesis_order():
     land = from_thesis("5.2").interpolated(low=0, high=H)
-    run = replay(landscape=land, strategy="thesis-grids", seed=0, budget=100)
+    run = replay(landscape=land, strategy="thesis-grids", seed=0, trials=100)
     assert run["depth"].tolist() == [0, 10, 30, 60, 100, 5, 15, 20, 25, 18, 19, 21, 22]
     assert _flat(thesis_plan((18, 19, 20, 21, 22)))[:5] == list(STAGE1)

@@ -153,7 +153,7 @@ def test_compare_ranks_a_study_landscape_by_its_objective(tmp_path, capsys):
     p = argparse.ArgumentParser()
     compare_cli.add_arguments(p)
     args = p.parse_args(["--landscape", "study:s", "--storage", storage, "--strategies", "random",
-                         "--seeds", "2", "--budget", "3", "--workers", "1"])
+                         "--seeds", "2", "--trials", "3", "--workers", "1"])
     assert compare_cli.run(args) == 0
     assert "best depth 60 (accuracy " in capsys.readouterr().out
 
@@ -169,7 +169,7 @@ def test_compare_replays_a_cheapest_within_study_by_its_rule(tmp_path, capsys):
     # measured ones (and interpolated ones between them), noise-free.
     storage = _study(tmp_path, "cheapest-within:0.03")
     assert _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "grid",
-                     "--seeds", "2", "--budget", "61", "--max-depth", "60", "--noise-scale", "0"]) == 0
+                     "--seeds", "2", "--trials", "61", "--max-depth", "60", "--noise-scale", "0"]) == 0
     out = capsys.readouterr().out
     # Between 5 (pooled 0.91 at 120 s) and 20 (0.93 at 160 s), depth 13 (0.9207 at 141.3 s) is
     # the cheapest at >= 0.95 - 0.03: an interpolated depth, which the grid trains too.
@@ -196,17 +196,17 @@ def test_an_answer_below_the_bar_has_infinite_regret():
 def test_compare_replays_pareto_with_a_multi_objective_study(tmp_path, capsys):
     storage = _study(tmp_path, "pareto")
     assert _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "tpe,random",
-                     "--seeds", "2", "--budget", "5"]) == 0
+                     "--seeds", "2", "--trials", "5"]) == 0
     out = capsys.readouterr().out
     assert "best depth 5 (pareto " in out and "tpe:log" in out and "P(meets bar)" not in out
     with pytest.raises(UsageError, match="one value per depth"):
         _compare(["--landscape", "study:s", "--storage", storage, "--strategies", "narrowing",
-                  "--seeds", "1", "--budget", "2"])
+                  "--seeds", "1", "--trials", "2"])
 
 
 def test_compare_objective_flag_replaces_the_landscapes(capsys):
     assert _compare(["--landscape", "thesis:5.1", "--objective", "accuracy", "--strategies", "random",
-                     "--seeds", "1", "--budget", "3"]) == 0
+                     "--seeds", "1", "--trials", "3"]) == 0
     assert "(accuracy " in capsys.readouterr().out
     with pytest.raises(UsageError, match="unknown objective 'nope'"):
         _compare(["--landscape", "thesis:5.1", "--objective", "nope"])

@@ -25,7 +25,7 @@ SIG = depth_signatures("MobileNetV2")
 
 def _oracle(study, space, total):
     search = Search(study=study, space=space, strategy=Strategy(Setup(space=space)), signatures=SIG,
-                    budget=total)
+                    trials=total)
     return OptunaOracle(search, reporter=Reporter(quiet=True))
 
 

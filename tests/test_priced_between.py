@@ -36,11 +36,11 @@ def _measure(study, depth, seconds, step, trace=1.0, **attrs):
 
 def _ask(study, depth, *, cached=True, **attrs):
     """The trial the oracle asks for a queued ``depth``, as a cached (or plain) search would."""
-    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
-    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+    strategy = make_strategy("tpe", Setup(space=SPACE, trials=20, objective=EFF))
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, trials=20,
                                  objective=EFF), reporter=Reporter(quiet=True))
     if cached:
-        oracle.price_with(lambda d: None)
+        oracle.probe_with(lambda d: None)
     study.enqueue_trial(SPACE.params_for(depth), user_attrs=attrs)
     r = oracle.populate_space("t")
     assert r["status"] == "RUNNING" and r["values"]["depth"] == depth
@@ -89,8 +89,8 @@ def test_an_interpolated_price_is_no_reading_of_the_cost_model(study):
     t.set_user_attr("fit_seconds", 5.0)
     t.set_user_attr("protocol_seconds", 70.0)  # whatever it says, it is the model's own number
     study.tell(t, 0.9 / 70.0)
-    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
-    readings = _readings(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+    strategy = make_strategy("tpe", Setup(space=SPACE, trials=20, objective=EFF))
+    readings = _readings(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, trials=20,
                                 objective=EFF))
     assert 5 in readings.depth_of  # the answer ranks it
     assert 5 not in readings.model.depth_of  # the cost model does not read it
@@ -103,11 +103,11 @@ def test_an_offer_the_trial_did_not_use_is_withdrawn(study, tmp_path, used):
     None after it, so its seconds count as a reading; a used one stays."""
     from tuner.model.hypermodel import DepthHyperModel
     from tuner.model.metrics import TrialMetrics
-    from tuner.model.protocol import Protocol
+    from tuner.model.protocol import TrainingProtocol
     from tuner.search.depth_tuner import DepthTuner
     from tuner.trials.request import TrialContext
 
-    protocol = Protocol(weights=None, image_size=32)
+    protocol = TrainingProtocol(weights=None, image_size=32)
     requests = []
 
     def serve(request, progress=None):
@@ -119,10 +119,10 @@ def test_an_offer_the_trial_did_not_use_is_withdrawn(study, tmp_path, used):
         extra = {keys.PRICED_BETWEEN: request.priced_between} if used else {}
         return {"metrics": m.as_attrs(), "extra": extra}
 
-    strategy = make_strategy("tpe", Setup(space=SPACE, budget=20, objective=EFF))
-    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, budget=20,
+    strategy = make_strategy("tpe", Setup(space=SPACE, trials=20, objective=EFF))
+    oracle = OptunaOracle(Search(study=study, space=SPACE, strategy=strategy, signatures=SIG, trials=20,
                                  objective=EFF), reporter=Reporter(quiet=True))
-    oracle.price_with(lambda d: None)
+    oracle.probe_with(lambda d: None)
     context = TrialContext(protocol=protocol, num_classes=2, space=SPACE, images_dir=str(tmp_path))
     tuner = DepthTuner(oracle=oracle, hypermodel=DepthHyperModel(protocol=protocol, num_classes=2, space=SPACE),
                        objective=EFF, reporter=Reporter(quiet=True), directory=str(tmp_path),

@@ -13,7 +13,7 @@ from tuner.data.batches import dataset_arrays
 from tuner.data.sources import load_images, resolve_data_spec
 from tuner.model.backbones import split_at_depth
 from tuner.model.hypermodel import DepthHyperModel, backbone_of
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 
 
@@ -27,7 +27,7 @@ def data():
 def _train(data, depth, weights):
     # A high learning rate so that every trainable weight visibly moves;
     # calibrated weights, so that the frozen part's features are not degenerate.
-    protocol = Protocol(weights=weights, image_size=32, head_epochs=1, finetune_epochs=1,
+    protocol = TrainingProtocol(weights=weights, image_size=32, head_epochs=1, finetune_epochs=1,
                         head_lr=1e-2, finetune_lr=1e-2)
     hm = DepthHyperModel(protocol=protocol, num_classes=5, space=DepthSpace(0, 154))
     hp = hm.hyperparameters(depth)
@@ -92,7 +92,7 @@ def test_phase_seconds_end_with_training_not_with_the_pipeline_teardown(monkeypa
 
     monkeypatch.setattr(keras.Model, "fit", slow_teardown)
     t0 = time.perf_counter()
-    run = run_phase(model, train, val, protocol=Protocol(head_epochs=2), phase=1, depth=0)
+    run = run_phase(model, train, val, protocol=TrainingProtocol(head_epochs=2), phase=1, depth=0)
     wall = time.perf_counter() - t0
     assert run.teardown_seconds >= 1.0
     assert run.seconds < wall - 1.0

@@ -69,8 +69,8 @@ def test_spread_of_a_repeated_landscape_is_used_and_pooled():
 @pytest.mark.parametrize("name", ["narrowing", "tpe", "random"])
 def test_replay_is_deterministic_per_seed(land51, name):
     spec = parse_strategies(name)[0]
-    a = replay(landscape=land51, strategy=spec, seed=7, budget=13)
-    b = replay(landscape=land51, strategy=spec, seed=7, budget=13)
+    a = replay(landscape=land51, strategy=spec, seed=7, trials=13)
+    b = replay(landscape=land51, strategy=spec, seed=7, trials=13)
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 13
     assert a["depth"].is_unique  # a repeated suggestion is not trained (nor paid) twice
@@ -102,8 +102,8 @@ def test_thesis_grids_need_a_thesis_landscape():
 
 def test_budget_and_workers_do_not_change_results(land51):
     specs = parse_strategies("narrowing,random")
-    one = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=4, budget=6)
-    two = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=4, budget=6, workers=2)
+    one = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=4, trials=6)
+    two = compare(landscape=from_thesis("5.1"), strategies=specs, seeds=4, trials=6, workers=2)
     pd.testing.assert_frame_equal(one.runs, two.runs)
     assert one.runs.groupby(["strategy", "seed"]).size().max() == 6
     assert set(one.curves["strategy"]) == {"narrowing", "random:log"}
@@ -113,7 +113,7 @@ def test_budget_and_workers_do_not_change_results(land51):
     not HAVE_GP, reason="GP sampler needs torch and scipy (pip install 'depth-tuner[gp]')"
 )
 def test_gp_replays(land51):
-    run = replay(landscape=land51, strategy=parse_strategies("gp")[0], seed=1, budget=6)
+    run = replay(landscape=land51, strategy=parse_strategies("gp")[0], seed=1, trials=6)
     assert len(run) == 6
 
 
@@ -127,7 +127,7 @@ def test_compare_cli_writes_table_and_figures(tmp_path, capsys):
     out = tmp_path / "cmp"
     args = _parser().parse_args([
         "--landscape", "thesis:5.2", "--strategies", "narrowing,tpe,random:linear",
-        "--seeds", "4", "--budget", "13", "--workers", "1", "--thesis-grids",
+        "--seeds", "4", "--budget", "13", "--workers", "1", "--thesis-grids",  # --budget: --trials' old name
         "--output", str(out),
     ])
     assert compare_cli.run(args) == 0

@@ -14,13 +14,13 @@ import json
 import pytest
 
 from tuner.errors import UsageError
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 from tuner.search.options import SearchOptions
 from tuner.trials.process import make_request
 from tuner.trials.request import TrialContext, TrialRequest
 
-CONTEXT = TrialContext(protocol=Protocol(weights=None, image_size=32), num_classes=5,
+CONTEXT = TrialContext(protocol=TrainingProtocol(weights=None, image_size=32), num_classes=5,
                        space=DepthSpace(0, 154), images_dir="/tmp/images", mode="cached",
                        cache_dir="/tmp/cache", cache_size_bytes=2.0**30, images_sha256="ab" * 32)
 PHASE1 = {"val_accuracy": 0.5, "protocol_seconds": 12.5, "cached_points": [3, 7]}
@@ -32,28 +32,28 @@ def _through_the_pipe(request: TrialRequest) -> TrialRequest:
 
 @pytest.mark.parametrize("request_", [
     TrialRequest.head(CONTEXT, "/tmp/head.npz"),
-    TrialRequest.price(CONTEXT.after_head_phase("/tmp/head.npz", PHASE1), 40),
+    TrialRequest.probe(CONTEXT.after_head_phase("/tmp/head.npz", PHASE1), 40),
     TrialRequest.trial(CONTEXT.after_head_phase("/tmp/head.npz", PHASE1), 40,
                        checkpoint="/tmp/keep/trial_3.weights.h5", seed=7),
     TrialRequest.trial(dataclasses.replace(CONTEXT, mode="plain"), 0),
-], ids=["head", "price", "cached-trial", "plain-trial"])
+], ids=["head", "probe", "cached-trial", "plain-trial"])
 def test_a_request_survives_its_round_trip(request_):
     assert _through_the_pipe(request_) == request_
 
 
 def test_an_unknown_kind_is_refused_with_its_name():
     wire = {**TrialRequest.head(CONTEXT, "/tmp/head.npz").to_wire(), "kind": "train"}
-    with pytest.raises(ValueError, match=r"unknown trial request kind 'train': expected one of trial, head, price"):
+    with pytest.raises(ValueError, match=r"unknown trial request kind 'train': expected one of trial, head, probe, device"):
         TrialRequest.from_wire(wire)
-    with pytest.raises(ValueError, match="unknown trial request kind 'probe'"):
-        TrialRequest("probe", CONTEXT, depth=3)
+    with pytest.raises(ValueError, match="unknown trial request kind 'price'"):
+        TrialRequest("price", CONTEXT, depth=3)  # the older name of probe
 
 
 def test_what_a_kind_needs_and_unknown_fields_are_refused():
     with pytest.raises(ValueError, match="a 'trial' request needs head_path, phase1"):
         TrialRequest.trial(CONTEXT, 4)  # cached, but no head phase yet
-    with pytest.raises(ValueError, match="a 'price' request needs phase1"):
-        TrialRequest.price(CONTEXT, 4)
+    with pytest.raises(ValueError, match="a 'probe' request needs phase1"):
+        TrialRequest.probe(CONTEXT, 4)
     wire = {**TrialRequest.head(CONTEXT, "/tmp/head.npz").to_wire(), "head_outt": "/tmp/x.npz"}
     with pytest.raises(ValueError, match="fields not known: head_outt"):
         TrialRequest.from_wire(wire)

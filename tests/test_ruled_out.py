@@ -54,18 +54,18 @@ def probe(depth: int) -> dict | None:
     return {"protocol_seconds": seconds(depth, CLIFF), "steady_seconds": seconds(depth, CLIFF)}
 
 
-def run_live(study, land, *, budget: int, name: str = "tpe", pricer=None, knee: int = 10) -> list[int]:
-    """Depths trained, in order, by the live oracle on ``study`` until ``budget`` are measured."""
+def run_live(study, land, *, trials: int, name: str = "tpe", prober=None, knee: int = 10) -> list[int]:
+    """Depths trained, in order, by the live oracle on ``study`` until ``trials`` are measured."""
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
-    strategy = make_strategy(spec, Setup(space=space, seed=0, budget=budget, objective=land.objective_spec))
+    strategy = make_strategy(spec, Setup(space=space, seed=0, trials=trials, objective=land.objective_spec))
     oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
-                                 budget=budget, objective=land.objective_spec, base_seed=0),
+                                 trials=trials, objective=land.objective_spec, base_seed=0),
                           reporter=Reporter(quiet=True))
-    if pricer is not None:
-        oracle.price_with(pricer)
+    if prober is not None:
+        oracle.probe_with(prober)
     depths = []
-    for i in range(10 * budget):
+    for i in range(10 * trials):
         r = oracle.populate_space(f"t{i}")
         if r["status"] != "RUNNING":
             break
@@ -87,8 +87,8 @@ def pruned(study) -> list:
 def test_the_live_search_rules_out_what_the_replay_rules_out(steep, tmp_path):
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db", direction="maximize",
                                 sampler=make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler())
-    live = run_live(study, steep, budget=13)
-    run = replay(landscape=steep, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+    live = run_live(study, steep, trials=13)
+    run = replay(landscape=steep, strategy=parse_strategy("tpe", scale="log"), seed=0, trials=13,
                  noise_scale=0)
     assert run["depth"].tolist() == live and len(live) == 13
     ruled = pruned(study)
@@ -114,11 +114,11 @@ def test_ruled_out_depths_stay_ruled_out_across_a_resume_and_show_says_so(steep,
     storage = f"sqlite:///{tmp_path}/s.db"
     sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize", sampler=sampler)
-    run_live(study, steep, budget=8)
+    run_live(study, steep, trials=8)
     before = {t.number for t in pruned(study)}
     assert before
     again = optuna.load_study(study_name="s", storage=storage, sampler=sampler)
-    run_live(again, steep, budget=13)
+    run_live(again, steep, trials=13)
     assert before <= {t.number for t in pruned(again)}
     assert len(measured_trials(again)) == 13  # ruled-out suggestions do not count as trials
     space = DepthSpace(0, H)
@@ -133,7 +133,7 @@ def test_ruled_out_depths_stay_ruled_out_across_a_resume_and_show_says_so(steep,
 
 def test_an_objective_without_a_ceiling_rules_nothing_out(steep, tmp_path):
     land = steep.judged_by("accuracy")
-    run = replay(landscape=land, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+    run = replay(landscape=land, strategy=parse_strategy("tpe", scale="log"), seed=0, trials=13,
                  noise_scale=0)
     assert int(run["ruled_out"].iloc[-1]) == 0
 
@@ -142,8 +142,8 @@ def test_a_probe_rules_out_a_deep_depth_before_it_trains_live_and_replayed(cliff
     sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
     study = optuna.create_study(direction="maximize", sampler=sampler)
     asked = []
-    live = run_live(study, cliff, budget=13, pricer=lambda d: asked.append(d) or probe(d), knee=CLIFF)
-    run = replay(landscape=cliff, strategy=parse_strategy("tpe", scale="log"), seed=0, budget=13,
+    live = run_live(study, cliff, trials=13, prober=lambda d: asked.append(d) or probe(d), knee=CLIFF)
+    run = replay(landscape=cliff, strategy=parse_strategy("tpe", scale="log"), seed=0, trials=13,
                  noise_scale=0, probe=True)
     assert run["depth"].tolist() == live
     space = DepthSpace(0, H)
@@ -174,7 +174,7 @@ def test_a_probe_that_fails_leaves_the_depth_to_train(steep):
 
     sampler = make_strategy("tpe", Setup(space=DepthSpace(0, H), seed=0)).sampler()
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    live = run_live(study, steep, budget=6, pricer=broken)
+    live = run_live(study, steep, trials=6, prober=broken)
     assert len(live) == 6
     errors = [t for t in study.get_trials(deepcopy=False) if "probe_error" in t.user_attrs]
     assert errors and all(t.state == TrialState.COMPLETE for t in errors)
@@ -192,10 +192,10 @@ def test_two_workers_on_one_stored_study_share_one_bound(steep, tmp_path):
         return optuna.create_study(study_name="shared", storage=storage, direction="maximize",
                                    sampler=sampler, load_if_exists=True)
 
-    a_trained = run_live(worker(), steep, budget=6)
+    a_trained = run_live(worker(), steep, trials=6)
     study_b = worker()
     enqueue(study_b, space, 150, {"chosen_by": "test"})
-    b_trained = run_live(study_b, steep, budget=7)  # one more training; 150 is asked first
+    b_trained = run_live(study_b, steep, trials=7)  # one more training; 150 is asked first
     deep = [t for t in pruned(study_b) if trial_depth(t, space) == 150]
     assert deep and 150 not in b_trained, "B trained a depth A's readings had priced out"
     assert deep[0].user_attrs["best_depth"] in a_trained

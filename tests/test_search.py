@@ -16,7 +16,7 @@ from tuner.cli.main import main
 from tuner.cli.show import print_study
 from tuner.data.sources import resolve_data_spec
 from tuner.model.metrics import METRIC_FIELDS
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 from tuner.search.config import SearchConfig
 from tuner.search.one_pass import run_search
@@ -29,7 +29,7 @@ def searched(tmp_path_factory):
     storage = f"sqlite:///{root}/flowers.db"
     config = SearchConfig(
         data=resolve_data_spec(dataset="tf_flowers"),
-        protocol=Protocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1,
+        protocol=TrainingProtocol(weights=None, image_size=32, head_epochs=1, finetune_epochs=1,
                           batch_size=16),
         space=DepthSpace(0, 154, "log"),
     )

@@ -53,19 +53,19 @@ def _finish(oracle, tid: str, land, depth: int) -> None:
     oracle.study.tell(ot, float(land.objective_spec.values(acc, sec)))
 
 
-def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options) -> tuple[list[int], optuna.Study]:
+def live_run(name: str, land, *, trials: int = BUDGET, seed: int = 0, **options) -> tuple[list[int], optuna.Study]:
     """The live search's oracle on ``land`` (every depth its own weights): depths in training order."""
     spec = parse_strategy(name, scale="log")
     space = DepthSpace(0, H, spec.scale or "linear")
-    setup = Setup(space=space, seed=seed, budget=budget, objective=land.objective_spec,
+    setup = Setup(space=space, seed=seed, trials=trials, objective=land.objective_spec,
                   dataset=land.thesis.dataset if land.thesis else None, **options)
     strategy = make_strategy(spec, setup)
     study = optuna.create_study(direction="maximize", sampler=strategy.sampler())
     oracle = OptunaOracle(Search(study=study, space=space, strategy=strategy, signatures=tuple(range(H + 1)),
-                                 budget=budget, objective=land.objective_spec, base_seed=seed),
+                                 trials=trials, objective=land.objective_spec, base_seed=seed),
                           reporter=Reporter(quiet=True))
     depths = []
-    for i in range(5 * budget):
+    for i in range(5 * trials):
         r = oracle.populate_space(f"t{i}")
         if r["status"] != "RUNNING":
             break
@@ -79,7 +79,7 @@ def live_run(name: str, land, *, budget: int = BUDGET, seed: int = 0, **options)
 def test_a_replay_and_a_live_run_pick_the_same_depths_in_the_same_order(land52, name):
     live, _ = live_run(name, land52)
     run = replay(landscape=land52, strategy=parse_strategy(name, scale="log"), seed=0,
-                 budget=BUDGET, noise_scale=0)
+                 trials=BUDGET, noise_scale=0)
     assert run["depth"].tolist() == live
     assert len(live) == BUDGET
 
@@ -93,7 +93,7 @@ def test_confirmations_live_and_replayed_are_the_same_trials(land52):
 
 
 def test_sweep_repeats_train_with_a_new_seed_each(land52):
-    _, study = live_run("sweep", land52, budget=6, seed=7, depths=(0, 5, 10), repeats=2)
+    _, study = live_run("sweep", land52, trials=6, seed=7, depths=(0, 5, 10), repeats=2)
     readings = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert [t.user_attrs["depth"] for t in readings] == [0, 5, 10, 0, 5, 10]
     first, again = readings[:3], readings[3:]
@@ -124,11 +124,11 @@ class EveryFifth(Strategy):
 
 def test_a_new_strategy_is_one_class_and_one_line(monkeypatch, land52):
     monkeypatch.setitem(STRATEGIES, "every-fifth", EveryFifth)  # ... and one registry line
-    run = replay(landscape=land52, strategy="every-fifth", seed=0, budget=4)
+    run = replay(landscape=land52, strategy="every-fifth", seed=0, trials=4)
     assert run["depth"].tolist() == [0, 5, 10, 15]
-    assert live_run("every-fifth", land52, budget=4)[0] == [0, 5, 10, 15]
+    assert live_run("every-fifth", land52, trials=4)[0] == [0, 5, 10, 15]
     table = compare(landscape=from_thesis("5.1"), strategies=[parse_strategy("every-fifth+confirm1")],
-                    seeds=2, budget=5).table
+                    seeds=2, trials=5).table
     assert table["strategy"].tolist() == ["every-fifth+confirm1"]
     for command in (search_cli.add_arguments, live_cli.add_arguments):
         p = argparse.ArgumentParser()
@@ -183,7 +183,7 @@ def test_the_depth_range_comes_from_the_landscape():
 def test_grid_on_a_range_smaller_than_the_budget_ends_without_an_error():
     """Optuna's GridSampler stops the study after its last point, which raises outside optimize."""
     land = from_thesis("5.1").interpolated(low=0, high=10)
-    run = replay(landscape=land, strategy=parse_strategy("grid"), seed=0, budget=13, low=0, high=10,
+    run = replay(landscape=land, strategy=parse_strategy("grid"), seed=0, trials=13, low=0, high=10,
                  noise_scale=0)
     assert sorted(run["depth"]) == list(range(11))
 
@@ -192,12 +192,12 @@ def test_grid_on_a_range_smaller_than_the_budget_ends_without_an_error():
 def test_a_sampler_trains_the_cheapest_depth_first_and_only_in_a_new_study(land52, name):
     """Before any reading nothing can be ruled out: the shallowest depth (the cheapest) comes
     first, so the bound has a best to rule dear suggestions out by; a resumed study samples."""
-    run = replay(landscape=land52.interpolated(low=2, high=H), strategy=name, seed=3, budget=4,
+    run = replay(landscape=land52.interpolated(low=2, high=H), strategy=name, seed=3, trials=4,
                  low=2, high=H, noise_scale=0)
     assert run["depth"].iloc[0] == 2
     study = optuna.create_study(direction="maximize")
     strategy = make_strategy(parse_strategy(name, scale="log"),
-                             Setup(space=DepthSpace(0, H), seed=0, budget=13))
+                             Setup(space=DepthSpace(0, H), seed=0, trials=13))
     assert strategy.queue(study) == [(0, {"chosen_by": "cheapest-first"})]
     study.add_trial(optuna.trial.create_trial(params={"depth": 40},
                                               distributions={"depth": optuna.distributions.IntDistribution(0, H)},

@@ -61,7 +61,7 @@ def compare(
     landscape: Landscape,
     strategies: Sequence[StrategySpec],
     seeds: int = 50,
-    budget: int = 13,
+    trials: int = 13,
     low: int = 0,
     high: int | None = None,
     noise_scale: float = 1.0,
@@ -72,8 +72,8 @@ def compare(
 
     ``high`` None: the landscape's own range (``Landscape.depth_range``).
     """
-    if seeds < 1 or budget < 1:
-        raise UsageError(f"--seeds and --budget must be >= 1; got {seeds} and {budget}")
+    if seeds < 1 or trials < 1:
+        raise UsageError(f"--seeds and --trials must be >= 1; got {seeds} and {trials}")
     if noise_scale < 0:
         raise UsageError(f"--noise-scale must be >= 0; got {noise_scale}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,7 +85,7 @@ def compare(
             landscape=land,
             strategy=spec,
             seed=seed,
-            budget=budget,
+            trials=trials,
             low=low,
             high=high,
             noise_scale=noise_scale,
@@ -96,7 +96,7 @@ def compare(
     ]
     # Build each strategy once up front so a usage error surfaces before any work.
     for spec in strategies:
-        strategy_for(spec, land=land, seed=0, budget=budget, low=low, high=high)
+        strategy_for(spec, land=land, seed=0, trials=trials, low=low, high=high)
     runs = pd.concat(_run(jobs, workers), ignore_index=True)
     order = [s.label for s in strategies]
     return Comparison(
@@ -144,7 +144,7 @@ def summarise(
     ``p_within_noise``: share of seeds whose final answer is within noise of
     the best depth (``within_noise_of_best``); ``confirmations``: median
     confirmation repeats spent; ``ruled_out``: median suggestions ruled out
-    unseen (``tuner.strategies.bound``); ``probes``: median depths priced by a probe.
+    unseen (``tuner.strategies.bound``); ``probes``: median depths probed before training.
     """
     best, best_value = true_best(landscape)
     direction = landscape.objective_spec.direction

@@ -20,8 +20,8 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   (the live search reuses it the same way, user attr ``reused_from``; after
   ``MAX_REPEATS`` such suggestions in a row the nearest unread depth is
   queued, as live);
-  ``budget`` counts trainings, and a run also stops after ``max_asks``
-  suggestions (default ``5 x budget``) or when the strategy has nothing left.
+  ``trials`` counts trainings, and a run also stops after ``max_asks``
+  suggestions (default ``5 x trials``) or when the strategy has nothing left.
 * **Noise.** Each seed draws one noisy realisation of the landscape
   ("world"), shared by all strategies under that seed (common random
   numbers): ``seconds = mean * exp(cv*z - cv^2/2)`` (mean-preserving
@@ -69,7 +69,7 @@ from tuner import stored_keys as keys
 from tuner.analysis.landscape import Landscape
 from tuner.analysis.worlds import judged_values, make_world, noise_arrays, reading
 from tuner.errors import UsageError
-from tuner.model.protocol import priced_where_cached_on_images
+from tuner.model.protocol import probed_where_cached_on_images
 from tuner.model.space import DepthSpace
 from tuner.strategies.decision import Kind
 from tuner.strategies.registry import (
@@ -110,11 +110,11 @@ def parse_strategies(
     return specs
 
 
-def strategy_for(spec: StrategySpec, *, land: Landscape, seed: int, budget: int, low: int,
+def strategy_for(spec: StrategySpec, *, land: Landscape, seed: int, trials: int, low: int,
               high: int) -> Strategy:
     """The registry's strategy on the replay's setup (what the live search builds, on a landscape)."""
     space = DepthSpace(low, high, spec.scale or "linear")
-    setup = Setup(space=space, seed=seed, budget=budget, objective=land.objective_spec,
+    setup = Setup(space=space, seed=seed, trials=trials, objective=land.objective_spec,
                   dataset=land.thesis.dataset if land.thesis else None)
     return make_strategy(spec, setup)
 
@@ -124,7 +124,7 @@ def replay(
     landscape: Landscape,
     strategy: StrategySpec | str,
     seed: int,
-    budget: int = 13,
+    trials: int = 13,
     low: int | None = None,
     high: int | None = None,
     noise_scale: float = 1.0,
@@ -152,10 +152,10 @@ def replay(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = parse_strategy(strategy, scale="log") if isinstance(strategy, str) else strategy
     draw = _Draws(landscape, seed=seed, noise_scale=noise_scale)
-    search = _search(landscape, spec, seed=seed, budget=budget, low=low, high=high,
-                     pricer=_probe_pricer(draw) if probe else None)
+    search = _search(landscape, spec, seed=seed, trials=trials, low=low, high=high,
+                     prober=_replayed_prober(draw) if probe else None)
     objective, truth = landscape.objective_spec, judged_values(landscape)
-    max_asks = max_asks if max_asks is not None else 5 * budget
+    max_asks = max_asks if max_asks is not None else 5 * trials
     rows: list[dict] = []
     asks = repeats = 0
     while asks < max_asks:
@@ -180,16 +180,16 @@ def replay(
     return pd.DataFrame(rows)
 
 
-def _search(land: Landscape, spec: StrategySpec, *, seed: int, budget: int, low: int, high: int,
-            pricer) -> Search:
+def _search(land: Landscape, spec: StrategySpec, *, seed: int, trials: int, low: int, high: int,
+            prober) -> Search:
     """The live search's rounds (``tuner.strategies.rounds``) on an in-memory study, one worker;
     a depth is its own signature. Told what the live study is told: one value, or accuracy
     and seconds (pareto)."""
-    strat = strategy_for(spec, land=land, seed=seed, budget=budget, low=low, high=high)
+    strat = strategy_for(spec, land=land, seed=seed, trials=trials, low=low, high=high)
     objective = land.objective_spec
     study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
     return Search(study=study, space=strat.setup.space, strategy=strat, signatures=range(high + 1),
-                  budget=budget, objective=objective, base_seed=seed, pricer=pricer)
+                  trials=trials, objective=objective, base_seed=seed, prober=prober)
 
 
 class _Draws:
@@ -222,13 +222,13 @@ class _Draws:
         return reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=PROBE_READING)[1]
 
 
-def _probe_pricer(draw: _Draws):
+def _replayed_prober(draw: _Draws):
     """A cached search's probe, replayed: a reading of the depth's seconds with noise of its own."""
     def probe(depth: int) -> dict:
         sec = draw.probe(depth)
         return {keys.PROTOCOL_SECONDS: sec, keys.STEADY_SECONDS: sec, keys.FIT_SECONDS: sec}
 
-    return priced_where_cached_on_images(probe, draw.land.depth_range()[1])
+    return probed_where_cached_on_images(probe, draw.land.depth_range()[1])
 
 
 def _untrained_counts(study: optuna.Study) -> dict[str, int]:

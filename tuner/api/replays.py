@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ def comparison(
     landscape: str | Landscape,
     strategies: str | Sequence[str] = ("narrowing", "tpe", "random"),
     seeds: int = 50,
-    budget: int = 13,
+    trials: int = 13,
     scale: str = "log",
     min_depth: int = 0,
     max_depth: int | None = None,
@@ -32,7 +33,9 @@ def comparison(
     storage: str | None = None,
     workers: int | None = None,
     objective: str | None = None,
-    probe_prices: bool = False,
+    probe: bool = False,
+    budget: int | None = None,
+    probe_prices: bool | None = None,
 ) -> Comparison:
     """Everything ``depth-tuner compare`` computes: per-replay rows, the table, the curves.
 
@@ -45,13 +48,21 @@ def comparison(
     ``objective`` (any ``--objective``, e.g. ``cheapest-within:0.01`` or
     ``pareto``) replaces the landscape's own (a study's recorded one, else
     efficiency): the replayed study is told what a live search with it is told.
-    ``probe_prices``: a depth beyond every reading is priced by a probe before it
-    trains, as a cached search does (``tuner.strategies.bound``).
+    ``probe``: a deep depth beyond every reading is probed before it trains, as
+    a cached search does (``tuner.strategies.bound``). ``budget`` and
+    ``probe_prices`` are the older names of ``trials`` and ``probe``, still
+    accepted with a DeprecationWarning.
     """
     from tuner.analysis.landscape import Landscape, load_landscape
     from tuner.analysis.comparison import compare as replay_compare
     from tuner.analysis.replay import parse_strategies
 
+    if budget is not None:
+        warnings.warn("comparison(budget=...) is now trials=...", DeprecationWarning, stacklevel=2)
+        trials = budget
+    if probe_prices is not None:
+        warnings.warn("comparison(probe_prices=...) is now probe=...", DeprecationWarning, stacklevel=2)
+        probe = probe_prices
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise UsageError(f"--workers must be >= 1; got {workers}")
@@ -59,9 +70,9 @@ def comparison(
     land = land.judged_by(objective)
     text = strategies if isinstance(strategies, str) else ",".join(strategies)
     specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
-    return replay_compare(landscape=land, strategies=specs, seeds=seeds, budget=budget,
+    return replay_compare(landscape=land, strategies=specs, seeds=seeds, trials=trials,
                           low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers,
-                          probe=probe_prices)
+                          probe=probe)
 
 
 def _with_options_of(full: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

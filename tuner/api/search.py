@@ -204,7 +204,7 @@ class DepthSearch(StudyAnswer):
                              "of a folder with one sub-folder of images per class (arrays are not read)")
         from tuner.data.sources import resolve_data_spec
         from tuner.model.backbones import get_backbone_spec, weights_source
-        from tuner.model.protocol import Protocol
+        from tuner.model.protocol import TrainingProtocol
         from tuner.model.signatures import n_layers
         from tuner.model.space import DepthSpace
         from tuner.search.config import SearchConfig
@@ -213,7 +213,7 @@ class DepthSearch(StudyAnswer):
 
         spec = get_backbone_spec(self.backbone)
         weights = "none" if self.weights is None else os.fspath(self.weights)
-        protocol = Protocol(
+        protocol = TrainingProtocol(
             backbone=spec.name, weights=weights_source(weights), image_size=self.image_size,
             batch_size=self.batch_size, head_epochs=self.head_epochs,
             finetune_epochs=self.finetune_epochs, head_lr=self.head_lr,
@@ -281,20 +281,20 @@ class DepthSearch(StudyAnswer):
         trials: int | None,
         depths: Sequence[int] | None = None,
         repeats: int = 1,
-        seconds_budget: float | None = None,
+        budget_seconds: float | None = None,
         reporter: Reporter | None = None,
     ) -> SearchOutcome:
         """What ``run`` does, with the options of ``sweep`` and ``live-compare``.
 
         The strategy is ``strategy`` (any name of ``tuner.strategies.registry.STRATEGIES``);
         ``depths`` and ``repeats`` are a sweep's; ``trials=None`` runs until the
-        strategy has nothing left (or ``seconds_budget`` is spent).
+        strategy has nothing left (or ``budget_seconds`` is spent).
         """
         from tuner.progress import Reporter
         from tuner.search.one_pass import run_search
 
         resolved = self.resolve()
-        options = replace(resolved.options, trials=trials, repeats=repeats, seconds_budget=seconds_budget,
+        options = replace(resolved.options, trials=trials, repeats=repeats, budget_seconds=budget_seconds,
                           depths=None if depths is None else tuple(depths))
         reporter = reporter or Reporter(quiet=not self.progress)
         with _optuna_quiet(not self.progress):

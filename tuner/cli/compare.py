@@ -59,8 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="depth scale for samplers named without one, as search's --depth-scale "
                    "(--scale is its older name)")
     p.add_argument("--seeds", type=int, default=50, help="replays per strategy, seeds 0..N-1")
-    p.add_argument("--budget", type=int, default=13,
-                   help="trainings per replay (13: the thesis' count)")
+    p.add_argument("--trials", "--budget", dest="trials", type=int, default=13,
+                   help="trainings per replay, as search's --trials (13: the thesis' count; --budget is "
+                   "its older name)")
     p.add_argument("--min-depth", type=int, default=0, help="shallowest depth a strategy may pick")
     p.add_argument("--max-depth", type=int, default=None,
                    help="deepest depth a strategy may pick (default: the landscape's range, a study's "
@@ -70,9 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--thesis-grids", action="store_true",
                    help="narrowing replays the thesis' exact 13 depths instead of its rule "
                    "(same as naming narrowing:thesis)")
-    p.add_argument("--probe-prices", action="store_true",
-                   help="price a depth beyond every one read by a probe before training it, as a "
-                   "cached search does (the probe's seconds are not counted)")
+    p.add_argument("--probe", "--probe-prices", dest="probe", action="store_true",
+                   help="probe a deep depth's seconds before training it where a cached search does "
+                   "(the probe's seconds are not counted; --probe-prices is its older name)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
@@ -131,15 +132,15 @@ def run(args: argparse.Namespace) -> int:
     land = load_landscape(args.landscape, storage=args.storage).judged_by(args.objective)
     result = comparison(
         landscape=land, strategies=args.strategies, scale=args.scale, thesis_grids=args.thesis_grids,
-        seeds=args.seeds, budget=args.budget, min_depth=args.min_depth, max_depth=args.max_depth,
-        noise_scale=args.noise_scale, workers=args.workers, probe_prices=args.probe_prices,
+        seeds=args.seeds, trials=args.trials, min_depth=args.min_depth, max_depth=args.max_depth,
+        noise_scale=args.noise_scale, workers=args.workers, probe=args.probe,
     )
     full = result.landscape
     print(
         f"landscape {land.name}: best depth {result.best_depth} "
         f"({full.objective} {result.best_value:.6g}), {len(land.measured_depths)} measured depths, "
         f"depths {full.depths[0]}..{full.depths[-1]} interpolated; "
-        f"{args.seeds} seeds, budget {args.budget}, noise x{args.noise_scale:g}"
+        f"{args.seeds} seeds, trials {args.trials}, noise x{args.noise_scale:g}"
     )
     print(format_table(result.table, bar=full.objective_spec.eligible is not None))
     if args.output is not None:
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         result.table.to_csv(out / "comparison.csv", index=False)
         result.runs.to_csv(out / "runs.csv", index=False)
         note = landscape_note(args.landscape, storage=args.storage)
-        title = f"{land.name}: {args.seeds} seeds, budget {args.budget}"
+        title = f"{land.name}: {args.seeds} seeds, trials {args.trials}"
         paths = save(
             anytime_figure(result.curves, best_value=result.best_value, title=title,
                            ylabel=f"mean {land.objective_spec.label} of current choice",

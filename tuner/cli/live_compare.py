@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         suffix = f"-live-{spec.name}"
         code = run_strategy(args, strategy=spec.name, scale=args.depth_scale, study_suffix=suffix,
-                            seconds_budget=args.budget_seconds, show=False)
+                            budget_seconds=args.budget_seconds, show=False)
         if code:
             return code
         studies[spec.name] = base + suffix

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linear",
                  trials: int | None = None, study_suffix: str = "", depths=None, repeats: int = 1,
-                 seconds_budget: float | None = None, show: bool = True) -> int:
+                 budget_seconds: float | None = None, show: bool = True) -> int:
     """Hand the options to the API (tuner.api.DepthSearch), run the study, print its table.
 
     ``strategy`` is a name of ``tuner.strategies.registry.STRATEGIES``; ``depths`` and
@@ -194,7 +194,7 @@ def run_strategy(args: argparse.Namespace, *, strategy: str, scale: str = "linea
     reporter = Reporter(quiet=args.quiet)
     try:
         outcome = search.run_strategy(trials=trials, depths=depths, repeats=repeats,
-                                      seconds_budget=seconds_budget, reporter=reporter)
+                                      budget_seconds=budget_seconds, reporter=reporter)
     except SearchStopped as exc:
         reporter.say(str(exc))
         return 1

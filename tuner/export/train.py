@@ -35,7 +35,7 @@ from tuner.export.card import check_output, reclaim_partials, write_model
 from tuner.export.serving import serving_model
 from tuner.model.backbones import get_backbone_spec, weights_source
 from tuner.model.calibration import calibrated_weights, needs_calibration, trial_protocol
-from tuner.model.protocol import RANDOM_WEIGHTS, Protocol, file_sha256
+from tuner.model.protocol import RANDOM_WEIGHTS, TrainingProtocol, file_sha256
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.progress import Reporter
@@ -70,9 +70,9 @@ class Exported:
     path: str
 
 
-def recorded_protocol(config: dict[str, Any], options: ExportOptions) -> Protocol:
+def recorded_protocol(config: dict[str, Any], options: ExportOptions) -> TrainingProtocol:
     """The study's protocol, its weights as the search built them, epochs as asked."""
-    fields = {f.name: config["protocol"][f.name] for f in dataclasses.fields(Protocol)
+    fields = {f.name: config["protocol"][f.name] for f in dataclasses.fields(TrainingProtocol)
               if f.name in config["protocol"]}
     weights = fields.get("weights")
     if weights in (RANDOM_WEIGHTS, "none"):
@@ -88,7 +88,7 @@ def recorded_protocol(config: dict[str, Any], options: ExportOptions) -> Protoco
     for name in ("head_epochs", "finetune_epochs"):
         if getattr(options, name) is not None:
             fields[name] = getattr(options, name)
-    return Protocol(**fields)
+    return TrainingProtocol(**fields)
 
 
 def recorded_data(config: dict[str, Any]) -> DataSpec:
@@ -178,7 +178,7 @@ def export_study(study_name: str, *, storage: str | None, output: str,
     return Exported(serving, card, path)
 
 
-def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, val: Arrays,
+def _trained(protocol: TrainingProtocol, depth: int, num_classes: int, train: Arrays, val: Arrays,
              kept, options: ExportOptions, reporter: Reporter) -> tuple[keras.Model, dict[str, Any]]:
     """The training-time model at ``depth``: from the kept checkpoint if it checks out, else trained."""
     from tuner.model.hypermodel import DepthHyperModel
@@ -221,14 +221,15 @@ def _trained(protocol: Protocol, depth: int, num_classes: int, train: Arrays, va
                    "fit_val_accuracy": metrics.val_accuracy}
 
 
-def _val_batches(val: Arrays, protocol: Protocol):
+def _val_batches(val: Arrays, protocol: TrainingProtocol):
     from tuner.data.batches import image_transform, validation_batches
 
     return validation_batches(val, batch_size=protocol.batch_size,
                               transform=image_transform(get_backbone_spec(protocol.backbone).preprocess))
 
 
-def model_card(study: optuna.Study, storage: str, config: dict[str, Any], answer, *, depth: int, protocol: Protocol,
+def model_card(study: optuna.Study, storage: str, config: dict[str, Any], answer, *, depth: int,
+               protocol: TrainingProtocol,
                options: ExportOptions, class_names: list[str], val_accuracy: float,
                how: dict[str, Any], examples: tuple[int, int], seconds: float) -> dict[str, Any]:
     """The evidence for the handed-over model, JSON-ready (README: "The model card")."""

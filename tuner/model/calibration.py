@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from tuner.model.backbones import build_backbone, calibrate_batchnorm, get_backbone_spec
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 
 # At most this many training images (the first ones, in their stored order)
 # set the statistics, in batches of CALIBRATION_BATCH: bounded time and memory
@@ -29,11 +29,11 @@ CALIBRATION_IMAGES = 512
 CALIBRATION_BATCH = 64
 
 
-def needs_calibration(protocol: Protocol) -> bool:
+def needs_calibration(protocol: TrainingProtocol) -> bool:
     return protocol.weights is None
 
 
-def calibrated_weights(protocol: Protocol, train_images: np.ndarray, directory: str) -> str:
+def calibrated_weights(protocol: TrainingProtocol, train_images: np.ndarray, directory: str) -> str:
     """Write the seed's random weights, calibrated on ``train_images`` (uint8), to a file; its path."""
     spec = get_backbone_spec(protocol.backbone)
     path = os.path.join(directory, f"{spec.name}-{protocol.image_size}-seed{protocol.seed}"
@@ -41,7 +41,7 @@ def calibrated_weights(protocol: Protocol, train_images: np.ndarray, directory: 
     return write_calibrated_weights(protocol, train_images, path)
 
 
-def write_calibrated_weights(protocol: Protocol, images: np.ndarray, path: str, *,
+def write_calibrated_weights(protocol: TrainingProtocol, images: np.ndarray, path: str, *,
                              batch_size: int | None = CALIBRATION_BATCH) -> str:
     """``calibrated_weights`` to a file of the caller's choosing (tests and benchmarks).
 
@@ -60,6 +60,6 @@ def write_calibrated_weights(protocol: Protocol, images: np.ndarray, path: str, 
     return path
 
 
-def trial_protocol(protocol: Protocol, weights_file: str | None) -> Protocol:
+def trial_protocol(protocol: TrainingProtocol, weights_file: str | None) -> TrainingProtocol:
     """The protocol trials build from: the calibrated file in place of random weights."""
     return protocol if weights_file is None else dataclasses.replace(protocol, weights=weights_file)

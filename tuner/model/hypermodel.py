@@ -37,7 +37,7 @@ from tuner.model.backbones import (
     split_at_depth,
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
-from tuner.model.protocol import Protocol, host_name
+from tuner.model.protocol import TrainingProtocol, host_name
 from tuner.model.space import DepthSpace
 from tuner.model.timing import EpochClock
 
@@ -86,7 +86,7 @@ class Head:
             units, activation=act, kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
 
     @classmethod
-    def for_protocol(cls, protocol: Protocol, num_classes: int) -> Head:
+    def for_protocol(cls, protocol: TrainingProtocol, num_classes: int) -> Head:
         return cls(num_classes=num_classes, dropout=protocol.dropout, seed=protocol.seed)
 
     def __call__(self, features):
@@ -110,7 +110,7 @@ def plain_model(backbone: keras.Model, head: Head, image_size: int, name: str) -
 
 def compile_for(model: keras.Model, num_classes: int, lr: float, *, jit_compile: bool = False) -> None:
     """Every model of a trial compiles here, so plain, cached, probes and export share one protocol
-    (``jit_compile`` is ``Protocol.jit_compile``, never Keras' device-dependent "auto")."""
+    (``jit_compile`` is ``TrainingProtocol.jit_compile``, never Keras' device-dependent "auto")."""
     if num_classes == 2:
         loss, acc = "binary_crossentropy", keras.metrics.BinaryAccuracy(name="accuracy")
     else:
@@ -139,7 +139,7 @@ class PhaseRun:
     teardown_seconds: float = 0.0  # from then until ``fit`` returned: not training
 
 
-def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Protocol, phase: int,
+def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: TrainingProtocol, phase: int,
               depth: int, transform=None, progress: Progress | None = None,
               seconds_before: float = 0.0, seed: int | None = None) -> PhaseRun:
     """One timed phase of the protocol on ``train`` (images or activations).
@@ -191,7 +191,7 @@ def after_training(callbacks: list, model: keras.Model, logs: dict[str, float]) 
 class DepthHyperModel(kt.HyperModel):
     """Keras Tuner hypermodel whose only hyperparameter is the unfreeze depth."""
 
-    def __init__(self, *, protocol: Protocol, num_classes: int, space: DepthSpace):
+    def __init__(self, *, protocol: TrainingProtocol, num_classes: int, space: DepthSpace):
         super().__init__(name="depth")
         self.protocol = protocol
         self.num_classes = num_classes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,7 +22,7 @@ DEFAULT_BACKBONE = "MobileNetV2"  # the thesis' backbone
 
 
 @dataclass(frozen=True)
-class Protocol:
+class TrainingProtocol:
     backbone: str = DEFAULT_BACKBONE
     weights: str | None = "imagenet"  # "imagenet", None (random) or a file path
     image_size: int = 224
@@ -83,11 +84,19 @@ def cached_on_images(depth: int, n_layers: int) -> bool:
     return depth * 3 > n_layers * 2
 
 
-def priced_where_cached_on_images(probe: Callable[[int], dict], n_layers: int) -> Callable[[int], dict | None]:
-    """A search's pricer (live or replayed): ``probe`` a depth only where its cached trial would
+def probed_where_cached_on_images(probe: Callable[[int], dict], n_layers: int) -> Callable[[int], dict | None]:
+    """A search's prober (live or replayed): ``probe`` a depth only where its cached trial would
     train on the images (``cached_on_images``) and so cost about a plain one; a shallower cached
     trial prices itself for little more than the probe (None: no probe)."""
     def price(depth: int) -> dict | None:
         return probe(depth) if cached_on_images(depth, n_layers) else None
 
     return price
+
+
+def __getattr__(name: str) -> Any:
+    # ``Protocol`` was this class's name until it was seen to shadow ``typing.Protocol``.
+    if name == "Protocol":
+        warnings.warn("tuner.model.protocol.Protocol is now TrainingProtocol", DeprecationWarning, stacklevel=2)
+        return TrainingProtocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ from tuner import stored_keys as keys
 from tuner.data.sources import DataSpec
 from tuner.errors import UsageError
 from tuner.model.backbones import check_image_size, get_backbone_spec
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.signatures import n_layers
 from tuner.model.space import DepthSpace
 from tuner.strategies.registry import check_objective, parse_strategy
@@ -21,7 +21,7 @@ TRIAL_MODES = ("cached", "plain")
 @dataclass(frozen=True)
 class SearchConfig:
     data: DataSpec
-    protocol: Protocol = field(default_factory=Protocol)
+    protocol: TrainingProtocol = field(default_factory=TrainingProtocol)
     objective: str = "efficiency"
     strategy: str = "tpe"  # a name of tuner.strategies.registry.STRATEGIES, recorded as "sampler"
     space: DepthSpace | None = None  # None: every layer of the protocol's backbone

@@ -81,8 +81,8 @@ class DepthTuner(kt.Tuner):
                               f"{metrics.extra[keys.OTHER_LOAD]:.1f} of {metrics.extra[keys.CORES]} cores busy: "
                               "its seconds run high")
         head = self.trial_context.phase1
-        if head and self.oracle.budget:  # this trial's share of the shared head phase
-            share = float(head["search_seconds"]) / self.oracle.budget
+        if head and self.oracle.search.trials:  # this trial's share of the shared head phase
+            share = float(head["search_seconds"]) / self.oracle.search.trials
             metrics.extra[keys.SHARED_SECONDS] = share
             metrics.search_seconds += share
         for key in ("rss_mib", "peak_rss_mib"):  # the trial process's memory now and its peak so far
@@ -117,12 +117,12 @@ class DepthTuner(kt.Tuner):
     def _announce(self, ot, depth: int) -> tuple[int, int | str]:
         """Say which trial starts, with the time left; its number and the total."""
         measured = measured_trials(self.oracle.study)
-        number, total = len(measured) + 1, self.oracle.budget or "?"
+        number, total = len(measured) + 1, self.oracle.search.trials or "?"
         kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
         again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
         left = time_left([float(t.user_attrs[keys.SEARCH_SECONDS]) for t in measured
                           if keys.SEARCH_SECONDS in t.user_attrs],
-                         self.oracle.budget - number + 1 if self.oracle.budget else 0)
+                         self.oracle.search.trials - number + 1 if self.oracle.search.trials else 0)
         self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){left}")
         return number, total
 

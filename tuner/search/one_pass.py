@@ -34,7 +34,7 @@ from tuner.model.calibration import (
     trial_protocol,
 )
 from tuner.model.hypermodel import DepthHyperModel
-from tuner.model.protocol import priced_where_cached_on_images
+from tuner.model.protocol import probed_where_cached_on_images
 from tuner.model.signatures import depth_signatures
 from tuner.processes import left_by_dead
 from tuner.progress import Reporter
@@ -143,20 +143,20 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     spec = get_backbone_spec(config.protocol.backbone)
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
     strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
-        space=config.space, seed=config.protocol.seed, budget=options.trials, objective=objective,
+        space=config.space, seed=config.protocol.seed, trials=options.trials, objective=objective,
         dataset=config.data.name, depths=options.depths, repeats=options.repeats))
     return _Plan(objective, signatures, strategy, strategy.sampler())
 
 
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
     """The outcome if the stored study already has ``options.trials``; refuses fewer."""
-    name, budget = options.study_name, options.trials
+    name, trials = options.study_name, options.trials
     done = len(measured_trials(optuna.load_study(study_name=name, storage=store)))
-    if budget < done:
+    if trials < done:
         raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
-    if budget == done:
+    if trials == done:
         reporter.say(f"study {name!r} already has {done} measured trials; nothing to do")
-        return SearchOutcome(name, done, budget, stop_reason="already complete")
+        return SearchOutcome(name, done, trials, stop_reason="already complete")
     return None
 
 
@@ -193,8 +193,8 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         serve = trials_process.request if trials_process else _in_process
         device = _training_device(serve, context, options.gpu, reporter)
         search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
-                        budget=options.trials, objective=plan.objective, base_seed=config.protocol.seed,
-                        seconds_budget=options.seconds_budget, device=device)
+                        trials=options.trials, objective=plan.objective, base_seed=config.protocol.seed,
+                        budget_seconds=options.budget_seconds, device=device)
         oracle = OptunaOracle(search, reporter=reporter,
                               max_consecutive_failures=options.max_consecutive_failures)
         stopped = _run_trials(study, config=config, options=options, plan=plan, oracle=oracle,
@@ -272,7 +272,7 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
             except TrialError as exc:
                 raise SearchStopped(f"the shared head phase failed ({exc}); fix the cause, "
                                     "or pass --trial-mode plain") from None
-            oracle.price_with(_pricer(context, serve, reporter, len(plan.signatures) - 1))
+            oracle.probe_with(_prober(context, serve, reporter, len(plan.signatures) - 1))
         hypermodel = DepthHyperModel(protocol=config.protocol, num_classes=context.num_classes,
                                      space=config.space)
         tuner = DepthTuner(
@@ -323,15 +323,15 @@ def _in_process(request: TrialRequest, *, progress=None) -> dict:
         raise TrialError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _pricer(context: TrialContext, serve: Serve, reporter: Reporter, n_layers: int):
+def _prober(context: TrialContext, serve: Serve, reporter: Reporter, n_layers: int):
     """A depth's plain-protocol seconds by a probe in the trial process, before it trains."""
     def probe(depth: int) -> dict:
-        probed = serve(TrialRequest.price(context, depth))["price"]
-        reporter.say(f"depth {depth}: priced by a probe before training, "
+        probed = serve(TrialRequest.probe(context, depth))["probe"]
+        reporter.say(f"depth {depth}: probed before training, "
                      f"{probed['protocol_seconds']:.1f} s in the plain protocol")
         return probed
 
-    return priced_where_cached_on_images(probe, n_layers)
+    return probed_where_cached_on_images(probe, n_layers)
 
 
 def _with_head_phase(context: TrialContext, *, study: optuna.Study, serve: Serve, workdir: str,

@@ -26,8 +26,8 @@ class SearchOptions:
     trials: int | None  # the measured trials the study should end with (--trials); None: until the strategy is done
     depths: tuple[int, ...] | None = None  # a sweep's depths
     repeats: int = 1  # a sweep's repeats of each depth
-    seconds_budget: float | None = None  # stop once measured protocol seconds reach it (live-compare)
-    confirm: int | None = 0  # confirmation repeats; None: the default for ``budget``
+    budget_seconds: float | None = None  # stop once measured protocol seconds reach it (live-compare)
+    confirm: int | None = 0  # confirmation repeats; None: the default for ``trials``
     max_consecutive_failures: int = 3  # 0: never stop
     data_dir: str | None = None  # TFDS's data folder
     checkpoint_dir: str | None = None  # --keep-checkpoints
@@ -39,14 +39,14 @@ class SearchOptions:
 
     def checked(self, strategy: str) -> SearchOptions:
         """The numbers checked (the CLI's messages) and ``confirm`` resolved, for ``strategy``."""
-        budget, seconds = self.trials, self.seconds_budget
-        if budget is None and not STRATEGIES[strategy].chooses_depths and seconds is None:
+        trials, seconds = self.trials, self.budget_seconds
+        if trials is None and not STRATEGIES[strategy].chooses_depths and seconds is None:
             raise UsageError("--trials is needed: how many measured trials the study should have")
         if seconds is not None and seconds <= 0:
             raise UsageError(f"--budget-seconds {seconds:g}: give a positive number of seconds")
-        if budget is not None and budget < 1:
-            raise UsageError(f"--trials {budget}: ask for at least 1 trial")
-        confirm = resolve_confirm(self.confirm, budget)
+        if trials is not None and trials < 1:
+            raise UsageError(f"--trials {trials}: ask for at least 1 trial")
+        confirm = resolve_confirm(self.confirm, trials)
         if self.max_consecutive_failures < 0:
             raise UsageError("--max-consecutive-failures must be 0 (never stop) or more")
         if self.gpu is not None and self.gpu < 0:
@@ -67,16 +67,16 @@ class SearchOptions:
         return replace(self, **folders)
 
 
-def resolve_confirm(confirm: int | None, budget: int | None) -> int:
-    """``--confirm N`` checked: it must leave the sampler at least one trial of the budget.
+def resolve_confirm(confirm: int | None, trials: int | None) -> int:
+    """``--confirm N`` checked: it must leave the sampler at least one trial of the trials.
 
     None (not given) is ``DEFAULT_CONFIRM``, but never more than a quarter of
-    what is left after one trial: a small budget is for exploring."""
+    what is left after one trial: a small trials is for exploring."""
     if confirm is None:
-        return 0 if budget is None else min(DEFAULT_CONFIRM, (budget - 1) // 4)
+        return 0 if trials is None else min(DEFAULT_CONFIRM, (trials - 1) // 4)
     if confirm < 0:
         raise UsageError(f"--confirm {confirm}: give 0 (no confirmations) or more")
-    if confirm and budget is not None and confirm >= budget:
-        raise UsageError(f"--confirm {confirm} leaves no trial to explore of --trials {budget}: "
-                         f"use at most {budget - 1}")
+    if confirm and trials is not None and confirm >= trials:
+        raise UsageError(f"--confirm {confirm} leaves no trial to explore of --trials {trials}: "
+                         f"use at most {trials - 1}")
     return confirm

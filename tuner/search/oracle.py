@@ -107,11 +107,6 @@ class OptunaOracle(kt.Oracle):
         return self.search.space
 
     @property
-    def budget(self) -> int | None:
-        """Measured trials the study should end with (None: until the strategy is done)."""
-        return self.search.budget
-
-    @property
     def study_metrics(self) -> tuple[str, ...]:
         """What a multi-objective study is told of a trial, one metric per direction; () for one value."""
         return self.search.objective.study_metrics if self.search.objective is not None else ()
@@ -201,10 +196,10 @@ class OptunaOracle(kt.Oracle):
                            (keys.HEARTBEAT, time.time())):
             trial.set_user_attr(key, value)
 
-    def price_with(self, pricer) -> None:
+    def probe_with(self, prober) -> None:
         """Cached mode: price depths beyond every reading by a probe before training them, and
         closely bracketed ones by interpolation (the trial skips its own probe)."""
-        self.search = replace(self.search, pricer=pricer, interpolates=True)
+        self.search = replace(self.search, prober=prober, interpolates=True)
 
     def running(self) -> list:
         return [t for t in self._running_elsewhere() if _has_depth(t)]

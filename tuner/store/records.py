@@ -54,6 +54,6 @@ def study_records(study: optuna.Study, *, space: DepthSpace | None = None,
         records.append(
             {"number": trial.number, "depth": depth, "val_accuracy": acc, "seconds": sec,
              "protocol_seconds": protocol_seconds(attrs), "seed": attrs.get(keys.SEED, study_seed),
-             "interpolated": bool(attrs.get(keys.PRICED_BETWEEN)), "device": attrs.get(keys.DEVICE)}
+             keys.PRICED_BETWEEN: bool(attrs.get(keys.PRICED_BETWEEN)), keys.DEVICE: attrs.get(keys.DEVICE)}
         )
     return records

@@ -29,8 +29,8 @@ class Setup:
 
     space: DepthSpace
     seed: int = 0
-    budget: int | None = None
-    """Trainings in all (``--trials``, ``--budget``); None: until the strategy has nothing left."""
+    trials: int | None = None
+    """Trainings in all (``--trials``; compare's ``--trials`` per replay); None: until the strategy has nothing left."""
     objective: Objective = field(default_factory=lambda: get_objective("efficiency"))
     dataset: str | None = None
     """The dataset's name (the thesis' grids differ per dataset)."""

@@ -9,8 +9,8 @@ unseen (what that saves: benchmarks/RESULTS.md, "Pay only for depths that can wi
 (the fit at the read depths around a depth) and an estimate with its
 standard deviation from a cost model over depth, for every depth before it
 trains. A cached search may read a depth's price by a short probe of its
-plain model (``tuner.trials.pricing``) where the model cannot decide alone
-(``undecided``); a probed price is one more reading of seconds, with no accuracy.
+plain model (``tuner.trials.probing``) where the model cannot decide alone
+(``undecided``); a probe reading is one more reading of seconds, with no accuracy.
 
 **Rule** (``closed``). Depth ``d`` is ruled out when the objective at
 accuracy 1 and its price is below the best depth's value by more than
@@ -100,24 +100,24 @@ class Readings:
 
     Why one object: a round rules depths out, may ask whether a probe could decide, and prices
     the depth it trains; each of those needs the same answer and model, which are rebuilt only
-    when a probe adds a price (``with_price``)."""
+    when a probe adds a reading (``with_probe``)."""
 
     def __init__(self, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-                 prices: Iterable[Mapping[str, object]] = (), *, objective: Objective | None = None,
+                 probes: Iterable[Mapping[str, object]] = (), *, objective: Objective | None = None,
                  val_examples: int | None = None, device: str | None = None):
-        self.records, self.prices = list(records), list(prices)
+        self.records, self.probes = list(records), list(probes)
         self.signatures, self.objective, self.val_examples = signatures, objective, val_examples
         self.device = device
         trained, self.depth_of = per_signature(self.records, signatures)
         noise = estimate_noise(trained, val_examples=val_examples) if self.records else None
-        self.model = CostModel(self.records, signatures, self.prices,
+        self.model = CostModel(self.records, signatures, self.probes,
                                seconds_cv=noise.seconds_cv if noise else 0.0, device=device)
         self.answer = (answer(trained, objective, noise)
                        if noise and objective is not None and has_bound(objective) else None)
 
-    def with_price(self, reading: Mapping[str, object]) -> Readings:
-        """The readings with one more probed price (``{depth, seconds}``)."""
-        return Readings(self.records, self.signatures, [*self.prices, reading], objective=self.objective,
+    def with_probe(self, reading: Mapping[str, object]) -> Readings:
+        """The readings with one more probe reading (``{depth, seconds}``)."""
+        return Readings(self.records, self.signatures, [*self.probes, reading], objective=self.objective,
                         val_examples=self.val_examples, device=self.device)
 
     def price(self, depth: int) -> Price:

@@ -35,12 +35,12 @@ __all__ = ["DEFAULT_CONFIRM", "confirmation_seed", "in_confirm_phase", "next_con
 DEFAULT_CONFIRM = 2
 """``search --confirm``'s default; the replays behind it are in benchmarks/RESULTS.md."""
 
-def in_confirm_phase(*, budget: float, trained: int, confirm: int, confirmed: int) -> bool:
+def in_confirm_phase(*, trials: float, trained: int, confirm: int, confirmed: int) -> bool:
     """Is the next training one of the last ``confirm`` of the budget still unspent?
 
-    ``budget`` may be ``math.inf`` (no trial budget): never."""
+    ``trials`` may be ``math.inf`` (no count of trials): never."""
     left = confirm - confirmed
-    return left > 0 and budget - trained <= left
+    return left > 0 and trials - trained <= left
 
 
 def next_confirmation(records: Iterable[Mapping[str, object]], objective: Objective) -> int | None:

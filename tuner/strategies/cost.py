@@ -6,7 +6,7 @@ seconds grow with depth (phase 1 and the validation passes are the same work
 at every depth; phase 2's backward pass covers more layers the deeper the
 cut), so the readings so far say something about every depth.
 
-**Readings.** Trained trials' seconds and probed prices (``tuner.trials.pricing``:
+**Readings.** Trained trials' seconds and probe readings (``tuner.trials.probing``:
 a short probe of the plain model, no accuracy), pooled per weights'
 signature (depths that train the same weights share one price) and fitted
 monotone over depth (isotonic regression, weighted by readings: one dear
@@ -103,16 +103,16 @@ def monotone_fit(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, n
 
 
 def cost_readings(records: Iterable[Mapping[str, object]],
-                  prices: Iterable[Mapping[str, object]] = (), *, device: str | None = None) -> list[dict]:
-    """Trained readings and probed prices, as readings of seconds (a probe has no accuracy). A
-    reading whose seconds were interpolated (``interpolated``) is the model's own, not a reading;
+                  probes: Iterable[Mapping[str, object]] = (), *, device: str | None = None) -> list[dict]:
+    """Trained readings and probe readings, as readings of seconds (a probe has no accuracy). A
+    reading whose seconds were interpolated (``priced_between``) is the model's own, not a reading;
     one taken on another device than ``device`` is another machine's seconds (one that recorded
     no device, from before devices were recorded, counts)."""
     def here(r: Mapping[str, object]) -> bool:
-        return device is None or r.get("device") in (None, device)
+        return device is None or r.get(keys.DEVICE) in (None, device)
 
-    return [*(dict(r) for r in records if not r.get("interpolated") and here(r)),
-            *({"val_accuracy": math.nan, **p} for p in prices if here(p))]
+    return [*(dict(r) for r in records if not r.get(keys.PRICED_BETWEEN) and here(r)),
+            *({"val_accuracy": math.nan, **p} for p in probes if here(p))]
 
 
 def per_signature(records: Iterable[Mapping[str, object]],
@@ -132,10 +132,10 @@ class CostModel:
     """The monotone fit of the readings per signature, and a price for any depth from it."""
 
     def __init__(self, records: Iterable[Mapping[str, object]], signatures: Sequence[int],
-                 prices: Iterable[Mapping[str, object]] = (), *, seconds_cv: float = 0.0,
+                 probes: Iterable[Mapping[str, object]] = (), *, seconds_cv: float = 0.0,
                  device: str | None = None):
         self.signatures = signatures
-        self.table, self.depth_of = per_signature(cost_readings(records, prices, device=device), signatures)
+        self.table, self.depth_of = per_signature(cost_readings(records, probes, device=device), signatures)
         self.fit, self.se = self._fitted(seconds_cv)
         self.slope, self.slope_se = self._slope()
 

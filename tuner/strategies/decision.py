@@ -87,11 +87,11 @@ class Snapshot:
     """The depth range, in order."""
     signatures: Sequence[int]
     """The weights' signature, indexed by depth."""
-    budget: int | None = None
+    trials: int | None = None
     """Trainings in all; None: until the strategy or the range has nothing left."""
-    seconds_budget: float | None = None
+    budget_seconds: float | None = None
     seconds_spent: float = 0.0
-    """Protocol seconds of the measured trials (for ``seconds_budget``)."""
+    """Protocol seconds of the measured trials (for ``budget_seconds``)."""
     chooses_depths: bool = False
     """The strategy queues every depth; an empty queue after a refill ends the run."""
     queued: int = 0
@@ -169,13 +169,13 @@ def _any_free(s: Snapshot) -> bool:
 def before_asking(s: Snapshot) -> Decision:
     """Stop, wait, refill the strategy's queue, or ask the study for a trial."""
     n = len(s.measured)
-    if s.budget is not None and n >= s.budget:
-        return Decision(Kind.STOP, f"{s.budget} asked for, {n} measured",
+    if s.trials is not None and n >= s.trials:
+        return Decision(Kind.STOP, f"{s.trials} asked for, {n} measured",
                         repeats=s.repeats)
-    if s.seconds_budget is not None and s.seconds_spent >= s.seconds_budget:
+    if s.budget_seconds is not None and s.seconds_spent >= s.budget_seconds:
         return Decision(Kind.STOP, f"{s.seconds_spent:.0f} s of training spent "
-                                   f"(budget {s.seconds_budget:.0f} s)", repeats=s.repeats)
-    if s.budget is not None and n + len(s.running) >= s.budget:
+                                   f"(budget {s.budget_seconds:.0f} s)", repeats=s.repeats)
+    if s.trials is not None and n + len(s.running) >= s.trials:
         return Decision(Kind.WAIT, "the rest of the trials are running on other workers",
                         repeats=s.repeats)
     if s.chooses_depths:
@@ -218,7 +218,7 @@ def after_asking(s: Snapshot, a: Asked) -> Decision:
             return Decision(Kind.ANSWER, f"trial #{source} trained the same weights", depth=a.depth,
                             source=source, nudge=nudge, repeats=repeats)
         return Decision(Kind.RULE_OUT, s.closed[sig], depth=a.depth, nudge=nudge, repeats=repeats)
-    if s.budget is not None and len(a.measured) + len(a.ahead) >= s.budget:
+    if s.trials is not None and len(a.measured) + len(a.ahead) >= s.trials:
         return Decision(Kind.GIVE_WAY, "the remaining trials are running on other workers",
                         depth=a.depth, requeue=a.queued, repeats=s.repeats)
     rival = [t.number for t in a.ahead if t.sig == sig]

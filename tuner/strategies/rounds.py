@@ -82,15 +82,15 @@ class Search:
     space: DepthSpace
     strategy: Strategy
     signatures: Sequence[int]
-    budget: int | None
+    trials: int | None
     """Trainings in all (ruled-out and answered depths do not count)."""
     objective: Objective | None = None
     """What a re-suggested depth is told and the bound rules by; None: the source trial's values, no bound."""
     base_seed: int = 0
-    seconds_budget: float | None = None
+    budget_seconds: float | None = None
     elsewhere: Elsewhere = field(default_factory=Alone)
-    pricer: Callable[[int], dict | None] | None = None
-    """Seconds of a depth by a probe without training (``tuner.trials.pricing``: what
+    prober: Callable[[int], dict | None] | None = None
+    """Seconds of a depth by a probe without training (``tuner.trials.probing``: what
     ``protocol_seconds`` and ``steady_seconds`` would be), for depths beyond every reading;
     None where a probe is not worth it."""
     interpolates: bool = False
@@ -171,21 +171,21 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
 def _worth_probing(search: Search, depth: int, readings: bound.Readings) -> bool:
     """Probe only where the cost model is unsure: where a price it finds plausible would rule
     the depth out, but it cannot tell alone (``bound.Readings.undecided``)."""
-    return search.pricer is not None and _ruled_by(search) is not None and readings.undecided(depth)
+    return search.prober is not None and _ruled_by(search) is not None and readings.undecided(depth)
 
 
 def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, readings: bound.Readings
            ) -> tuple[Decision, dict[int, bound.RuledOut], bound.Readings]:
     """Price ``depth`` by a probe before training it; rule it out if the price says it cannot win."""
     try:
-        probed = search.pricer(depth)
+        probed = search.prober(depth)
     except TrialError as exc:  # no price: train it, as without a probe
         trial.set_user_attr(keys.PROBE_ERROR, str(exc)[:300])
         return decision, {}, readings
-    if probed is None:  # not worth a probe at this depth (the pricer knows the trial mode)
+    if probed is None:  # not worth a probe at this depth (the prober knows the trial mode)
         return decision, {}, readings
     trial.set_user_attr(keys.PROBED, probed)
-    readings = readings.with_price(_price_reading(search, depth, probed))
+    readings = readings.with_probe(_probe_reading(search, depth, probed))
     ruled = _ruled(search, readings)
     sig = search.signatures[depth]
     if sig not in ruled:
@@ -266,7 +266,7 @@ def _ruled_by(search: Search) -> Objective | None:
 
 def _readings(search: Search) -> bound.Readings:
     """What the study's readings say this round: one answer and cost model for all its questions."""
-    return bound.Readings(_records(search), search.signatures, _prices(search), objective=_ruled_by(search),
+    return bound.Readings(_records(search), search.signatures, _probe_readings(search), objective=_ruled_by(search),
                           val_examples=study_val_examples(search.study), device=search.device)
 
 
@@ -275,17 +275,17 @@ def _ruled(search: Search, readings: bound.Readings) -> dict[int, bound.RuledOut
     return readings.closed(search.space.depths())
 
 
-def _prices(search: Search) -> list[dict]:
-    """Probed prices of depths that did not train (ruled out, or stopped before their result)."""
+def _probe_readings(search: Search) -> list[dict]:
+    """Probe readings of depths that did not train (ruled out, or stopped before their result)."""
     if _ruled_by(search) is None:
         return []
-    return [_price_reading(search, trial_depth(t, search.space), t.user_attrs[keys.PROBED])
+    return [_probe_reading(search, trial_depth(t, search.space), t.user_attrs[keys.PROBED])
             for t in search.study.get_trials(deepcopy=False)
             if keys.PROBED in t.user_attrs and t.state != TrialState.COMPLETE]
 
 
-def _price_reading(search: Search, depth: int, probed: dict) -> dict:
-    return {"depth": depth, "seconds": search.objective.seconds(probed), "device": probed.get(keys.DEVICE)}
+def _probe_reading(search: Search, depth: int, probed: dict) -> dict:
+    return {"depth": depth, "seconds": search.objective.seconds(probed), keys.DEVICE: probed.get(keys.DEVICE)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
@@ -295,8 +295,8 @@ def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) ->
     running = search.elsewhere.running()
     return Snapshot(
         measured=_seen(search, measured), running=_seen(search, running),
-        depths=search.space.depths(), signatures=search.signatures, budget=search.budget,
-        seconds_budget=search.seconds_budget, seconds_spent=spent,
+        depths=search.space.depths(), signatures=search.signatures, trials=search.trials,
+        budget_seconds=search.budget_seconds, seconds_spent=spent,
         chooses_depths=search.strategy.chooses_depths, queued=queued_count(search.study),
         repeats=repeats, closed={sig: r.reason for sig, r in ruled.items()},
         best=next((r.best_depth for r in ruled.values()), None))

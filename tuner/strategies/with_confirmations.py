@@ -28,7 +28,7 @@ class Confirmed(Strategy):
         super().__init__(inner.setup)
         if count < 0:
             raise UsageError(f"--confirm {count}: give 0 (no confirmations) or more")
-        if count and inner.setup.budget is None:
+        if count and inner.setup.trials is None:
             raise UsageError(f"{inner.name}+confirm{count}: confirmation repeats come at the end "
                              "of a budget of trials (--trials); this run has none")
         self.inner, self.count = inner, count
@@ -51,7 +51,7 @@ class Confirmed(Strategy):
         measured = measured_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         confirmed = sum(1 for t in [*measured, *running] if t.user_attrs.get(keys.CONFIRM))
-        if not self.count or not in_confirm_phase(budget=int(setup.budget or 0),
+        if not self.count or not in_confirm_phase(trials=int(setup.trials or 0),
                                                   trained=len(measured) + len(running),
                                                   confirm=self.count, confirmed=confirmed):
             return None

@@ -15,7 +15,7 @@ the *mean* of the timed ones, not their median (the steps are right-skewed:
 what a busy machine takes from some of them is paid by the sum). And a
 plain phase's steps run back to back, while the first burst's steps come
 right after the trace and run faster than sustained ones. The step is
-therefore priced from the *last* burst, the one that follows the caller's
+therefore accounted from the *last* burst, the one that follows the caller's
 own work (the cached trial's training, the head phase's pass over the
 images); the first burst gives the trace.
 """
@@ -34,7 +34,7 @@ PROBE_STEPS = 4  # timed batches after the traced one, for training and for vali
 # trace (tracing and compiling the full shape): measured in the head phase's own probe, where a
 # burst crossed an epoch's end (benchmarks/RESULTS.md, "XLA as a protocol choice").
 SHORT_SHAPE_COMPILE = 0.65
-COST_FIELDS = ("train_step", "train_trace", "val_step", "val_trace")  # what a price is made of
+COST_FIELDS = ("train_step", "train_trace", "val_step", "val_trace")  # what accounted seconds are made of
 
 
 class _BatchClock(keras.callbacks.Callback):

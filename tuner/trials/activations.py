@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tuner.data.batches import Arrays
 from tuner.model.cut import IMAGES, BackboneCuts, CachePoint
-from tuner.model.protocol import RANDOM_WEIGHTS, Protocol
+from tuner.model.protocol import RANDOM_WEIGHTS, TrainingProtocol
 from tuner.trials.prefix_cache import Entry, PrefixCache, cache_key
 
 POOLED_NAME = "pooled"
@@ -27,7 +27,7 @@ class CacheKeys:
     """Everything besides the cache point that decides an activation."""
 
     images_sha256: str
-    protocol: Protocol
+    protocol: TrainingProtocol
 
     def key(self, point: CachePoint | None) -> str:
         p = self.protocol.as_config()

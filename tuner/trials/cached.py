@@ -1,4 +1,4 @@
-"""Phase 2 of one depth on cached activations, from the shared head, priced as the plain protocol.
+"""Phase 2 of one depth on cached activations, from the shared head, its seconds accounted as plain.
 
 The trial starts from the head the shared phase 1 left (weights and dropout
 state), trains the top k layers (plus the few frozen layers between the
@@ -39,7 +39,7 @@ from tuner.model.hypermodel import (
     trainable_count,
 )
 from tuner.model.metrics import TrialMetrics, steady_seconds
-from tuner.model.protocol import Protocol, cached_on_images, host_name
+from tuner.model.protocol import TrainingProtocol, cached_on_images, host_name
 from tuner.stored_keys import (
     CACHE_POINT,
     CACHE_WRITTEN_BYTES,
@@ -49,14 +49,14 @@ from tuner.stored_keys import (
 from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts
 from tuner.trials.prefix_cache import PrefixCache
-from tuner.trials.pricing import phase2_seconds, plain_probe
+from tuner.trials.probing import phase2_seconds, plain_probe
 
 
 class CacheTooSmall(Exception):
     """The cut's activations do not fit the cache's cap: the trial must run plain."""
 
 
-def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
+def run_cached_trial(*, protocol: TrainingProtocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
                      head_state: dict[str, np.ndarray], phase1: dict, cache: PrefixCache,
                      keys: activations.CacheKeys, progress: Progress | None = None,
                      checkpoint: str | None = None, phase2_seed: int | None = None,
@@ -117,7 +117,7 @@ def run_cached_trial(*, protocol: Protocol, num_classes: int, depth: int, train:
 
 def _metrics(depth: int, run, phase1: dict, phase2: tuple[float, float], *, trainable: int,
              trained: list, extra: dict) -> TrialMetrics:
-    """The trial's record: phase 2 as trained, its seconds as priced (``phase2``: with tracing,
+    """The trial's record: phase 2 as trained, its seconds as accounted (``phase2``: with tracing,
     steady), phase 1's from the head phase."""
     return TrialMetrics(
         depth=depth,
@@ -139,7 +139,7 @@ def _metrics(depth: int, run, phase1: dict, phase2: tuple[float, float], *, trai
 
 
 def _inputs(cuts, depth: int, train: Arrays, val: Arrays, *, cache: PrefixCache,
-            keys: activations.CacheKeys, protocol: Protocol, transform):
+            keys: activations.CacheKeys, protocol: TrainingProtocol, transform):
     """Where the trial's model starts (the cache point; None: the pooled features) and what it
     trains on: the cut's activations from the cache (filled now if missing), or the images."""
     point = cuts.cache_point_for(depth)
@@ -157,15 +157,15 @@ def _inputs(cuts, depth: int, train: Arrays, val: Arrays, *, cache: PrefixCache,
     return point, Arrays(np.asarray(entry.train), train.y), Arrays(np.asarray(entry.val), val.y), filled
 
 
-def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: Protocol,
+def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: TrainingProtocol,
                  num_classes: int, train: Arrays, phase1: dict, transform, priced_between: dict | None):
     """The probe of the plain model's phase-2 steps, its first burst run (None on the images:
-    that phase 2 is the plain one); at depth 0 the costs phase 1 already priced, and where the
+    that phase 2 is the plain one); at depth 0 the costs phase 1 already timed, and where the
     search interpolated them (``priced_between``) those, unprobed."""
     validation = StepCosts.from_attrs(phase1, "phase1")
     if depth == 0:
         # Nothing of the backbone trains: the plain phase 2 runs phase 1's
-        # graph again (only the learning rate differs), already priced.
+        # graph again (only the learning rate differs), already timed.
         return None, validation
     if images_cut:
         return None, None
@@ -174,7 +174,7 @@ def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: 
                                validation.val_step, validation.val_trace)
     # Traced before training, as a plain phase 2 would meet this process:
     # kernels for these layers' gradients not yet run. A few steps now
-    # (kept for the record), the priced ones after training: steps right
+    # (kept for the record), the accounted ones after training: steps right
     # after a trace ran ~20 % faster than a plain phase's back-to-back
     # steps; after the training they follow the trial's own work
     # (accounting). The probe's steps move the weights: they are put
@@ -188,7 +188,7 @@ def _first_burst(plain: keras.Model, *, depth: int, images_cut: bool, protocol: 
     return probe, None
 
 
-def _suffix_model(cuts, point, head: Head, head_state: dict, input_shape, *, protocol: Protocol,
+def _suffix_model(cuts, point, head: Head, head_state: dict, input_shape, *, protocol: TrainingProtocol,
                   num_classes: int, optimizer_built: bool) -> keras.Model:
     """The trial's model: the backbone above the cache point (in inference mode, as the plain
     model runs it) and the head from the head phase, compiled as phase 2 compiles it."""

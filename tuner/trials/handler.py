@@ -1,5 +1,5 @@
 """What a trial process does with one request: the shared head phase, a plain or a cached
-trial, a depth's price, or where it trains.
+trial, a depth's probe, or where it trains.
 
 Runs inside the long-lived trial process (``tuner.trials.process``); the
 images and the built backbone are kept there for the next request
@@ -74,12 +74,12 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
         np.savez(request.head_out, **head.state)
         return {"head": head.metrics}
 
-    if request.kind == "price":
-        from tuner.trials.pricing import probe_price
+    if request.kind == "probe":
+        from tuner.trials.probing import probe_seconds
 
-        price = probe_price(protocol=c.protocol, num_classes=c.num_classes, depth=request.depth,
-                            train=train, val=val, phase1=c.phase1)
-        return {"price": {**price, DEVICE: _device()["device"]}}
+        probed = probe_seconds(protocol=c.protocol, num_classes=c.num_classes, depth=request.depth,
+                               train=train, val=val, phase1=c.phase1)
+        return {"probe": {**probed, DEVICE: _device()["device"]}}
 
     def progress(phase, epoch, epochs, seconds):
         emit(event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds)

@@ -5,7 +5,7 @@ same for every depth. It is computed once: one forward pass of the images
 gives the pooled features (and fills the cache points, shallow first, in the
 same pass), the head trains on those features with the plain run's batches,
 seeds and dropout masks, and a short probe of the real plain phase-1 model
-prices what the plain protocol pays for this phase.
+times what the plain protocol pays for this phase.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tuner.model.hypermodel import (
     plain_model,
     run_phase,
 )
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepProbe
@@ -45,7 +45,7 @@ class HeadPhase:
     metrics: dict  # stored on the study (user attribute "head_phase")
 
 
-def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, train: Arrays,
+def run_head_phase(*, protocol: TrainingProtocol, num_classes: int, space: DepthSpace, train: Arrays,
                    val: Arrays, cache: PrefixCache, keys: activations.CacheKeys) -> HeadPhase:
     t0 = time.perf_counter()
     p = protocol
@@ -54,7 +54,7 @@ def run_head_phase(*, protocol: Protocol, num_classes: int, space: DepthSpace, t
     backbone.trainable = False
     transform = image_transform(spec.preprocess)
     head = Head.for_protocol(p, num_classes)  # before the probe's head: the plain run's initial weights
-    # Price the plain phase 1 on a throw-away head: same graph, same step cost.
+    # Time the plain phase 1 on a throw-away head: same graph, same step cost.
     # Every trial's protocol seconds include this phase (twice at depth 0):
     # a longer probe than a trial's, paid once per study, in two bursts on
     # either side of this phase's own work, half a minute apart at 160 px.

@@ -14,7 +14,7 @@ import numpy as np
 from tuner.data.batches import Arrays, dataset_arrays
 from tuner.model.backbones import build_backbone, get_backbone_spec, set_depth
 from tuner.model.cut import BackboneCuts
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 
 _images: dict[str, tuple[Arrays, Arrays]] = {}
 _backbones: dict[tuple, tuple[keras.Model, BackboneCuts, list[np.ndarray]]] = {}
@@ -30,7 +30,7 @@ def images(directory: str) -> tuple[Arrays, Arrays]:
     return _images[directory]
 
 
-def backbone(protocol: Protocol) -> tuple[keras.Model, BackboneCuts]:
+def backbone(protocol: TrainingProtocol) -> tuple[keras.Model, BackboneCuts]:
     """The protocol's backbone as built, every layer trainable, kept for the process's next request.
 
     Building MobileNetV2 and loading its weights costs ~0.8 s, a tenth of a

@@ -29,7 +29,7 @@ from typing import Any
 
 from tuner.devices import trial_environment
 from tuner.errors import OutOfMemory, TrialError
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 from tuner.quiet import quiet_tensorflow
 from tuner.trials.request import TrialContext, TrialRequest
@@ -38,7 +38,7 @@ CHILD_COMMAND = [sys.executable, "-m", "tuner.trials.process"]
 DEFAULT_MAX_GROWTH_MIB = 1536.0
 
 
-def make_request(*, protocol: Protocol, num_classes: int, space: DepthSpace, images_dir: str,
+def make_request(*, protocol: TrainingProtocol, num_classes: int, space: DepthSpace, images_dir: str,
                  **fields: Any) -> dict[str, Any]:
     """A hand-built request in its wire form, for scripts (benchmarks/cached_trials.py).
 

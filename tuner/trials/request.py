@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.model.space import DepthSpace
 
-# trial: train one depth; head: the shared phase 1 of a cached search; price: a depth's
+# trial: train one depth; head: the shared phase 1 of a cached search; probe: a depth's
 # plain-protocol seconds by a short probe, before it trains; device: where the process trains.
-KINDS = ("trial", "head", "price", "device")
+KINDS = ("trial", "head", "probe", "device")
 MODES = ("plain", "cached")
 
 # What serves a request: TrialProcess.request, or the search's in-process stand-in.
@@ -31,7 +31,7 @@ class TrialContext:
     """What every request of one search shares: the protocol, the images, the cache and,
     once the shared head phase has run (cached mode), its weights and metrics."""
 
-    protocol: Protocol
+    protocol: TrainingProtocol
     num_classes: int
     space: DepthSpace
     images_dir: str
@@ -40,7 +40,7 @@ class TrialContext:
     cache_size_bytes: float | None = None  # --cache-size, in bytes
     images_sha256: str | None = None  # part of every cache key
     head_path: str | None = None  # phase 1's weights (.npz), for cached trials
-    phase1: dict[str, Any] | None = None  # phase 1's metrics, for cached trials and prices
+    phase1: dict[str, Any] | None = None  # phase 1's metrics, for cached trials and probes
 
     def after_head_phase(self, head_path: str, phase1: dict[str, Any]) -> TrialContext:
         """The context of the trials that start from the shared head phase."""
@@ -55,7 +55,7 @@ class TrialContext:
 
 @dataclass(frozen=True)
 class TrialRequest:
-    """One request to the trial process; build it by ``trial``, ``head`` or ``price``."""
+    """One request to the trial process; build it by ``trial``, ``head``, ``probe`` or ``device``."""
 
     kind: str
     context: TrialContext
@@ -73,7 +73,7 @@ class TrialRequest:
         c = self.context
         if c.mode not in MODES:
             raise ValueError(f"trial request mode {c.mode!r}: expected one of {', '.join(MODES)}")
-        needed = {"trial": ["depth"], "price": ["depth", "phase1"], "device": [],
+        needed = {"trial": ["depth"], "probe": ["depth", "phase1"], "device": [],
                   "head": ["head_out", "cache_dir", "images_sha256"]}[self.kind]
         if self.kind == "trial" and c.mode == "cached":
             needed += ["head_path", "phase1", "cache_dir", "images_sha256"]
@@ -95,9 +95,9 @@ class TrialRequest:
         return cls("head", context, head_out=out)
 
     @classmethod
-    def price(cls, context: TrialContext, depth: int) -> TrialRequest:
+    def probe(cls, context: TrialContext, depth: int) -> TrialRequest:
         """Probe what ``depth`` would cost in the plain protocol."""
-        return cls("price", context, depth=depth)
+        return cls("probe", context, depth=depth)
 
     @classmethod
     def device(cls, context: TrialContext) -> TrialRequest:
@@ -126,5 +126,5 @@ class TrialRequest:
         if missing:
             raise ValueError(f"trial request without {', '.join(missing)}")
         values = {k: v for k, v in wire.items() if k in shared}
-        values.update(protocol=Protocol(**wire["protocol"]), space=DepthSpace(**wire["space"]))
+        values.update(protocol=TrainingProtocol(**wire["protocol"]), space=DepthSpace(**wire["space"]))
         return cls(context=TrialContext(**values), **{k: v for k, v in wire.items() if k in own})

@@ -16,12 +16,12 @@ import keras
 from tuner.data.batches import Arrays, image_transform, training_batches
 from tuner.model.backbones import get_backbone_spec, set_depth
 from tuner.model.hypermodel import Head, compile_for, plain_model
-from tuner.model.protocol import Protocol
+from tuner.model.protocol import TrainingProtocol
 from tuner.trials import kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts, StepProbe
 
 
-def plain_probe(plain: keras.Model, *, protocol: Protocol, train: Arrays, phase1: dict,
+def plain_probe(plain: keras.Model, *, protocol: TrainingProtocol, train: Arrays, phase1: dict,
                 transform) -> StepProbe:
     """The probe of a compiled plain model's phase-2 steps; validation is phase 1's, the same
     forward pass at every depth."""
@@ -31,7 +31,8 @@ def plain_probe(plain: keras.Model, *, protocol: Protocol, train: Arrays, phase1
     return StepProbe(plain, batches, validation=StepCosts.from_attrs(phase1, "phase1"))
 
 
-def phase2_seconds(costs: StepCosts, *, protocol: Protocol, train: Arrays, val: Arrays) -> tuple[float, float]:
+def phase2_seconds(costs: StepCosts, *, protocol: TrainingProtocol, train: Arrays,
+                   val: Arrays) -> tuple[float, float]:
     """What phase 2 costs at these step costs: with its tracing, and steady."""
     shape = dict(train_examples=len(train), val_examples=len(val), batch_size=protocol.batch_size,
                  jit_compile=protocol.jit_compile)
@@ -39,7 +40,7 @@ def phase2_seconds(costs: StepCosts, *, protocol: Protocol, train: Arrays, val: 
             costs.phase_seconds(epochs=protocol.finetune_epochs, traced=False, **shape))
 
 
-def probe_price(*, protocol: Protocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
+def probe_seconds(*, protocol: TrainingProtocol, num_classes: int, depth: int, train: Arrays, val: Arrays,
                 phase1: dict) -> dict[str, float]:
     """``protocol_seconds`` and ``steady_seconds`` the plain protocol would cost at ``depth``,
     with the phase-2 step costs they come from (``phase2_train_step``, ...)."""
