@@ -1,8 +1,8 @@
 """How busy the machine was with other work while a trial trained.
 
 The objective divides by seconds, and seconds measured while another job
-shares the cores are inflated: the same depth took 13 s and 29 s on one
-loaded machine. The load average cannot tell that apart from the trial's
+shares the cores are inflated: on a loaded machine the same depth can take
+twice as long. The load average cannot tell that apart from the trial's
 own training (which keeps every core busy), so the meter counts the
 machine's busy CPU time (``/proc/stat``) and subtracts what this process and
 its children (the trial process) used: what is left is other work, in

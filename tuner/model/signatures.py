@@ -1,7 +1,7 @@
 """How many weight-holding layers each depth of a backbone trains, kept on disk.
 
 The counts come from building the backbone (``backbones.count_signatures``),
-which imports TensorFlow: about 5 s before ``compare`` on the thesis' tables
+which imports TensorFlow: seconds before ``compare`` on the thesis' tables
 could replay anything, for numbers that change only with Keras. They are
 kept per Keras version in the user's cache folder; a missing, stale or
 unreadable file is rebuilt, and a folder that cannot be written costs only

@@ -3,8 +3,8 @@
 A trial that crashes or meets the out-of-memory killer takes its child, not
 the worker. One child serves trial after trial (its imports and the loaded
 images are paid once, not per trial); each request gives back the graphs its
-fits traced (``tuner.trials.released``: TensorFlow's gradient registry kept
-about 170 MB per MobileNetV2 fit), and the child is replaced by a fresh one
+fits traced (``tuner.trials.released``: TensorFlow's gradient registry
+keeps every traced graph otherwise), and the child is replaced by a fresh one
 should its resident memory still grow by ``max_growth_mib`` since its first
 request: memory stays bounded over any number of trials.
 
