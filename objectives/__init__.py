@@ -59,6 +59,8 @@ class Objective:
     study_metrics: tuple[str, ...] = ()
     study_directions: tuple[str, ...] = ("maximize",)
     value_name: str = ""
+    within: float | None = None
+    """cheapest-within's EPS: how far below the best accuracy a depth stays eligible."""
 
     @property
     def is_multi(self) -> bool:
@@ -158,6 +160,7 @@ def cheapest_within(eps: float) -> Objective:
         f"{CHEAPEST_WITHIN}:{eps:g}", _seconds,
         f"lowest protocol_seconds among depths whose val_accuracy is within {eps:g} of the best",
         direction="minimize", label="protocol seconds", eligible=within, trial_formula=_accuracy,
+        within=eps,
     )
 
 

@@ -24,6 +24,7 @@ depths is taken as independent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +35,8 @@ from objectives.noise import Z95, NoiseModel, estimate_noise, standard_errors
 
 CHOICES = ("best", "cheapest", "most-accurate")
 
-__all__ = ["CHOICES", "Answer", "answer", "best_depth", "depth_values", "pareto_front", "within_noise"]
+__all__ = ["CHOICES", "Answer", "answer", "best_depth", "depth_values", "pareto_front", "reading_value_sd",
+           "within_noise"]
 
 
 def _order(values: np.ndarray, depths: np.ndarray, objective: Objective) -> np.ndarray:
@@ -82,6 +84,15 @@ def _value_sd(objective: Objective, acc: np.ndarray, sec: np.ndarray,
     d_acc = (f(acc + ha, sec) - f(acc - ha, sec)) / (2 * ha)
     d_sec = (f(acc, sec + hs) - f(acc, sec - hs)) / (2 * hs)
     return np.sqrt((d_acc * se_acc) ** 2 + (d_sec * se_sec) ** 2)
+
+
+def reading_value_sd(objective: Objective, noise: NoiseModel, accuracy: float, seconds: float,
+                     seconds_sd: float = 0.0) -> float:
+    """The sd of one new reading's value at ``accuracy`` and ``seconds``, under the study's noise
+    (and a price's own ``seconds_sd``, where the seconds are not yet measured)."""
+    se_acc = noise.accuracy_sds(np.array([accuracy]))
+    se_sec = np.array([math.hypot(seconds * noise.seconds_cv, seconds_sd)])
+    return float(_value_sd(objective, np.array([accuracy]), np.array([seconds]), se_acc, se_sec)[0])
 
 
 def depth_values(table: pd.DataFrame, objective: Objective, noise: NoiseModel) -> pd.DataFrame:

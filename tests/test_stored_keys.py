@@ -90,6 +90,7 @@ STORED = {
     "CHECKPOINT_ERROR": "checkpoint_error", "CACHE_POINT": "cache_point",
     "CACHE_WRITTEN_BYTES": "cache_written_bytes", "PROCESS_PREFIX": "process_",
     "DEVICE": "device", "SOFTWARE": "software",
+    "TARGET": "target", "STOPPED_AFTER": "stopped_after", "STOPPED": "stopped", "VAL_ACCURACIES": "val_accuracies",
     "CONFIG": "config", "EXAMPLES": "examples", "TOOL_VERSION": "tool_version",
     "HEAD_PHASE": "head_phase", "JOINED_PREFIX": "joined:", "CONFIG_STRATEGY": "sampler", "OLD_RANDOM_WEIGHTS": "none",
 }

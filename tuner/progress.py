@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -20,11 +21,12 @@ class Reporter:
             print(f"[{_clock(elapsed)}] {message}", file=self.stream, flush=True)
 
     def epoch(self, *, trial: int, total: int | str, depth: int, phase: int,
-              epoch: int, epochs: int, seconds: float) -> None:
+              epoch: int, epochs: int, seconds: float, val_accuracy: float = math.nan) -> None:
         name = "head" if phase == 1 else "fine-tune"
+        accuracy = f", val_accuracy {val_accuracy:.4f}" if math.isfinite(val_accuracy) else ""
         self.say(
             f"trial {trial}/{total} depth {depth}: phase {phase}/2 ({name}) "
-            f"epoch {epoch}/{epochs}, {seconds:.1f} s in training"
+            f"epoch {epoch}/{epochs}, {seconds:.1f} s in training{accuracy}"
         )
 
 

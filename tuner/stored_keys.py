@@ -57,8 +57,14 @@ VALUE_CEILING = "value_ceiling"  # the best value the depth could reach at that 
 BEST_DEPTH = "best_depth"  # the best depth then
 BEST_VALUE = "best_value"  # its value
 
+# -- trial user attributes: stopped after an epoch (tuner.strategies.early_stop) ------
+TARGET = "target"  # the val_accuracy the depth must reach at its price to come within noise of the best
+STOPPED_AFTER = "stopped_after"  # phase-2 epochs the trial ran before it was stopped early
+STOPPED = "stopped"  # why: "epoch 1: 0.62, needed 0.81, best possible by epoch 3 ~0.74"
+
 # -- trial user attributes: what the trial measured (tuner.model.metrics.TrialMetrics) --
 VAL_ACCURACY = "val_accuracy"  # validation accuracy after phase 2
+VAL_ACCURACIES = "val_accuracies"  # phase 2's validation accuracy after each of its epochs
 FIT_SECONDS = "fit_seconds"  # wall clock of both ``fit`` phases, validation included
 PROTOCOL_SECONDS = "protocol_seconds"  # what the plain protocol costs for the depth: the objectives' seconds
 STEADY_SECONDS = "steady_seconds"  # the training time had every epoch run at its phase's steady speed
@@ -115,11 +121,12 @@ def came_from_queue(attrs: Mapping[str, Any]) -> bool:
 
 def stored_config(raw: Any) -> dict[str, Any]:
     """A study's ``config`` attribute as a dict: JSON text (a dict in the earliest studies);
-    studies from before there were two modes ran plain, and those from before ``jit_compile``
-    without XLA."""
+    studies from before there were two modes ran plain, those from before ``jit_compile``
+    without XLA, and those from before ``stop_early`` every trial to its end."""
     config = dict(raw) if isinstance(raw, dict) else (json.loads(raw) if raw else {})
     if config:
         config.setdefault("trial_mode", "plain")
+        config.setdefault("stop_early", False)  # before trials could be stopped after an epoch
         if isinstance(config.get("protocol"), dict):  # before XLA was a protocol choice: Keras' CPU default
             config["protocol"] = {"jit_compile": False, **config["protocol"]}
     return config

@@ -17,7 +17,7 @@ from tuner.analysis.landscape import from_records
 from tuner.load import is_busy
 from tuner.store.records import study_objective, study_records
 from tuner.store.study import recorded_space, study_val_examples
-from tuner.store.trials import trial_depth
+from tuner.store.trials import stopped_trials, trial_depth
 from tuner.stored_keys import protocol_seconds, trial_mode
 
 COLUMNS = ["number", "depth", "state", "mode", "val_accuracy", "protocol_seconds", "search_seconds",
@@ -76,7 +76,7 @@ def _row(t, space, objective, *, multi: bool) -> dict:
         "price_high": a.get(keys.PRICE_HIGH),
         "price": a.get(keys.PRICE),
         "price_sd": a.get(keys.PRICE_SD),
-        "price_miss": _price_miss(objective, a) if measured and not reused else None,
+        "price_miss": _price_miss(objective, a) if measured and not reused and keys.STOPPED not in a else None,
         "trainable_params": a.get(keys.TRAINABLE_PARAMS),
         "trained": acc is not None and not reused,
         "note": _note(a),
@@ -87,6 +87,10 @@ def _note(a) -> str:
     """Why a trial did not train as asked, or how it came to be; "" for a plain training."""
     if keys.REUSED_FROM in a:
         return f"same weights as #{a[keys.REUSED_FROM]}, not trained again"
+    if keys.STOPPED in a:
+        return f"stopped early: {a[keys.STOPPED]}"
+    if keys.RULED_OUT in a and keys.RULED_OUT_BY not in a:  # its weights were stopped early before
+        return f"not trained again: {a[keys.RULED_OUT]}"
     if keys.RULED_OUT in a:
         return f"ruled out unseen: {a[keys.RULED_OUT]}"
     if keys.FAIL_REASON in a:
@@ -113,7 +117,7 @@ def ruled_out_line(study: optuna.Study) -> str:
     """One line on the depths ruled out unseen (PRUNED), or "" when there are none."""
     space = recorded_space(study)
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-              if keys.RULED_OUT in t.user_attrs]
+              if keys.RULED_OUT_BY in t.user_attrs]
     if not pruned:
         return ""
     depths = sorted({trial_depth(t, space) for t in pruned})
@@ -122,6 +126,21 @@ def ruled_out_line(study: optuna.Study) -> str:
     return (f"{len(pruned)} suggestion{'s' if len(pruned) != 1 else ''} ruled out unseen, depths "
             f"{', '.join(map(str, depths))}: priced from depth {by} on, even accuracy 1 could not "
             f"beat depth {best} (show --all lists them)")
+
+
+def stopped_line(study: optuna.Study) -> str:
+    """One line on the trials stopped after an epoch (PRUNED, ``tuner.strategies.early_stop``)."""
+    stopped = stopped_trials(study)
+    if not stopped:
+        return ""
+    space = recorded_space(study)
+    depths = ", ".join(str(trial_depth(t, space)) for t in stopped)
+    epochs = sorted({int(t.user_attrs.get(keys.STOPPED_AFTER, 0)) for t in stopped})
+    seconds = sum(float(t.user_attrs.get(keys.SEARCH_SECONDS) or 0.0) for t in stopped)
+    return (f"{len(stopped)} trial{'s' if len(stopped) != 1 else ''} stopped early (depths {depths}), after "
+            f"epoch {', '.join(map(str, epochs))} of phase 2: the accuracy its depth needed at its price was "
+            f"out of reach; {seconds:.0f} s spent on them, counted in --trials, not in the answer "
+            "(show --all lists why)")
 
 
 def _readings(study: optuna.Study) -> list:

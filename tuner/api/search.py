@@ -85,6 +85,8 @@ class DepthSearch(StudyAnswer):
     max_consecutive_failures: stop after this many failed trials in a row (0: never).
     keep_checkpoints: a folder for each trial's weights (``export`` reuses them).
     trial_mode: ``cached`` (phase 1 once, phase 2 on cached activations) or ``plain``.
+    stop_early: stop a trial after a phase-2 epoch when its depth's accuracy target is out of
+        reach (``"on"``/``"off"`` or a bool); None: on for a new study, as recorded for a stored one.
     cache_dir, cache_size: the activation cache's folder and cap in GiB.
     artifacts_dir: where the shared head phase is kept. in_process: train in this process.
     gpu: the one GPU this search's trials train on (one worker per GPU); None: what CUDA shows.
@@ -125,6 +127,7 @@ class DepthSearch(StudyAnswer):
         max_consecutive_failures: int = 3,
         keep_checkpoints: str | None = None,
         trial_mode: str = "cached",
+        stop_early: bool | str | None = None,
         cache_dir: str | None = None,
         cache_size: float = DEFAULT_CACHE_GIB,
         artifacts_dir: str | None = None,
@@ -163,6 +166,7 @@ class DepthSearch(StudyAnswer):
         self.max_consecutive_failures = max_consecutive_failures
         self.keep_checkpoints = keep_checkpoints
         self.trial_mode = trial_mode
+        self.stop_early = stop_early
         self.cache_dir = cache_dir
         self.cache_size = cache_size
         self.artifacts_dir = artifacts_dir
@@ -230,7 +234,8 @@ class DepthSearch(StudyAnswer):
             strict=self.strict_data,
         )
         config = SearchConfig(data=data, protocol=protocol, objective=self.objective,
-                              strategy=strategy.name, space=space, trial_mode=self.trial_mode)
+                              strategy=strategy.name, space=space, trial_mode=self.trial_mode,
+                              stop_early=_on_off(self.stop_early))
         confirm = self.confirm
         if strategy.confirm:
             if confirm is not None and confirm != strategy.confirm:
@@ -356,3 +361,12 @@ def _optuna_quiet(quiet: bool) -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(level)
+
+
+def _on_off(value: bool | str | None) -> bool | None:
+    """``stop_early`` as a bool (None kept): ``--stop-early on`` / ``off``, or a bool."""
+    if value is None or isinstance(value, bool):
+        return value
+    if str(value).lower() in ("on", "off"):
+        return str(value).lower() == "on"
+    raise UsageError(f"stop_early={value!r}: use 'on' or 'off' (or True / False)")

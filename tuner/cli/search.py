@@ -118,6 +118,10 @@ def add_run_arguments(p: argparse.ArgumentParser, *, strategy: bool) -> None:
                        "--sampler is its older name")
         s.add_argument("--depth-scale", default="log", choices=list(SCALES),
                        help="how the sampler sees the depth (log: shallow depths get more of the budget)")
+    s.add_argument("--stop-early", choices=["on", "off"], default=None, type=str.lower,
+                   help="stop a trial after a fine-tune epoch when the accuracy its depth needs at its "
+                   "price is out of reach (README: Stopping after an epoch); default: on for a new study, "
+                   "as recorded for a stored one")
     s.add_argument("--objective", default=DEFAULT_OBJECTIVE, type=_objective_name,
                    help=f"what 'best' means: {', '.join(OBJECTIVE_CHOICES)} (README: What best means)")
     s.add_argument("--min-depth", type=count, default=0, help="shallowest depth to try (0 = head only)")

@@ -36,6 +36,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         busy_line,
         devices_line,
         ruled_out_line,
+        stopped_line,
         study_answer,
         trials_frame,
     )
@@ -59,6 +60,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         }
         json.dump({
             "study": study, "config": config, **fields, "devices_note": devices_line(s) or None,
+            "stopped_note": stopped_line(s) or None,
             "best": None if best is None else {k: _plain(v) for k, v in best.items()},
             "trials": json.loads(frame.to_json(orient="records")),
         }, out, indent=2)
@@ -83,7 +85,7 @@ def print_study(*, study: str, storage: str | None, fmt: str = "table", include_
         print(answer.line(), file=out)
         if answer.choices_line():
             print(answer.choices_line(), file=out)
-    for line in (ruled_out_line(s), busy_line(s), devices_line(s)):
+    for line in (ruled_out_line(s), stopped_line(s), busy_line(s), devices_line(s)):
         if line:
             print(line, file=out)
 

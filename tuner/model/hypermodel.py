@@ -29,6 +29,7 @@ from tuner.data.batches import (
     validation_batches,
 )
 from tuner.errors import TrialError
+from tuner.stored_keys import STOPPED_AFTER
 from tuner.model.backbones import (
     build_backbone,
     get_backbone_spec,
@@ -41,8 +42,9 @@ from tuner.model.protocol import TrainingProtocol, host_name
 from tuner.model.space import DepthSpace
 from tuner.model.timing import EpochClock
 
-# Called as progress(phase, epoch_in_phase, epochs_in_phase, seconds_so_far).
-Progress = Callable[[int, int, int, float], None]
+# Called as progress(phase, epoch_in_phase, epochs_in_phase, seconds_so_far, val_accuracy) after
+# every epoch; True stops the phase there (a trial stopped early, tuner.strategies.early_stop).
+Progress = Callable[[int, int, int, float, float], bool | None]
 
 
 class InferenceMode(keras.layers.Layer):
@@ -137,6 +139,7 @@ class PhaseRun:
     seconds: float  # wall clock of the fit call until training ended (Keras' on_train_end)
     history: dict[str, list[float]]
     teardown_seconds: float = 0.0  # from then until ``fit`` returned: not training
+    stopped: bool = False  # ``progress`` stopped it before its last epoch
 
 
 def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: TrainingProtocol, phase: int,
@@ -151,22 +154,23 @@ def run_phase(model: keras.Model, train: Arrays, val: Arrays, *, protocol: Train
     ds = training_batches(train, seed=p.seed if seed is None else seed, first_epoch=first, epochs=epochs,
                           batch_size=p.batch_size, transform=transform)
     val_ds = validation_batches(val, batch_size=p.batch_size, transform=transform)
-    clock = EpochClock(
-        on_epoch=(lambda e, s: progress(phase, e, epochs, seconds_before + s)) if progress else None)
+    clock = EpochClock(on_epoch=(lambda e, s, logs: progress(
+        phase, e, epochs, seconds_before + s, float(logs.get("val_accuracy", "nan")))) if progress else None)
     start = time.perf_counter()
     history = model.fit(ds, validation_data=val_ds, epochs=epochs,
                         steps_per_epoch=steps_per_epoch(len(train), p.batch_size), verbose=0, shuffle=False,
                         callbacks=[clock, keras.callbacks.TerminateOnNaN()])
     returned = time.perf_counter()
     losses = history.history.get("loss", [])
-    if len(clock.seconds) < epochs or any(not math.isfinite(v) for v in losses):
+    if (len(clock.seconds) < epochs and not clock.stopped) or any(not math.isfinite(v) for v in losses):
         raise TrialError(f"loss became NaN in phase {phase} at depth {depth}: lower "
                          f"--{'head' if phase == 1 else 'finetune'}-lr")
     # The protocol's seconds end with its training: fit returned up to 37 s
     # after its last epoch at 160 px (tf.data's autotuning thread shutting
     # down, off since in data.batches), at random; no training step pays it.
     trained = clock.train_end or returned
-    return PhaseRun(list(clock.seconds), trained - start, dict(history.history), returned - trained)
+    return PhaseRun(list(clock.seconds), trained - start, dict(history.history), returned - trained,
+                    stopped=clock.stopped)
 
 
 def as_arrays(data) -> Arrays:
@@ -286,5 +290,7 @@ class DepthHyperModel(kt.HyperModel):
             protocol_seconds=fit_seconds,
             trial_mode="plain",
             losses=[v for r in runs for v in r.history["loss"]],
-            extra={"teardown_seconds": sum(r.teardown_seconds for r in runs)},
+            val_accuracies=[float(v) for v in runs[-1].history["val_accuracy"]],
+            extra={"teardown_seconds": sum(r.teardown_seconds for r in runs),
+                   **({STOPPED_AFTER: len(runs[-1].epoch_seconds)} if runs[-1].stopped else {})},
         )

@@ -57,6 +57,7 @@ class TrialMetrics:
     search_seconds: float = math.nan
     trial_mode: str = "plain"
     losses: list[float] = field(default_factory=list)  # training loss per epoch, both phases
+    val_accuracies: list[float] = field(default_factory=list)  # phase 2's, after each of its epochs
     extra: dict = field(default_factory=dict)
 
     def as_attrs(self) -> dict[str, object]:

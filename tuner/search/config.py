@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from objectives import get_objective
@@ -26,6 +26,10 @@ class SearchConfig:
     strategy: str = "tpe"  # a name of tuner.strategies.registry.STRATEGIES, recorded as "sampler"
     space: DepthSpace | None = None  # None: every layer of the protocol's backbone
     trial_mode: str = "cached"
+    stop_early: bool | None = None
+    """Stop a trial after a phase-2 epoch when its depth's accuracy target is out of reach
+    (``tuner.strategies.early_stop``); None: as the stored study recorded (off for one from
+    before stops), on for a new one (``with_recorded``)."""
 
     def __post_init__(self) -> None:
         objective = get_objective(self.objective)
@@ -46,6 +50,12 @@ class SearchConfig:
         if self.trial_mode not in TRIAL_MODES:
             raise UsageError(f"unknown --trial-mode {self.trial_mode!r}: use one of {', '.join(TRIAL_MODES)}")
 
+    def with_recorded(self, stored: dict[str, Any] | None) -> SearchConfig:
+        """Choices left open (``stop_early`` None) as the stored study made them, or today's default."""
+        if self.stop_early is not None:
+            return self
+        return replace(self, stop_early=bool(stored.get("stop_early", False)) if stored else True)
+
     def as_config(self) -> dict[str, Any]:
         """What the study records; resuming with anything different is refused."""
         return {
@@ -55,4 +65,5 @@ class SearchConfig:
             keys.CONFIG_STRATEGY: self.strategy,
             "space": {"low": self.space.low, "high": self.space.high, "scale": self.space.scale},
             "trial_mode": self.trial_mode,
+            "stop_early": self.with_recorded(None).stop_early,
         }

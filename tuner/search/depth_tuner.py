@@ -7,6 +7,7 @@ Keras Tuner's folder is deleted.
 
 from __future__ import annotations
 
+import math
 import os
 
 import keras_tuner as kt
@@ -19,7 +20,7 @@ from tuner.model.hypermodel import DepthHyperModel
 from tuner.model.metrics import TrialMetrics
 from tuner.progress import Reporter, time_left
 from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
-from tuner.store.trials import measured_trials
+from tuner.store.trials import measured_trials, trained_count
 from tuner.trials.request import Serve, TrialContext, TrialRequest
 
 
@@ -63,17 +64,53 @@ class DepthTuner(kt.Tuner):
         ot = self.oracle.optuna_trials[trial.trial_id]
         depth = int(trial.hyperparameters.get("depth"))
         number, total = self._announce(ot, depth)
+        stop_early = keys.TARGET in ot.user_attrs  # given by the ask-round where --stop-early is on
 
-        def progress(phase, epoch, epochs, seconds):
+        def progress(phase, epoch, epochs, seconds, val_accuracy):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
-                                epoch=epoch, epochs=epochs, seconds=seconds)
+                                epoch=epoch, epochs=epochs, seconds=seconds, val_accuracy=val_accuracy)
+            if phase != 2 or self.oracle.study_metrics or not math.isfinite(val_accuracy):
+                return False  # Optuna takes intermediate values of one-objective studies only
+            ot.report(val_accuracy, epoch)  # each trial's curve, for the pruner and the dashboard
+            return stop_early and epoch < epochs and ot.should_prune()
 
         seed = ot.user_attrs.get(keys.SEED)  # a repeat (sweep, confirmation) trains with its own seed
         request = TrialRequest.trial(self.trial_context, depth, checkpoint=self._checkpoint_path(ot.number),
                                      seed=None if seed is None else int(seed),
-                                     priced_between=ot.user_attrs.get(keys.PRICED_BETWEEN))
+                                     priced_between=ot.user_attrs.get(keys.PRICED_BETWEEN),
+                                     stop_early=stop_early)
         meter = LoadMeter().start()
         result = self.serve(request, progress=progress)
+        metrics = self._metrics(result, meter, depth=depth, number=ot.number)
+        if not metrics.is_finite():
+            raise TrialError(f"depth {depth} produced non-finite metrics")
+        if keys.STOPPED_AFTER in metrics.extra:  # the oracle stores it PRUNED (tuner.strategies.early_stop)
+            last = getattr(self.oracle.study.pruner, "last", None)
+            reason = last.reason() if last is not None else f"stopped after epoch {metrics.extra[keys.STOPPED_AFTER]}"
+            metrics.extra[keys.STOPPED] = reason
+            self.reporter.say(f"trial {number}/{total} depth {depth}: stopped early, {reason}")
+        # The trial's metrics as DepthHyperModel.fit returns them to a Keras Tuner user's tuner;
+        # the study's objective reads its value from them, like any Keras Tuner objective.
+        report = metrics.keras_metrics()
+        value = self.objective_fn(report)
+        for key, v in metrics.as_attrs().items():
+            ot.set_user_attr(key, v)
+        if request.priced_between and keys.PRICED_BETWEEN not in metrics.extra:
+            # offered, not used (it trained on the images, or ran plain): its seconds were measured
+            ot.set_user_attr(keys.PRICED_BETWEEN, None)
+        if keys.STOPPED in metrics.extra:
+            return {**report, OBJECTIVE_NAME: value}
+        if request.checkpoint and keys.CHECKPOINT_ERROR not in metrics.extra:  # export may reuse it
+            ot.set_user_attr(keys.CHECKPOINT, request.checkpoint)
+        self.reporter.trial_done(trial=number, total=total, depth=depth,
+                                 val_accuracy=report["val_accuracy"], seconds=report["protocol_seconds"],
+                                 objective=self.objective_fn.name, value=value,
+                                 search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
+        return {**report, OBJECTIVE_NAME: value}
+
+    def _metrics(self, result: dict, meter: LoadMeter, *, depth: int, number: int) -> TrialMetrics:
+        """The trial process's result with what the worker adds (load, shared seconds, memory);
+        what a user should know of it said."""
         metrics = TrialMetrics.from_attrs(result["metrics"], extra=result.get("extra", {}))
         metrics.extra.update(meter.read())  # other work on the machine meanwhile, in cores
         if is_busy(metrics.extra):
@@ -93,37 +130,22 @@ class DepthTuner(kt.Tuner):
                               f"{metrics.extra[keys.CACHE_WRITTEN_BYTES] / 2**20:.0f} MiB written "
                               f"to {self.trial_context.cache_dir} (depth-tuner cache lists them)")
         if keys.CHECKPOINT_ERROR in metrics.extra:  # artifacts are optional: the result is stored
-            self.reporter.say(f"could not keep the checkpoint of trial {ot.number}: "
+            self.reporter.say(f"could not keep the checkpoint of trial {number}: "
                               f"{metrics.extra[keys.CHECKPOINT_ERROR]}")
-        if not metrics.is_finite():
-            raise TrialError(f"depth {depth} produced non-finite metrics")
-        # The trial's metrics as DepthHyperModel.fit returns them to a Keras Tuner user's tuner;
-        # the study's objective reads its value from them, like any Keras Tuner objective.
-        report = metrics.keras_metrics()
-        value = self.objective_fn(report)
-        for key, v in metrics.as_attrs().items():
-            ot.set_user_attr(key, v)
-        if request.priced_between and keys.PRICED_BETWEEN not in metrics.extra:
-            # offered, not used (it trained on the images, or ran plain): its seconds were measured
-            ot.set_user_attr(keys.PRICED_BETWEEN, None)
-        if request.checkpoint and keys.CHECKPOINT_ERROR not in metrics.extra:  # export may reuse it
-            ot.set_user_attr(keys.CHECKPOINT, request.checkpoint)
-        self.reporter.trial_done(trial=number, total=total, depth=depth,
-                                 val_accuracy=report["val_accuracy"], seconds=report["protocol_seconds"],
-                                 objective=self.objective_fn.name, value=value,
-                                 search_seconds=metrics.search_seconds, mode=metrics.trial_mode)
-        return {**report, OBJECTIVE_NAME: value}
+        return metrics
 
     def _announce(self, ot, depth: int) -> tuple[int, int | str]:
         """Say which trial starts, with the time left; its number and the total."""
         measured = measured_trials(self.oracle.study)
-        number, total = len(measured) + 1, self.oracle.search.trials or "?"
+        number, total = trained_count(self.oracle.study) + 1, self.oracle.search.trials or "?"
         kind = "confirmation repeat" if ot.user_attrs.get(keys.CONFIRM) else "repeat"
         again = f", {kind} with seed {ot.user_attrs[keys.SEED]}" if ot.user_attrs.get(keys.MEASURE_AGAIN) else ""
         left = time_left([float(t.user_attrs[keys.SEARCH_SECONDS]) for t in measured
                           if keys.SEARCH_SECONDS in t.user_attrs],
                          self.oracle.search.trials - number + 1 if self.oracle.search.trials else 0)
-        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){left}")
+        target = ot.user_attrs.get(keys.TARGET)
+        needs = f", needs val_accuracy >= {target:.4f} at its price" if target else ""
+        self.reporter.say(f"trial {number}/{total}: depth {depth} (study trial #{ot.number}{again}){needs}{left}")
         return number, total
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:

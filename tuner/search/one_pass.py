@@ -45,8 +45,9 @@ from tuner.search.oracle import OptunaOracle
 from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
 from tuner.store.storage import open_storage, storage_file
-from tuner.store.study import check_resumable, create_or_load_study, record_examples
-from tuner.store.trials import measured_trials, workers_here
+from tuner.store.study import check_resumable, create_or_load_study, existing_config, record_examples
+from tuner.store.trials import trained_count, workers_here
+from tuner.strategies.early_stop import TargetPruner
 from tuner.strategies.registry import Setup, Strategy, StrategySpec, make_strategy
 from tuner.strategies.rounds import Search
 from tuner.trials.activations import sha256_of
@@ -96,6 +97,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     options = options.checked_places()
     path = storage_file(options.storage)
     store = open_storage(options.storage) if path is None or os.path.exists(path) else None
+    config = config.with_recorded(existing_config(store, options.study_name) if store is not None else None)
     wanted = config.as_config()
     stored = check_resumable(store, options.study_name, wanted) if store is not None else None
     if stored is not None and options.trials is not None:
@@ -111,7 +113,7 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
         store = store or open_storage(options.storage)
         fresh.opened(store, created_study=False)  # until the study is there: the file, if new
         study, created = create_or_load_study(name=options.study_name, storage=store, config=wanted,
-                                              sampler=plan.sampler)
+                                              sampler=plan.sampler, pruner=_pruner(config))
         fresh.opened(store, created_study=created, study=study)
         record_examples(study, train=datasets.train_examples, validation=datasets.val_examples)
         outcome = _search(study, config=config, options=options, reporter=reporter,
@@ -123,6 +125,11 @@ def run_search(*, config: SearchConfig, options: SearchOptions | None = None,
     if outcome.interrupted and fresh.take_back():
         reporter.say(f"nothing was measured: study {options.study_name!r} removed again")
     return outcome
+
+
+def _pruner(config: SearchConfig) -> optuna.pruners.BasePruner | None:
+    """What stops a trial after an epoch: its depth's target (``--stop-early``), or nothing."""
+    return TargetPruner(config.protocol.finetune_epochs) if config.stop_early else None
 
 
 def _claim_devices(options: SearchOptions, reporter: Reporter) -> None:
@@ -151,7 +158,7 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
     """The outcome if the stored study already has ``options.trials``; refuses fewer."""
     name, trials = options.study_name, options.trials
-    done = len(measured_trials(optuna.load_study(study_name=name, storage=store)))
+    done = trained_count(optuna.load_study(study_name=name, storage=store))
     if trials < done:
         raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
     if trials == done:
@@ -194,7 +201,8 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         device = _training_device(serve, context, options.gpu, reporter)
         search = Search(study=study, space=config.space, strategy=plan.strategy, signatures=plan.signatures,
                         trials=options.trials, objective=plan.objective, base_seed=config.protocol.seed,
-                        budget_seconds=options.budget_seconds, device=device)
+                        budget_seconds=options.budget_seconds, device=device,
+                        stop_early=bool(config.stop_early))
         oracle = OptunaOracle(search, reporter=reporter,
                               max_consecutive_failures=options.max_consecutive_failures)
         stopped = _run_trials(study, config=config, options=options, plan=plan, oracle=oracle,
@@ -205,7 +213,7 @@ def _search(study: optuna.Study, *, config: SearchConfig, options: SearchOptions
         if trials_process:
             trials_process.close(kill=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    done = len(measured_trials(study))
+    done = trained_count(study)
     reporter.say(f"done: {done} trials measured" + (f"; {oracle.stop_reason}" if oracle.stop_reason else ""))
     return SearchOutcome(study.study_name, done, options.trials, stop_reason=oracle.stop_reason)
 
@@ -283,12 +291,12 @@ def _run_trials(study: optuna.Study, *, config: SearchConfig, options: SearchOpt
         tuner.search(verbose=0)
     except KeyboardInterrupt:
         oracle.abandon_running("interrupted (Ctrl-C / SIGTERM); its depth is queued again")
-        done = len(measured_trials(study))
+        done = trained_count(study)
         reporter.say(f"stopped: {done} of {options.trials or '?'} trials measured; "
                      "run the same command to continue")
         return SearchOutcome(study.study_name, done, options.trials, interrupted=True)
     except ConsecutiveFailures:
-        done = len(measured_trials(study))
+        done = trained_count(study)
         raise SearchStopped(
             f"stopped after {options.max_consecutive_failures} failed trials in a row "
             f"({done} of {options.trials} measured; reasons: depth-tuner show --study {study.study_name} "
@@ -313,7 +321,9 @@ def _in_process(request: TrialRequest, *, progress=None) -> dict:
 
     def emit(event, **fields):
         if event == "epoch" and progress:
-            progress(fields["phase"], fields["epoch"], fields["epochs"], fields["seconds"])
+            return {"stop": progress(fields["phase"], fields["epoch"], fields["epochs"], fields["seconds"],
+                                     fields["val_accuracy"])}
+        return None
 
     try:
         return handle(request, emit)

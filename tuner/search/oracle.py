@@ -141,6 +141,9 @@ class OptunaOracle(kt.Oracle):
 
     def _finish(self, ot: optuna.Trial, trial: kt_trial.Trial) -> None:
         self._heartbeats.pop(trial.trial_id).stop()
+        if trial.status == kt_trial.TrialStatus.COMPLETED and keys.STOPPED in ot.user_attrs:
+            self.study.tell(ot, state=TrialState.PRUNED)  # stopped after an epoch: a training, not a reading
+            return
         values = None
         names = self.study_metrics or (OBJECTIVE_NAME,)
         if trial.status == kt_trial.TrialStatus.COMPLETED and all(map(trial.metrics.exists, names)):

@@ -96,9 +96,10 @@ def create_or_load_study(
     storage: optuna.storages.BaseStorage,
     config: dict[str, Any],
     sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner | None = None,
 ) -> tuple[optuna.Study, bool]:
     """Create the study, or load it if its recorded configuration matches; and whether this call
-    created it.
+    created it. ``pruner`` None: none (``NopPruner``), not Optuna's default median pruner.
 
     Of several workers starting together exactly one creates it (Optuna
     refuses a duplicate name), so only that one may take it back.
@@ -107,12 +108,13 @@ def create_or_load_study(
 
     stored = check_resumable(storage, name, config)
     objective = get_objective(config.get("objective") or "efficiency")
+    pruner = pruner or optuna.pruners.NopPruner()
     try:
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                     directions=list(objective.study_directions))
         created = True
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         created = False
     if study.metric_names != objective.metric_names:  # new studies, and those from before names
         with warnings.catch_warnings():  # experimental since Optuna 3.2, unchanged through 4.x

@@ -50,6 +50,19 @@ def measured_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
+def stopped_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials stopped after an epoch (``tuner.strategies.early_stop``): PRUNED with ``stopped``;
+    a ruled-out trial is PRUNED too, but never trained."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            if keys.STOPPED in t.user_attrs]
+
+
+def trained_count(study: optuna.Study) -> int:
+    """Trials that count toward ``--trials``: the measured and the stopped ones (as Optuna
+    counts pruned trials toward ``n_trials``)."""
+    return len(measured_trials(study)) + len(stopped_trials(study))
+
+
 def queued_count(study: optuna.Study) -> int:
     """Depths waiting in the study's queue (WAITING trials), as the decision rules count them."""
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))

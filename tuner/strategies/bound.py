@@ -112,8 +112,10 @@ class Readings:
         noise = estimate_noise(trained, val_examples=val_examples) if self.records else None
         self.model = CostModel(self.records, signatures, self.probes,
                                seconds_cv=noise.seconds_cv if noise else 0.0, device=device)
-        self.answer = (answer(trained, objective, noise)
-                       if noise and objective is not None and has_bound(objective) else None)
+        self.ranked = (answer(trained, objective, noise)
+                       if noise and objective is not None and not objective.is_multi else None)
+        """The answer so far, for an accuracy target (``tuner.strategies.early_stop``)."""
+        self.answer = self.ranked if objective is not None and has_bound(objective) else None
 
     def with_probe(self, reading: Mapping[str, object]) -> Readings:
         """The readings with one more probe reading (``{depth, seconds}``)."""

@@ -89,9 +89,12 @@ class Snapshot:
     """The weights' signature, indexed by depth."""
     trials: int | None = None
     """Trainings in all; None: until the strategy or the range has nothing left."""
+    stopped: int = 0
+    """Trials stopped after an epoch (``tuner.strategies.early_stop``): trainings, as Optuna
+    counts pruned trials, though not readings."""
     budget_seconds: float | None = None
     seconds_spent: float = 0.0
-    """Protocol seconds of the measured trials (for ``budget_seconds``)."""
+    """Protocol seconds of the measured and the stopped trials (for ``budget_seconds``)."""
     chooses_depths: bool = False
     """The strategy queues every depth; an empty queue after a refill ends the run."""
     queued: int = 0
@@ -168,9 +171,10 @@ def _any_free(s: Snapshot) -> bool:
 
 def before_asking(s: Snapshot) -> Decision:
     """Stop, wait, refill the strategy's queue, or ask the study for a trial."""
-    n = len(s.measured)
+    n = len(s.measured) + s.stopped
     if s.trials is not None and n >= s.trials:
-        return Decision(Kind.STOP, f"{s.trials} asked for, {n} measured",
+        stopped = f" ({s.stopped} of them stopped early)" if s.stopped else ""
+        return Decision(Kind.STOP, f"{s.trials} asked for, {n} measured{stopped}",
                         repeats=s.repeats)
     if s.budget_seconds is not None and s.seconds_spent >= s.budget_seconds:
         return Decision(Kind.STOP, f"{s.seconds_spent:.0f} s of training spent "
@@ -218,7 +222,7 @@ def after_asking(s: Snapshot, a: Asked) -> Decision:
             return Decision(Kind.ANSWER, f"trial #{source} trained the same weights", depth=a.depth,
                             source=source, nudge=nudge, repeats=repeats)
         return Decision(Kind.RULE_OUT, s.closed[sig], depth=a.depth, nudge=nudge, repeats=repeats)
-    if s.trials is not None and len(a.measured) + len(a.ahead) >= s.trials:
+    if s.trials is not None and len(a.measured) + len(a.ahead) + s.stopped >= s.trials:
         return Decision(Kind.GIVE_WAY, "the remaining trials are running on other workers",
                         depth=a.depth, requeue=a.queued, repeats=s.repeats)
     rival = [t.number for t in a.ahead if t.sig == sig]

@@ -30,10 +30,19 @@ from tuner.errors import TrialError
 from tuner.model.space import DepthSpace
 from tuner.store.records import study_records
 from tuner.store.study import study_val_examples
-from tuner.store.trials import enqueue, measured_trials, queued_count, requeue, trial_depth, was_queued
+from tuner.store.trials import (
+    enqueue,
+    measured_trials,
+    queued_count,
+    requeue,
+    stopped_trials,
+    trial_depth,
+    was_queued,
+)
 from tuner.stored_keys import protocol_seconds
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
+from tuner.strategies.early_stop import accuracy_target
 from tuner.strategies.decision import (
     NUDGE_ATTRS,
     Asked,
@@ -99,6 +108,9 @@ class Search:
     device: str | None = None
     """Where this search's trials train (``keys.DEVICE``): the cost model prices from readings
     taken there (and from older ones that recorded none); None: every reading (a replay)."""
+    stop_early: bool = False
+    """Give each depth a sampler trains an accuracy target (``keys.TARGET``), so that it can be
+    stopped after an epoch (``tuner.strategies.early_stop``)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,10 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
             between = _priced_between(search, depth, readings)
             if between is not None:
                 trial.set_user_attr(keys.PRICED_BETWEEN, between)
+        if decision.kind is Kind.TRAIN and search.stop_early and not again and not search.strategy.chooses_depths:
+            target = accuracy_target(search.objective, readings.ranked, priced.seconds, priced.sd)
+            if target is not None:
+                trial.set_user_attr(keys.TARGET, target)
     out = Outcome(decision.kind, decision.reason, trial, depth, repeats=decision.repeats)
     if decision.kind is Kind.TRAIN:
         return out
@@ -156,7 +172,8 @@ def ask_round(search: Search, repeats: int = 0) -> Outcome:
         trial.set_user_attr(keys.REUSED_FROM, decision.source)
         study.tell(trial, pooled_told(search, measured, depth, decision.source))
     elif decision.kind is Kind.RULE_OUT:
-        for key, value in ruled[search.signatures[depth]].as_attrs().items():
+        sig = search.signatures[depth]  # ruled out by the bound, or its weights were stopped early
+        for key, value in (ruled[sig].as_attrs() if sig in ruled else {keys.RULED_OUT: decision.reason}).items():
             trial.set_user_attr(key, value)
         study.tell(trial, state=TrialState.PRUNED)
     else:
@@ -291,14 +308,19 @@ def _probe_reading(search: Search, depth: int, probed: dict) -> dict:
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
     """The study as the round's rules read it (measured first, then in flight, as always)."""
     measured = measured_trials(search.study)
-    spent = sum(protocol_seconds(t.user_attrs) for t in measured if keys.FIT_SECONDS in t.user_attrs)
+    stopped = stopped_trials(search.study)  # their protocol seconds: those they used
+    spent = sum(protocol_seconds(t.user_attrs) for t in [*measured, *stopped] if keys.FIT_SECONDS in t.user_attrs)
     running = search.elsewhere.running()
+    closed = {sig: r.reason for sig, r in ruled.items()}
+    for t in stopped:  # its weights missed their target: suggested again, they are not trained again
+        closed.setdefault(search.signatures[trial_depth(t, search.space)],
+                          f"trial #{t.number} stopped it early: {t.user_attrs[keys.STOPPED]}")
     return Snapshot(
         measured=_seen(search, measured), running=_seen(search, running),
         depths=search.space.depths(), signatures=search.signatures, trials=search.trials,
-        budget_seconds=search.budget_seconds, seconds_spent=spent,
+        stopped=len(stopped), budget_seconds=search.budget_seconds, seconds_spent=spent,
         chooses_depths=search.strategy.chooses_depths, queued=queued_count(search.study),
-        repeats=repeats, closed={sig: r.reason for sig, r in ruled.items()},
+        repeats=repeats, closed=closed,
         best=next((r.best_depth for r in ruled.values()), None))
 
 

@@ -45,6 +45,7 @@ from tuner.stored_keys import (
     CACHE_WRITTEN_BYTES,
     CHECKPOINT_ERROR,
     PRICED_BETWEEN,
+    STOPPED_AFTER,
 )
 from tuner.trials import activations, kept
 from tuner.trials.accounting import PROBE_STEPS, StepCosts
@@ -94,20 +95,23 @@ def run_cached_trial(*, protocol: TrainingProtocol, num_classes: int, depth: int
                     seconds_before=float(phase1["fit_seconds"]), seed=phase2_seed)
     extra.update(build_seconds=t_cache - t0, cache_seconds=t_probe - t_cache,
                  probe_seconds=t_train - t_probe, train_seconds=time.perf_counter() - t_train)
-    if checkpoint:
+    if checkpoint and not run.stopped:  # a trial stopped early is never exported
         try:
             plain.save_weights(checkpoint)
         except OSError as exc:
             extra[CHECKPOINT_ERROR] = str(exc)
     if probe is not None:  # the trial's weights are saved: the second burst may move them
         t_second = time.perf_counter()
-        costs = probe.run(PROBE_STEPS).costs()
+        costs = (probe if run.stopped else probe.run(PROBE_STEPS)).costs()  # stopped: its first burst
         extra["probe_seconds"] += time.perf_counter() - t_second
         extra.update(costs.as_attrs("phase2"))
     if images_cut:  # nothing was cached: this phase 2 *is* the plain one, measured
         phase2 = (run.seconds, steady_seconds([run.epoch_seconds]))
     else:
         phase2 = phase2_seconds(costs, protocol=p, train=train, val=val)
+        if run.stopped:  # the protocol seconds it used: its share of phase 2
+            share = len(run.epoch_seconds) / p.finetune_epochs
+            phase2 = (phase2[0] * share, phase2[1] * share)
     extra.update({CACHE_POINT: -1 if point is None else point.depth, "cache_filled": filled})
     if filled:  # said by the worker: the cache on disk grew by this much
         extra[CACHE_WRITTEN_BYTES] = activations.point_bytes(point, len(train) + len(val))
@@ -134,7 +138,8 @@ def _metrics(depth: int, run, phase1: dict, phase2: tuple[float, float], *, trai
         protocol_seconds=float(phase1["protocol_seconds"]) + phase2[0],
         trial_mode="cached",
         losses=[*phase1["losses"], *run.history["loss"]],
-        extra=extra,
+        val_accuracies=[float(v) for v in run.history["val_accuracy"]],
+        extra={**extra, **({STOPPED_AFTER: len(run.epoch_seconds)} if run.stopped else {})},
     )
 
 

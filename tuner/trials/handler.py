@@ -81,8 +81,11 @@ def _serve(request: TrialRequest, emit) -> dict[str, Any]:
                                train=train, val=val, phase1=c.phase1)
         return {"probe": {**probed, DEVICE: _device()["device"]}}
 
-    def progress(phase, epoch, epochs, seconds):
-        emit(event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds)
+    def progress(phase, epoch, epochs, seconds, val_accuracy):
+        ask = bool(request.stop_early) and phase == 2 and epoch < epochs
+        reply = emit(event="epoch", phase=phase, epoch=epoch, epochs=epochs, seconds=seconds,
+                     val_accuracy=val_accuracy, ask=ask)
+        return ask and bool((reply or {}).get("stop"))
 
     metrics, note = None, None
     if c.mode == "cached":

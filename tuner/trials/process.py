@@ -9,7 +9,8 @@ should its resident memory still grow by ``max_growth_mib`` since its first
 request: memory stays bounded over any number of trials.
 
 Requests (``tuner.trials.request``, one ``to_wire`` each) and answers are
-JSON lines (stdin / stdout): epoch progress, then the result or the error.
+JSON lines (stdin / stdout): epoch progress, then the result or the error. An
+epoch event that asks (``--stop-early``) waits for one answer line: go on, or stop.
 The child dies with its worker (``PR_SET_PDEATHSIG``), so a SIGKILLed worker
 leaves nothing training. It is the only process that sees the GPUs, and it
 grows its GPU memory as needed (``tuner.devices``); after an out-of-memory
@@ -19,6 +20,7 @@ error it is replaced, since TensorFlow keeps what it had taken.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -70,7 +72,7 @@ class TrialProcess:
         self._first_rss = None
 
     def request(self, request: TrialRequest | dict[str, Any], *,
-                progress: Callable[[int, int, int, float], None] | None = None) -> dict[str, Any]:
+                progress: Callable[..., bool | None] | None = None) -> dict[str, Any]:
         """Serve one request in the child; raises ``TrialError`` if it fails or the child dies.
 
         A dict is a request already in its wire form (``make_request``)."""
@@ -88,8 +90,12 @@ class TrialProcess:
                 except ValueError:
                     continue
                 kind = event.get("event")
-                if kind == "epoch" and progress:
-                    progress(event["phase"], event["epoch"], event["epochs"], event["seconds"])
+                if kind == "epoch":
+                    stop = progress(event["phase"], event["epoch"], event["epochs"], event["seconds"],
+                                    event.get("val_accuracy", math.nan)) if progress else False
+                    if event.get("ask"):  # the trial waits for the answer: go on, or stop early
+                        proc.stdin.write(json.dumps({"stop": bool(stop)}) + "\n")
+                        proc.stdin.flush()
                 elif kind == "note" and self.on_note:
                     self.on_note(event["message"])
                 elif kind in ("result", "error"):
@@ -158,12 +164,16 @@ def main() -> None:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the protocol
 
-    def emit(**event) -> None:
+    def emit(**event) -> dict | None:
+        """Write one event; one that asks (an epoch: go on?) waits for the worker's answer line."""
         out.write(json.dumps(event) + "\n")
+        if event.get("ask"):
+            return json.loads(sys.stdin.readline() or "{}")
+        return None
 
     from tuner.trials.handler import handle
 
-    for line in sys.stdin:
+    for line in iter(sys.stdin.readline, ""):  # readline, as emit's answers are read
         if not line.strip():
             continue
         try:

@@ -66,6 +66,8 @@ class TrialRequest:
     priced_between: dict[str, Any] | None = None
     """A cached trial's phase-2 step costs, interpolated by the search between two read depths
     (``stored_keys.PRICED_BETWEEN``): the trial skips its own probe."""
+    stop_early: bool | None = None
+    """After each phase-2 epoch but the last, the trial asks whether to go on (``--stop-early``)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -84,10 +86,11 @@ class TrialRequest:
 
     @classmethod
     def trial(cls, context: TrialContext, depth: int, *, checkpoint: str | None = None,
-              seed: int | None = None, priced_between: dict[str, Any] | None = None) -> TrialRequest:
+              seed: int | None = None, priced_between: dict[str, Any] | None = None,
+              stop_early: bool = False) -> TrialRequest:
         """Train ``depth`` (plain or cached, as the context says)."""
         return cls("trial", context, depth=depth, checkpoint=checkpoint, trial_seed=seed,
-                   priced_between=priced_between)
+                   priced_between=priced_between, stop_early=stop_early or None)
 
     @classmethod
     def head(cls, context: TrialContext, out: str) -> TrialRequest:
