@@ -67,6 +67,7 @@ def compare(
     noise_scale: float = 1.0,
     workers: int = 1,
     probe: bool = False,
+    stop_early: bool = True,
 ) -> Comparison:
     """Replay each strategy under seeds ``0..seeds-1`` on the interpolated landscape.
 
@@ -90,6 +91,7 @@ def compare(
             high=high,
             noise_scale=noise_scale,
             probe=probe,
+            stop_early=stop_early,
         )
         for spec in strategies
         for seed in range(seeds)
@@ -144,7 +146,9 @@ def summarise(
     ``p_within_noise``: share of seeds whose final answer is within noise of
     the best depth (``within_noise_of_best``); ``confirmations``: median
     confirmation repeats spent; ``ruled_out``: median suggestions ruled out
-    unseen (``tuner.strategies.bound``); ``probes``: median depths probed before training.
+    unseen (``tuner.strategies.bound``); ``probes``: median depths probed before training;
+    ``stopped``: median trials stopped after an epoch (``tuner.strategies.early_stop``), which
+    count as trainings but never as the best depth found.
     """
     best, best_value = true_best(landscape)
     direction = landscape.objective_spec.direction
@@ -153,9 +157,9 @@ def summarise(
     for label in order or list(dict.fromkeys(runs["strategy"])):
         per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
         trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
-        near, confirms, meets, ruled, probes = [], [], [], [], []
+        near, confirms, meets, ruled, probes, stops = [], [], [], [], [], []
         for _, run in per_seed:
-            hit = run[run["depth"] == best]
+            hit = run[(run["depth"] == best) & (run["stopped"] == 0 if "stopped" in run else True)]
             trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
             secs.append(float(hit["cum_seconds"].iloc[0]) if len(hit) else math.inf)
             last = run.iloc[-1]
@@ -167,6 +171,7 @@ def summarise(
             trainings.append(len(run))
             ruled.append(int(last["ruled_out"]) if "ruled_out" in run else 0)
             probes.append(int(last["probes"]) if "probes" in run else 0)
+            stops.append(int((run["stopped"] > 0).sum()) if "stopped" in run else 0)
             totals.append(float(last["cum_seconds"]))
         r = np.asarray(regrets)
         out.append(
@@ -186,6 +191,7 @@ def summarise(
                 "trainings": float(np.median(trainings)),
                 "ruled_out": float(np.median(ruled)),
                 "probes": float(np.median(probes)),
+                "stopped": float(np.median(stops)),
                 "seconds": float(np.median(totals)),
             }
         )

@@ -17,6 +17,11 @@ measurement) and the number of repeats. It comes from
   ``steady_seconds`` for steady-efficiency); repeats are pooled
   (``objectives.noise.pool``).
 
+Optional columns: phase 2's learning curve per depth and its share of the
+seconds (``tuner.analysis.curves``), from a study's trials or a CSV's
+``val_accuracy_e1..eE`` and ``phase2_share``; with them a replay stops trials
+after an epoch as a live search does, without them it says stops were not replayed.
+
 A landscape ranks its depths by its objective (a study's recorded one;
 ``efficiency`` for thesis tables and CSV files) through
 ``objectives.best.best_depth``, the one ranking every command uses (ties to
@@ -39,9 +44,11 @@ import pandas as pd
 from objectives import DEFAULT_OBJECTIVE, Objective, get_objective
 from objectives.best import Answer, answer, best_depth
 from objectives.noise import POOLED_COLUMNS, pool
+from tuner import stored_keys as keys
+from tuner.analysis import curves
 from tuner.errors import UsageError
 from tuner.model.space import DepthSpace
-from tuner.store.records import study_objective, study_records
+from tuner.store.records import PHASE2_SHARE, study_objective, study_records
 from tuner.store.storage import load_stored_study
 from tuner.store.study import recorded_space, study_val_examples
 from tuner.strategies.narrowing import THESIS_STAGE3
@@ -115,6 +122,11 @@ class Landscape:
     @property
     def depths(self) -> list[int]:
         return [int(d) for d in self.table.index]
+
+    @property
+    def epochs(self) -> int:
+        """Phase 2's epochs its curves cover (0: no curves; stops are not replayed)."""
+        return curves.epochs(self.table)
 
     def depth_range(self) -> tuple[int, int]:
         """The depths a strategy may pick on this landscape: the study's recorded range, else
@@ -194,6 +206,8 @@ class Landscape:
                 "repeats": t["repeats"].astype(int).to_numpy(),
             }
         )
+        for column in _optional(t.columns):
+            out[column] = t[column].to_numpy()
         return out
 
     def interpolated(self, *, low: int, high: int) -> Landscape:
@@ -210,9 +224,10 @@ class Landscape:
         x = t.index.to_numpy(dtype=float)
         grid = np.arange(low, high + 1)
         cols = {}
-        for col in ("val_accuracy", "seconds", "val_accuracy_std", "seconds_std"):
+        for col in ("val_accuracy", "seconds", "val_accuracy_std", "seconds_std", *_optional(t.columns)):
             cols[col] = _interp_extrap(grid, x, t[col].to_numpy(dtype=float))
-        cols["val_accuracy"] = np.clip(cols["val_accuracy"], 0.0, 1.0)
+        for col in ("val_accuracy", *_optional(t.columns)):
+            cols[col] = np.clip(cols[col], 0.0, 1.0)
         floor = float(t["seconds"].min()) * 0.1
         cols["seconds"] = np.maximum(cols["seconds"], floor)
         for col in ("val_accuracy_std", "seconds_std"):
@@ -224,6 +239,11 @@ class Landscape:
             table["seeds"] = t["seeds"].reindex(grid, fill_value=0).astype(int).to_numpy()
         return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective,
                          space=self.space)
+
+
+def _optional(columns) -> list[str]:
+    """The curve's columns and phase 2's share, where the table has them (``tuner.analysis.curves``)."""
+    return [*curves.curve_columns(columns), *([PHASE2_SHARE] if PHASE2_SHARE in columns else [])]
 
 
 def _interp_extrap(grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -256,7 +276,7 @@ def from_records(
             f"landscape {name!r}: depth {int(bad['depth'].iloc[0])} has a non-finite accuracy "
             "or non-positive seconds: fix or drop that row"
         )
-    return Landscape(name=name, table=pool(records), thesis=thesis,
+    return Landscape(name=name, table=pool(records).join(curves.pooled(records)), thesis=thesis,
                      objective=objective)
 
 
@@ -305,7 +325,10 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
         raise UsageError(f"landscape CSV {str(path)!r} has a non-numeric value: {exc}") from None
     label = name or str(path)
     if df["depth"].duplicated().any() or "repeats" not in df.columns:
-        return from_records(df.to_dict("records"), name=label)
+        rows, columns = df.to_dict("records"), curves.curve_columns(df.columns)
+        for r in rows:  # a curve's columns as the list a study's record holds
+            r[keys.VAL_ACCURACIES] = [r[c] for c in columns] if columns else None
+        return from_records(rows, name=label)
     # A table written by `report` (one row per depth with its spread): keep the spread.
     table = pd.DataFrame(
         {
@@ -314,6 +337,7 @@ def from_csv(path: str | Path, *, name: str | None = None) -> Landscape:
             "val_accuracy_std": df.get("val_accuracy_std", pd.Series(np.nan, index=df.index)),
             "seconds_std": df.get("time_s_std", pd.Series(np.nan, index=df.index)),
             "repeats": df["repeats"].astype(int).to_numpy(),
+            **{c: df[c].to_numpy(dtype=float) for c in _optional(df.columns)},
         },
     )
     table.index = pd.Index(df["depth"].to_numpy(), name="depth")

@@ -66,6 +66,7 @@ import pandas as pd
 from objectives.best import best_depth
 from objectives.noise import pool
 from tuner import stored_keys as keys
+from tuner.analysis import curves
 from tuner.analysis.landscape import Landscape
 from tuner.analysis.worlds import judged_values, make_world, noise_arrays, reading
 from tuner.errors import UsageError
@@ -79,6 +80,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
+from tuner.strategies.early_stop import TargetPruner
 from tuner.strategies.rounds import Search, ask_round
 
 PROBE_READING = 10**6
@@ -130,6 +132,7 @@ def replay(
     noise_scale: float = 1.0,
     max_asks: int | None = None,
     probe: bool = False,
+    stop_early: bool = False,
 ) -> pd.DataFrame:
     """One run: a row per training, with the incumbent and its mean value (``choice_value``).
 
@@ -143,7 +146,10 @@ def replay(
     ``Landscape.interpolated``). ``probe``: a depth beyond every reading is
     priced before it trains where a cached search prices it (deeper than two
     thirds of the layers, ``cached_on_images``): a reading of its seconds with
-    noise of its own, counted free (live it costs a few seconds).
+    noise of its own, counted free (live it costs a few seconds). ``stop_early``: on a landscape
+    with phase-2 curves (``Landscape.epochs``), each trial the live search would give a target
+    reports its drawn curve epoch by epoch to the same pruner and stops where it would
+    (column ``stopped``: the epoch, 0 for a trial that ran to its end).
     """
     if low is None or high is None:
         low, high = landscape.depth_range()
@@ -152,8 +158,9 @@ def replay(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = parse_strategy(strategy, scale="log") if isinstance(strategy, str) else strategy
     draw = _Draws(landscape, seed=seed, noise_scale=noise_scale)
+    epochs = landscape.epochs if stop_early else 0
     search = _search(landscape, spec, seed=seed, trials=trials, low=low, high=high,
-                     prober=_replayed_prober(draw) if probe else None)
+                     prober=_replayed_prober(draw) if probe else None, epochs=epochs)
     objective, truth = landscape.objective_spec, judged_values(landscape)
     max_asks = max_asks if max_asks is not None else 5 * trials
     rows: list[dict] = []
@@ -169,27 +176,29 @@ def replay(
         asks += not is_confirmation and out.kind is not Kind.RULE_OUT
         if out.kind is not Kind.TRAIN:  # answered for free, or ruled out unseen
             continue
-        acc, sec = draw.train(out.trial, out.depth)
-        search.study.tell(out.trial, objective.told(acc, sec))
+        acc, sec, stopped = draw.train(out.trial, out.depth, epochs=epochs, told=objective.told)
+        if not draw.readings:
+            continue  # stopped before any reading: nothing to choose yet (a target needs one)
         choice = best_depth(pool(draw.readings), objective)
         rows.append(dict(
-            strategy=spec.label, seed=seed, step=len(draw.readings), asks=asks, depth=out.depth,
-            confirmation=is_confirmation, val_accuracy=acc, seconds=sec,
+            strategy=spec.label, seed=seed, step=draw.trained, asks=asks, depth=out.depth,
+            confirmation=is_confirmation, val_accuracy=acc, seconds=sec, stopped=stopped,
             value=float(objective.values(acc, sec)), cum_seconds=draw.seconds, choice=choice,
             choice_value=float(truth.loc[choice]), **_untrained_counts(search.study)))
     return pd.DataFrame(rows)
 
 
 def _search(land: Landscape, spec: StrategySpec, *, seed: int, trials: int, low: int, high: int,
-            prober) -> Search:
+            prober, epochs: int) -> Search:
     """The live search's rounds (``tuner.strategies.rounds``) on an in-memory study, one worker;
     a depth is its own signature. Told what the live study is told: one value, or accuracy
-    and seconds (pareto)."""
+    and seconds (pareto); with ``epochs``, stopped by the live search's pruner."""
     strat = strategy_for(spec, land=land, seed=seed, trials=trials, low=low, high=high)
     objective = land.objective_spec
-    study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler())
+    study = optuna.create_study(directions=list(objective.study_directions), sampler=strat.sampler(),
+                                pruner=TargetPruner(epochs) if epochs else optuna.pruners.NopPruner())
     return Search(study=study, space=strat.setup.space, strategy=strat, signatures=range(high + 1),
-                  trials=trials, objective=objective, base_seed=seed, prober=prober)
+                  trials=trials, objective=objective, base_seed=seed, prober=prober, stop_early=bool(epochs))
 
 
 class _Draws:
@@ -203,23 +212,53 @@ class _Draws:
         self.sd, self.cv = sd * noise_scale, cv * noise_scale
         self.readings: list[dict] = []
         self.seconds = 0.0
+        self.trained = 0  # readings and stopped trials
 
-    def train(self, trial: optuna.Trial, depth: int) -> tuple[float, float]:
-        """Read ``depth`` as a training would, and store it on ``trial`` as the live search does."""
+    def train(self, trial: optuna.Trial, depth: int, *, epochs: int, told) -> tuple[float, float, int]:
+        """Read ``depth`` as a training would and store it on ``trial`` as the live search does:
+        its accuracy, seconds and the phase-2 epoch it was stopped after (0: none)."""
         k = sum(r["depth"] == depth for r in self.readings)
         if k == 0:
             acc, sec = float(self.world.loc[depth, "val_accuracy"]), float(self.world.loc[depth, "seconds"])
         else:
             acc, sec = reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=k)
+        curve = curves.drawn_curve(self.land.table, depth, acc) if epochs else []
+        stopped = _stopped_after(trial, curve, epochs)
+        if stopped:
+            acc = curve[stopped - 1]
+            sec = curves.stopped_seconds(sec, share=curves.phase2_share(self.land.table, depth),
+                                         epoch=stopped, epochs=epochs)
+            trial.set_user_attr(keys.STOPPED_AFTER, stopped)
+            trial.set_user_attr(keys.STOPPED, trial.study.pruner.last.reason())
         for key in (keys.FIT_SECONDS, keys.PROTOCOL_SECONDS, keys.STEADY_SECONDS):
             trial.set_user_attr(key, sec)
         trial.set_user_attr(keys.VAL_ACCURACY, acc)
-        self.readings.append({"depth": depth, "val_accuracy": acc, "seconds": sec, "seed": k})
+        if curve:
+            trial.set_user_attr(keys.VAL_ACCURACIES, curve[:stopped or epochs])
         self.seconds += sec
-        return acc, sec
+        self.trained += 1
+        if stopped:
+            trial.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.readings.append({"depth": depth, "val_accuracy": acc, "seconds": sec, "seed": k})
+            trial.study.tell(trial, told(acc, sec))
+        return acc, sec, stopped
 
     def probe(self, depth: int) -> float:
         return reading(self.land, self.sd, self.cv, seed=self.seed, depth=depth, k=PROBE_READING)[1]
+
+
+def _stopped_after(trial: optuna.Trial, curve: list[float], epochs: int) -> int:
+    """Report ``curve`` epoch by epoch as the live worker does; the epoch the pruner stopped the
+    trial after (only a trial given a target asks), else 0."""
+    if not curve or len(trial.study.directions) > 1:
+        return 0
+    asks = keys.TARGET in trial.user_attrs
+    for epoch, accuracy in enumerate(curve, start=1):
+        trial.report(accuracy, epoch)
+        if asks and epoch < epochs and trial.should_prune():
+            return epoch
+    return 0
 
 
 def _replayed_prober(draw: _Draws):

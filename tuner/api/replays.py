@@ -34,6 +34,7 @@ def comparison(
     workers: int | None = None,
     objective: str | None = None,
     probe: bool = False,
+    stop_early: bool = True,
     budget: int | None = None,
     probe_prices: bool | None = None,
 ) -> Comparison:
@@ -49,7 +50,9 @@ def comparison(
     ``pareto``) replaces the landscape's own (a study's recorded one, else
     efficiency): the replayed study is told what a live search with it is told.
     ``probe``: a deep depth beyond every reading is probed before it trains, as
-    a cached search does (``tuner.strategies.bound``). ``budget`` and
+    a cached search does (``tuner.strategies.bound``). ``stop_early``: stop trials after an
+    epoch where the live search would, on a landscape with phase-2 curves
+    (``Landscape.epochs``; without them nothing is stopped). ``budget`` and
     ``probe_prices`` are the older names of ``trials`` and ``probe``, still
     accepted with a DeprecationWarning.
     """
@@ -72,7 +75,7 @@ def comparison(
     specs = parse_strategies(text, scale=scale, thesis_grids=thesis_grids)
     return replay_compare(landscape=land, strategies=specs, seeds=seeds, trials=trials,
                           low=min_depth, high=max_depth, noise_scale=noise_scale, workers=workers,
-                          probe=probe)
+                          probe=probe, stop_early=stop_early)
 
 
 def _with_options_of(full: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -32,6 +32,7 @@ TABLE_COLUMNS = {
     "trainings": "trainings",
     "ruled_out": "ruled out",
     "probes": "probes",
+    "stopped": "stopped",
     "seconds": "seconds",
 }
 
@@ -74,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe", "--probe-prices", dest="probe", action="store_true",
                    help="probe a deep depth's seconds before training it where a cached search does "
                    "(the probe's seconds are not counted; --probe-prices is its older name)")
+    p.add_argument("--stop-early", choices=["on", "off"], default="on", type=str.lower,
+                   help="stop a trial after a fine-tune epoch where the live search would (search's "
+                   "--stop-early; needs a landscape with phase-2 curves, val_accuracy_e1..; default: on)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for the replays (default: all cores, %(default)s)")
     p.add_argument("--output", type=Path,
@@ -102,6 +106,7 @@ def format_table(table, *, bar: bool = False) -> str:
         "trainings": "{:.0f}".format,
         "ruled out": "{:.0f}".format,
         "probes": "{:.0f}".format,
+        "stopped": "{:.0f}".format,
         "seconds": "{:.0f}".format,
         "P(meets bar)": "{:.2f}".format,
     }
@@ -134,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         landscape=land, strategies=args.strategies, scale=args.scale, thesis_grids=args.thesis_grids,
         seeds=args.seeds, trials=args.trials, min_depth=args.min_depth, max_depth=args.max_depth,
         noise_scale=args.noise_scale, workers=args.workers, probe=args.probe,
+        stop_early=args.stop_early == "on",
     )
     full = result.landscape
     print(
@@ -142,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         f"depths {full.depths[0]}..{full.depths[-1]} interpolated; "
         f"{args.seeds} seeds, trials {args.trials}, noise x{args.noise_scale:g}"
     )
+    if args.stop_early == "on" and not land.epochs:
+        print("stops after an epoch not replayed: the landscape has no phase-2 curves (val_accuracy_e1..)")
     print(format_table(result.table, bar=full.objective_spec.eligible is not None))
     if args.output is not None:
         out = args.output

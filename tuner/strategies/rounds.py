@@ -282,8 +282,10 @@ def _ruled_by(search: Search) -> Objective | None:
 
 
 def _readings(search: Search) -> bound.Readings:
-    """What the study's readings say this round: one answer and cost model for all its questions."""
-    return bound.Readings(_records(search), search.signatures, _probe_readings(search), objective=_ruled_by(search),
+    """What the study's readings say this round: one answer and cost model for all its questions
+    (the answer rules depths out where the objective has a bound, and sets their targets)."""
+    objective = None if search.strategy.chooses_depths else search.objective  # a list is trained as listed
+    return bound.Readings(_records(search), search.signatures, _probe_readings(search), objective=objective,
                           val_examples=study_val_examples(search.study), device=search.device)
 
 
