@@ -105,7 +105,7 @@ def test_metric_keys_are_the_metrics_fields():
     """A trial's metrics are stored under TrialMetrics' field names (``as_attrs``)."""
     fields = {f.name for f in dataclasses.fields(TrialMetrics)}
     metric_keys = {keys.VAL_ACCURACY, keys.FIT_SECONDS, keys.PROTOCOL_SECONDS, keys.STEADY_SECONDS,
-                   keys.SEARCH_SECONDS, keys.TRIAL_MODE, keys.TRAINABLE_PARAMS, keys.DEPTH}
+                   keys.SEARCH_SECONDS, keys.TRIAL_MODE, keys.TRAINABLE_PARAMS, keys.DEPTH, keys.VAL_ACCURACIES}
     assert metric_keys <= fields
 
 
@@ -115,6 +115,8 @@ def test_older_studies_read_as_today():
     assert keys.trial_mode({"val_accuracy": 0.9}) == "plain" and keys.trial_mode({}) is None
     assert keys.came_from_queue({"chosen_by": "sweep"}) and keys.came_from_queue({"retry_of": 3})
     assert not keys.came_from_queue({"depth": 3})
-    assert keys.stored_config('{"objective": "accuracy"}') == {"objective": "accuracy", "trial_mode": "plain"}
-    assert keys.stored_config({"trial_mode": "cached"}) == {"trial_mode": "cached"}
+    assert keys.stored_config('{"objective": "accuracy"}') == {"objective": "accuracy", "trial_mode": "plain",
+                                                               "stop_early": False}
+    assert keys.stored_config({"trial_mode": "cached"}) == {"trial_mode": "cached", "stop_early": False}
+    assert keys.stored_config({"trial_mode": "cached", "stop_early": True})["stop_early"] is True
     assert keys.stored_config(None) == {}

@@ -155,47 +155,51 @@ def summarise(
     close = within_noise_of_best(landscape, noise_scale=noise_scale)
     out = []
     for label in order or list(dict.fromkeys(runs["strategy"])):
-        per_seed = runs[runs["strategy"] == label].groupby("seed", sort=True)
-        trials, secs, regrets, final_best, trainings, totals = [], [], [], [], [], []
-        near, confirms, meets, ruled, probes, stops = [], [], [], [], [], []
-        for _, run in per_seed:
-            hit = run[(run["depth"] == best) & (run["stopped"] == 0 if "stopped" in run else True)]
-            trials.append(float(hit["step"].iloc[0]) if len(hit) else math.inf)
-            secs.append(float(hit["cum_seconds"].iloc[0]) if len(hit) else math.inf)
-            last = run.iloc[-1]
-            regrets.append(regret(float(last["choice_value"]), best_value, direction))
-            final_best.append(int(last["choice"]) == best)
-            near.append(int(last["choice"]) in close)
-            meets.append(math.isfinite(float(last["choice_value"])))
-            confirms.append(int(run["confirmation"].sum()) if "confirmation" in run else 0)
-            trainings.append(len(run))
-            ruled.append(int(last["ruled_out"]) if "ruled_out" in run else 0)
-            probes.append(int(last["probes"]) if "probes" in run else 0)
-            stops.append(int((run["stopped"] > 0).sum()) if "stopped" in run else 0)
-            totals.append(float(last["cum_seconds"]))
-        r = np.asarray(regrets)
+        per_seed = pd.DataFrame([_seed_figures(run, best=best, best_value=best_value, direction=direction,
+                                               close=close)
+                                 for _, run in runs[runs["strategy"] == label].groupby("seed", sort=True)])
+        r = per_seed["regret"].to_numpy(dtype=float)
+        trials = per_seed["trials"].to_numpy(dtype=float)
+        median = {k: float(np.median(per_seed[k])) for k in
+                  ("confirmations", "trainings", "ruled_out", "probes", "stopped", "seconds")}
         out.append(
             {
                 "strategy": label,
                 "seeds": len(r),
                 "trials_to_best": float(np.median(trials)),
-                "seconds_to_best": float(np.median(secs)),
+                "seconds_to_best": float(np.median(per_seed["secs"])),
                 "p_found": float(np.mean(np.isfinite(trials))),
                 "regret_median": _quantile(r, 0.5),
                 "regret_p05": _quantile(r, 0.05),
                 "regret_p95": _quantile(r, 0.95),
-                "p_final_best": float(np.mean(final_best)),
-                "p_within_noise": float(np.mean(near)),
-                "p_meets_bar": float(np.mean(meets)),
-                "confirmations": float(np.median(confirms)),
-                "trainings": float(np.median(trainings)),
-                "ruled_out": float(np.median(ruled)),
-                "probes": float(np.median(probes)),
-                "stopped": float(np.median(stops)),
-                "seconds": float(np.median(totals)),
+                "p_final_best": float(np.mean(per_seed["final_best"])),
+                "p_within_noise": float(np.mean(per_seed["near"])),
+                "p_meets_bar": float(np.mean(per_seed["meets"])),
+                **median,
             }
         )
     return pd.DataFrame(out)
+
+
+def _seed_figures(run: pd.DataFrame, *, best: int, best_value: float, direction: str, close) -> dict:
+    """One replay's figures: when the best depth was first read (a stopped trial is no reading of
+    it), the final choice's regret, and what the run spent."""
+    hit = run[(run["depth"] == best) & ((run["stopped"] == 0) if "stopped" in run else True)]
+    last = run.iloc[-1]
+    return {
+        "trials": float(hit["step"].iloc[0]) if len(hit) else math.inf,
+        "secs": float(hit["cum_seconds"].iloc[0]) if len(hit) else math.inf,
+        "regret": regret(float(last["choice_value"]), best_value, direction),
+        "final_best": int(last["choice"]) == best,
+        "near": int(last["choice"]) in close,
+        "meets": math.isfinite(float(last["choice_value"])),
+        "confirmations": int(run["confirmation"].sum()) if "confirmation" in run else 0,
+        "trainings": len(run),
+        "ruled_out": int(last["ruled_out"]) if "ruled_out" in run else 0,
+        "probes": int(last["probes"]) if "probes" in run else 0,
+        "stopped": int((run["stopped"] > 0).sum()) if "stopped" in run else 0,
+        "seconds": float(last["cum_seconds"]),
+    }
 
 
 def anytime_curves(

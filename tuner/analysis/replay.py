@@ -45,6 +45,14 @@ Rules of the replay (summarised in ``docs/strategies.md``):
   (``tuner.strategies.bound``: even accuracy 1 could not beat the best so
   far, beyond noise) costs nothing and is not counted against ``max_asks``;
   ``ruled_out`` counts them.
+* **Stops.** On a landscape with phase-2 curves (``Landscape.epochs``,
+  ``tuner.analysis.curves``), a trial the live search gives an accuracy
+  target reports its curve epoch by epoch to the live search's pruner
+  (``tuner.strategies.early_stop``) and is stopped where it would be: the
+  curve is the depth's mean curve moved by the reading's noise, and a stop
+  after epoch e of E costs the seconds less ``(E - e) / E`` of phase 2's
+  share. A stopped trial counts as a training, never as a reading. Without
+  curves nothing is stopped (``compare`` says so).
 * **Answer.** A strategy's final choice is the answer rule of
   ``objectives.best.answer`` on its readings pooled per depth (with one
   reading per depth: its best observed depth, ties shallower). It is judged
@@ -135,7 +143,6 @@ def replay(
     stop_early: bool = False,
 ) -> pd.DataFrame:
     """One run: a row per training, with the incumbent and its mean value (``choice_value``).
-
     The strategy (``tuner.strategies.registry``) runs on an in-memory Optuna study
     exactly as the live search runs it (``tuner.search.oracle``): its queue is
     refilled whenever nothing waits, the study is asked, a depth already
@@ -146,10 +153,8 @@ def replay(
     ``Landscape.interpolated``). ``probe``: a depth beyond every reading is
     priced before it trains where a cached search prices it (deeper than two
     thirds of the layers, ``cached_on_images``): a reading of its seconds with
-    noise of its own, counted free (live it costs a few seconds). ``stop_early``: on a landscape
-    with phase-2 curves (``Landscape.epochs``), each trial the live search would give a target
-    reports its drawn curve epoch by epoch to the same pruner and stops where it would
-    (column ``stopped``: the epoch, 0 for a trial that ran to its end).
+    noise of its own, counted free (live it costs a few seconds). ``stop_early``: see "Stops"
+    in the module's docstring (column ``stopped``: the epoch, 0 for a trial run to its end).
     """
     if low is None or high is None:
         low, high = landscape.depth_range()
@@ -177,8 +182,6 @@ def replay(
         if out.kind is not Kind.TRAIN:  # answered for free, or ruled out unseen
             continue
         acc, sec, stopped = draw.train(out.trial, out.depth, epochs=epochs, told=objective.told)
-        if not draw.readings:
-            continue  # stopped before any reading: nothing to choose yet (a target needs one)
         choice = best_depth(pool(draw.readings), objective)
         rows.append(dict(
             strategy=spec.label, seed=seed, step=draw.trained, asks=asks, depth=out.depth,
