@@ -125,7 +125,7 @@ def strategy_for(spec: StrategySpec, *, land: Landscape, seed: int, trials: int,
     """The registry's strategy on the replay's setup (what the live search builds, on a landscape)."""
     space = DepthSpace(low, high, spec.scale or "linear")
     setup = Setup(space=space, seed=seed, trials=trials, objective=land.objective_spec,
-                  dataset=land.thesis.dataset if land.thesis else None)
+                  dataset=land.thesis.dataset if land.thesis else None, signatures=tuple(range(high + 1)))
     return make_strategy(spec, setup)
 
 

@@ -151,7 +151,8 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
     signatures = depth_signatures(spec.name)  # SearchConfig has checked the range and image size
     strategy = make_strategy(StrategySpec(config.strategy, confirm=options.confirm), Setup(
         space=config.space, seed=config.protocol.seed, trials=options.trials, objective=objective,
-        dataset=config.data.name, depths=options.depths, repeats=options.repeats))
+        dataset=config.data.name, depths=options.depths, repeats=options.repeats,
+        signatures=tuple(signatures)))
     return _Plan(objective, signatures, strategy, strategy.sampler())
 
 

@@ -38,6 +38,9 @@ class Setup:
     """A sweep's depths (None: the whole range)."""
     repeats: int = 1
     """A sweep's readings per depth."""
+    signatures: tuple[int, ...] | None = None
+    """Which weights each depth trains (``tuner.model.signatures``: depths of one signature are
+    one reading), for a strategy that reads prices; None: every depth its own."""
 
 
 class Strategy:

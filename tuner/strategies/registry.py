@@ -54,6 +54,7 @@ from tuner.strategies.decision import (
     Snapshot,
     before_asking,
 )
+from tuner.strategies.gain_per_second import GainPerSecond
 from tuner.strategies.listed import Narrowing, Sweep, ThesisGrids, parse_depths
 from tuner.strategies.samplers import GP, STARTUP_TRIALS, TPE, Grid, Random
 
@@ -78,6 +79,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "gp": GP,
     "random": Random,
     "grid": Grid,
+    "gain-per-second": GainPerSecond,
     "narrowing": Narrowing,
     "thesis-grids": ThesisGrids,
     "sweep": Sweep,

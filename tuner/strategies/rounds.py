@@ -28,8 +28,6 @@ from objectives.noise import pool
 from tuner import stored_keys as keys
 from tuner.errors import TrialError
 from tuner.model.space import DepthSpace
-from tuner.store.records import study_records
-from tuner.store.study import study_val_examples
 from tuner.store.trials import (
     enqueue,
     measured_trials,
@@ -43,6 +41,7 @@ from tuner.stored_keys import protocol_seconds
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
 from tuner.strategies.early_stop import accuracy_target
+from tuner.strategies.study_readings import probe_reading, study_readings
 from tuner.strategies.decision import (
     NUDGE_ATTRS,
     Asked,
@@ -202,7 +201,7 @@ def _probe(search: Search, trial: optuna.Trial, depth: int, decision: Decision, 
     if probed is None:  # not worth a probe at this depth (the prober knows the trial mode)
         return decision, {}, readings
     trial.set_user_attr(keys.PROBED, probed)
-    readings = readings.with_probe(_probe_reading(search, depth, probed))
+    readings = readings.with_probe(probe_reading(search.objective, depth, probed))
     ruled = _ruled(search, readings)
     sig = search.signatures[depth]
     if sig not in ruled:
@@ -264,14 +263,6 @@ def pooled_told(search: Search, measured: list[FrozenTrial], depth: int, source:
     return search.objective.told(float(row["val_accuracy"]), float(row["seconds"]))
 
 
-def _records(search: Search) -> list[dict]:
-    """The measured readings, in the seconds the objective counts (none without an objective)."""
-    if search.objective is None:
-        return []
-    return study_records(search.study, space=search.space, objective=search.objective,
-                         seed=search.base_seed)
-
-
 def _ruled_by(search: Search) -> Objective | None:
     """The objective depths are ruled out by; None for a strategy that chooses its depths (a
     sweep, the narrowing: they train what they list), without an objective, or one without a bound."""
@@ -284,27 +275,14 @@ def _ruled_by(search: Search) -> Objective | None:
 def _readings(search: Search) -> bound.Readings:
     """What the study's readings say this round: one answer and cost model for all its questions
     (the answer rules depths out where the objective has a bound, and sets their targets)."""
-    objective = None if search.strategy.chooses_depths else search.objective  # a list is trained as listed
-    return bound.Readings(_records(search), search.signatures, _probe_readings(search), objective=objective,
-                          val_examples=study_val_examples(search.study), device=search.device)
+    return study_readings(search.study, space=search.space, signatures=search.signatures,
+                          objective=search.objective, seed=search.base_seed, device=search.device,
+                          ranked=not search.strategy.chooses_depths)  # a list is trained as listed
 
 
 def _ruled(search: Search, readings: bound.Readings) -> dict[int, bound.RuledOut]:
     """The signatures that cannot win (none without an objective that rules: ``readings.answer``)."""
     return readings.closed(search.space.depths())
-
-
-def _probe_readings(search: Search) -> list[dict]:
-    """Probe readings of depths that did not train (ruled out, or stopped before their result)."""
-    if _ruled_by(search) is None:
-        return []
-    return [_probe_reading(search, trial_depth(t, search.space), t.user_attrs[keys.PROBED])
-            for t in search.study.get_trials(deepcopy=False)
-            if keys.PROBED in t.user_attrs and t.state != TrialState.COMPLETE]
-
-
-def _probe_reading(search: Search, depth: int, probed: dict) -> dict:
-    return {"depth": depth, "seconds": search.objective.seconds(probed), keys.DEVICE: probed.get(keys.DEVICE)}
 
 
 def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) -> Snapshot:
