@@ -272,3 +272,28 @@ def _without_curves(land):
 
     return replace(land, table=land.table[["val_accuracy", "seconds", "val_accuracy_std", "seconds_std",
                                            "repeats", "seeds"]])
+
+
+def test_a_landscapes_curves_survive_its_csv_and_interpolation(tmp_path):
+    from tuner.analysis.landscape import from_csv
+
+    land = _curved()
+    assert land.epochs == 3
+    path = tmp_path / "curved.csv"
+    land.frame().to_csv(path, index=False)  # as report's table.csv
+    again = from_csv(path)
+    assert again.epochs == 3 and again.table.loc[40, "val_accuracy_e1"] == pytest.approx(0.55)
+    assert again.table.loc[40, "phase2_share"] == pytest.approx(0.5)
+    rows = tmp_path / "rows.csv"  # one row per reading, as a user writes one
+    rows.write_text("depth,val_accuracy,time_s,val_accuracy_e1,val_accuracy_e2\n0,0.8,10,0.6,0.8\n"
+                    "0,0.9,12,0.7,0.9\n20,0.85,30,0.5,0.85\n")
+    pooled = from_csv(rows)
+    assert pooled.epochs == 2 and pooled.table.loc[0, "val_accuracy_e1"] == pytest.approx(0.65)
+    assert pooled.interpolated(low=0, high=20).table.loc[10, "val_accuracy_e1"] == pytest.approx(0.575)
+    flat = from_csv(_write(tmp_path / "flat.csv", "depth,val_accuracy,time_s\n0,0.8,10\n5,0.9,12\n"))
+    assert flat.epochs == 0
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
