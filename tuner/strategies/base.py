@@ -1,8 +1,8 @@
 """What every depth strategy is: a sampler for the study and a queue of depths it wants.
 
-Why a module of its own: the strategy families (``samplers``, ``listed``, the
-``confirmed`` wrapper) each build on these, and the registry that names them
-(``tuner.strategies.registry``) imports them all, so none imports the registry.
+Why a module of its own: the strategy families (``samplers``, ``gain_per_second``,
+``listed``, the ``with_confirmations`` wrapper) each build on these, and the registry
+that names them (``tuner.strategies.registry``) imports them all, so none imports the registry.
 """
 
 from __future__ import annotations

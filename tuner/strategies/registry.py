@@ -18,8 +18,8 @@ objective reads a landscape. Because ``queue`` is a function of the study, a
 killed, resumed or parallel search comes to the same decisions.
 
 The families live in their own modules: ``base`` (``Strategy``, ``Setup``),
-``samplers`` (Optuna's), ``listed`` (those that choose their depths) and
-``confirmed`` (the ``+confirmN`` wrapper); this module names them. Adding a
+``samplers`` (Optuna's), ``gain_per_second``, ``listed`` (those that choose their depths)
+and ``with_confirmations`` (the ``+confirmN`` wrapper); this module names them. Adding a
 strategy is a subclass and one line in ``STRATEGIES``::
 
     class Halving(Strategy):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import OutOfMemory
-from tuner.stored_keys import CHECKPOINT_ERROR, DEVICE, PLAIN_BECAUSE, SOFTWARE
+from tuner.stored_keys import CHECKPOINT_ERROR, DEVICE, PLAIN_BECAUSE, SOFTWARE, STOPPED_AFTER
 from tuner.trials import kept
 from tuner.trials.activations import CacheKeys
 from tuner.trials.prefix_cache import PrefixCache
@@ -120,7 +120,7 @@ def _plain(request: TrialRequest, train, val, progress):
     model = hm.build(hp)
     metrics = hm.run_protocol(hp, model, train=train, validation=val, progress=progress,
                               phase2_seed=request.trial_seed)
-    if request.checkpoint:
+    if request.checkpoint and STOPPED_AFTER not in metrics.extra:  # a stopped trial is never exported
         try:
             model.save_weights(request.checkpoint)
         except OSError as exc:
