@@ -85,7 +85,7 @@ def test_a_study_names_its_metrics_for_optunas_tools(tmp_path, objective, names)
     from tuner.store.study import create_or_load_study
 
     storage = f"sqlite:///{tmp_path / 'names.db'}"
-    config = {"objective": objective, "trial_mode": "cached"}
+    config = {"objective": objective, "trial_mode": "cached", "stop_early": True}
     for _ in range(2):  # created, then resumed
         study, _ = create_or_load_study(name="n", storage=storage, config=config,
                                         sampler=optuna.samplers.RandomSampler())

@@ -16,7 +16,6 @@ from objectives.best import answer
 from objectives.noise import pool
 from tests.conftest import run_cli
 from tuner.model.space import DepthSpace
-from tuner.store.trials import trained_count
 from tuner import stored_keys as keys
 from tuner.strategies.early_stop import MIN_CURVES, PRIOR_GAIN, TargetPruner, accuracy_target, forecast
 
@@ -152,14 +151,12 @@ def test_a_trial_that_cannot_reach_its_target_is_stopped_kept_and_counted(tmp_pa
     table = run_cli(["show", "--study", "stops", "--storage", storage, "--all"], cwd=tmp_path).stdout
     assert table.count("stopped early: epoch 1:") == 2
 
-    # A new run (in this process) resumes: the stopped trials count toward --trials and stay as they are.
-    third = run_cli(["search", *LIVE, "--trials", "5", "--storage", storage, "--in-process"], cwd=tmp_path)
-    assert third.returncode == 0, third.stderr
-    again = optuna.load_study(study_name="stops", storage=storage)
-    assert trained_count(again) == 5
-    assert [t.user_attrs for t in again.trials if t.number in {s.number for s in stopped}] == \
-        [t.user_attrs for t in stopped]
-    refused = run_cli(["search", *LIVE, "--trials", "6", "--storage", storage, "--stop-early", "off"],
+    # A new run counts the stopped trials toward --trials: nothing left to do, nothing trained.
+    again = run_cli(["search", *LIVE, "--trials", "4", "--storage", storage], cwd=tmp_path)
+    assert again.returncode == 0 and "already has 4" in again.stderr, again.stderr
+    assert [t.user_attrs for t in optuna.load_study(study_name="stops", storage=storage).trials
+            if t.number in {s.number for s in stopped}] == [t.user_attrs for t in stopped]
+    refused = run_cli(["search", *LIVE, "--trials", "5", "--storage", storage, "--stop-early", "off"],
                       cwd=tmp_path)
     assert refused.returncode == 2 and "stop_early: True -> False" in refused.stderr
 
