@@ -55,21 +55,25 @@ def test_a_dearer_price_or_a_less_certain_one_moves_the_target_as_it_should():
     assert accuracy_target(eff, ranked, 45.0, price_sd=8.0) < accuracy_target(eff, ranked, 45.0)
 
 
-CURVES = [[0.50, 0.60, 0.65], [0.70, 0.72, 0.71], [0.40, 0.50, 0.55]]  # largest gains: 0.15 from epoch 1
+# Three completed curves at depths 10-30; largest gains 0.15 from epoch 1, 0.05 from epoch 2.
+CURVES = [(10, [0.50, 0.60, 0.65]), (20, [0.70, 0.72, 0.71]), (30, [0.40, 0.50, 0.55])]
+P1, P2 = PRIOR_GAIN, PRIOR_GAIN / 2  # the prior from epoch 1 and from epoch 2 of 3
 
 
-@pytest.mark.parametrize("accuracy, epoch, target, curves, stop, possible", [
-    (0.60, 1, 0.81, CURVES, True, 0.75),
-    (0.70, 1, 0.81, CURVES, False, 0.85),
-    (0.60, 2, 0.70, CURVES, True, 0.65),  # from epoch 2 the largest gain is 0.05
-    (0.60, 3, 0.99, CURVES, False, 0.60),  # after the last epoch there is nothing to stop
-    (0.60, 1, 0.81, CURVES[:MIN_CURVES - 1], True, 0.60 + PRIOR_GAIN),  # the prior, until enough curves
-    (0.60, 1, 0.79, [], False, 0.60 + PRIOR_GAIN),
-    (0.60, 2, 0.79, [], True, 0.60 + PRIOR_GAIN / 2),  # less of the prior from a later epoch
-    (0.90, 1, 1.00, [[0.9, 0.85, 0.8]] * MIN_CURVES, True, 0.90),  # falling curves: never below now
+@pytest.mark.parametrize("accuracy, epoch, target, curves, depth, stop, possible", [
+    (0.60, 1, 0.81, CURVES, 10, True, 0.75),
+    (0.70, 1, 0.81, CURVES, 10, False, 0.85),
+    (0.60, 2, 0.70, CURVES, 0, True, 0.65),  # from epoch 2 the largest gain is 0.05
+    (0.60, 3, 0.99, CURVES, 10, False, 0.60),  # after the last epoch there is nothing to stop
+    # a deeper trial: the shallower curves do not bound its gain, the prior does
+    (0.20, 1, 0.21 + P1, CURVES, 25, True, 0.20 + P1),
+    (0.20, 1, 0.19 + P1, CURVES, 25, False, 0.20 + P1),
+    (0.20, 1, 0.19 + P1, [], 0, False, 0.20 + P1),
+    (0.20, 2, 0.21 + P2, [], 0, True, 0.20 + P2),  # less of the prior from a later epoch
+    (0.90, 1, 1.00, [(5, [0.9, 0.85, 0.8])] * MIN_CURVES, 0, True, 0.90),  # falling curves: never below now
 ])
-def test_the_stop_decision(accuracy, epoch, target, curves, stop, possible):
-    f = forecast(accuracy, epoch=epoch, epochs=3, target=target, curves=curves)
+def test_the_stop_decision(accuracy, epoch, target, curves, depth, stop, possible):
+    f = forecast(accuracy, epoch=epoch, epochs=3, target=target, curves=curves, depth=depth)
     assert f.stop is stop
     assert f.possible == pytest.approx(possible)
     assert f"epoch {epoch}: {accuracy:.4f}, needed {target:.4f}" in f.reason()

@@ -12,9 +12,13 @@ target already gives it the noise margin.
 
 Unlike the bound (``tuner.strategies.bound``) this is not a proof: the
 forecast is the largest gain from that epoch to the last seen in this
-study's completed trials (pooled over depths), or a prior until there are
-``MIN_CURVES`` of them, and a curve that rises more than every one before it
-is stopped wrongly. What that risks is measured on replays, not assumed
+study's completed trials **at least as deep** as the trial, or a prior until
+there are ``MIN_CURVES`` of them, and a curve that rises more than every one
+before it is stopped wrongly. Why only deeper ones: on the real-weight
+landscapes measured, phase 2's gain grows with depth (the head alone gains
+0.2 after its first fine-tune epoch, depths beyond 40 gain 0.4-0.6), so
+gains pooled over all depths, shallow ones first, would stop deep trials that
+go on to win. What the rule risks is measured on replays, not assumed
 (benchmarks/RESULTS.md, "Stopping after an epoch").
 
 ``TargetPruner`` is an Optuna pruner: the worker reports each phase-2 epoch
@@ -104,7 +108,8 @@ class Forecast:
         return self.epoch < self.epochs and self.possible < self.target
 
     def reason(self) -> str:
-        basis = (f"the largest gain of {self.from_curves} completed trials" if self.from_curves >= MIN_CURVES
+        basis = (f"the largest gain of {self.from_curves} completed trials as deep or deeper"
+                 if self.from_curves >= MIN_CURVES
                  else f"a prior gain of {PRIOR_GAIN:g}" + (f" or {self.from_curves} trials' largest"
                                                            if self.from_curves else ""))
         return (f"epoch {self.epoch}: {self.accuracy:.4f}, needed {self.target:.4f}, best possible by "
@@ -112,11 +117,12 @@ class Forecast:
 
 
 def forecast(accuracy: float, *, epoch: int, epochs: int, target: float,
-             curves: Iterable[Sequence[float]]) -> Forecast:
-    """The optimistic forecast after phase-2 ``epoch`` (1-based) of ``epochs``: the accuracy now
-    plus the largest gain from that epoch to the last among ``curves`` (each a completed trial's
-    accuracy after every phase-2 epoch), never less than the prior's until ``MIN_CURVES``."""
-    full = [list(c) for c in curves if len(c) >= epochs]
+             curves: Iterable[tuple[int, Sequence[float]]], depth: int = 0) -> Forecast:
+    """The optimistic forecast after phase-2 ``epoch`` (1-based) of ``epochs`` at ``depth``: the
+    accuracy now plus the largest gain from that epoch to the last among ``curves`` (each a
+    completed trial's depth and its accuracy after every phase-2 epoch) at ``depth`` or deeper,
+    never less than the prior's until ``MIN_CURVES`` of them."""
+    full = [list(c) for d, c in curves if d >= depth and len(c) >= epochs]
     gains = [float(c[epochs - 1]) - float(c[epoch - 1]) for c in full]
     gain = max(gains, default=-math.inf)
     if len(full) < MIN_CURVES:
@@ -125,11 +131,12 @@ def forecast(accuracy: float, *, epoch: int, epochs: int, target: float,
     return Forecast(epoch, epochs, float(accuracy), possible, float(target), len(full))
 
 
-def study_curves(trials: Iterable[FrozenTrial]) -> list[list[float]]:
-    """Phase-2 curves of the completed trials that trained (``val_accuracies``)."""
-    return [list(map(float, t.user_attrs[keys.VAL_ACCURACIES])) for t in trials
+def study_curves(trials: Iterable[FrozenTrial]) -> list[tuple[int, list[float]]]:
+    """The depth and phase-2 curve (``val_accuracies``) of each completed trial that trained."""
+    return [(int(t.user_attrs[keys.DEPTH]), list(map(float, t.user_attrs[keys.VAL_ACCURACIES])))
+            for t in trials
             if t.state == TrialState.COMPLETE and keys.REUSED_FROM not in t.user_attrs
-            and t.user_attrs.get(keys.VAL_ACCURACIES)]
+            and t.user_attrs.get(keys.VAL_ACCURACIES) and keys.DEPTH in t.user_attrs]
 
 
 class TargetPruner(optuna.pruners.BasePruner):
@@ -148,6 +155,6 @@ class TargetPruner(optuna.pruners.BasePruner):
             return False
         curves = study_curves(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         self.last = forecast(trial.intermediate_values[step], epoch=step, epochs=self.epochs,
-                             target=float(target), curves=curves)
+                             target=float(target), curves=curves, depth=int(trial.user_attrs.get(keys.DEPTH, 0)))
         return self.last.stop
 
