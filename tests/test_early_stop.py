@@ -108,10 +108,10 @@ def test_a_trial_without_a_target_is_never_stopped(tmp_path):
 
 
 # A live search whose later depths cannot reach their target: the study also holds a reading of
-# 0.999 (added below), so under `accuracy` every new depth needs about 0.94 on 32 validation images.
-LIVE = ["--dataset", "tf_flowers", "--fake-data", "--fake-examples", "64,32", "--weights", "none",
-        "--image-size", "32", "--head-epochs", "1", "--finetune-epochs", "2", "--batch-size", "16",
-        "--head-lr", "1e-3", "--finetune-lr", "1e-4", "--objective", "accuracy", "--study", "stops"]
+# 0.999 (added below), so under `accuracy` every new depth needs about 0.95 on 96 validation images.
+LIVE = ["--dataset", "tf_flowers", "--fake-data", "--fake-examples", "64,96", "--weights", "none",
+        "--image-size", "32", "--head-epochs", "1", "--finetune-epochs", "3", "--batch-size", "16",
+        "--head-lr", "1e-5", "--finetune-lr", "1e-6", "--objective", "accuracy", "--study", "stops"]
 
 
 def _add_a_reading_no_depth_can_match(storage: str) -> None:
@@ -120,7 +120,7 @@ def _add_a_reading_no_depth_can_match(storage: str) -> None:
     study = optuna.load_study(study_name="stops", storage=storage)
     space = recorded_space(study)
     attrs = {keys.DEPTH: 2, keys.VAL_ACCURACY: 0.999, keys.FIT_SECONDS: 9.0, keys.PROTOCOL_SECONDS: 9.0,
-             keys.STEADY_SECONDS: 8.0, keys.TRIAL_MODE: "cached", keys.VAL_ACCURACIES: [0.99, 0.999]}
+             keys.STEADY_SECONDS: 8.0, keys.TRIAL_MODE: "cached", keys.VAL_ACCURACIES: [0.98, 0.99, 0.999]}
     study.add_trial(create_trial(params=space.params_for(2), distributions=space.distributions(),
                                  value=0.999, user_attrs=attrs))
 
@@ -133,14 +133,17 @@ def test_a_trial_that_cannot_reach_its_target_is_stopped_kept_and_counted(tmp_pa
     # In the trial process (the default): each fine-tune epoch but the last asks the worker.
     second = run_cli(["search", *LIVE, "--trials", "4", "--storage", storage], cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "needs val_accuracy >= 0.8" in second.stderr and "stopped early, epoch 1:" in second.stderr
+    assert "needs val_accuracy >= 0.9" in second.stderr and "stopped early, epoch " in second.stderr
 
     study = optuna.load_study(study_name="stops", storage=storage)
     stopped = [t for t in study.trials if keys.STOPPED in t.user_attrs]
     assert len(stopped) == 2 and all(t.state == TrialState.PRUNED for t in stopped)
     for t in stopped:
-        assert t.user_attrs[keys.STOPPED_AFTER] == 1 and list(t.intermediate_values) == [1]  # what the sampler sees
-        assert t.user_attrs[keys.TARGET] > 0.8 and "needed" in t.user_attrs[keys.STOPPED]
+        # near chance after the first epochs (tiny learning rates): stopped after epoch 1 or 2 of 3
+        ran = t.user_attrs[keys.STOPPED_AFTER]
+        assert ran in (1, 2) and list(t.intermediate_values) == list(range(1, ran + 1))  # what the sampler sees
+        assert t.user_attrs[keys.TARGET] > 0.9 and "needed" in t.user_attrs[keys.STOPPED]
+        assert len(t.user_attrs[keys.VAL_ACCURACIES]) == ran
         assert keys.CHECKPOINT not in t.user_attrs
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 2 and all(t.intermediate_values for t in complete if t.number != 1)
@@ -153,7 +156,7 @@ def test_a_trial_that_cannot_reach_its_target_is_stopped_kept_and_counted(tmp_pa
     assert depths == {t.user_attrs[keys.DEPTH] for t in complete}
     assert out["stopped_note"].startswith("2 trials stopped early")
     table = run_cli(["show", "--study", "stops", "--storage", storage, "--all"], cwd=tmp_path).stdout
-    assert table.count("stopped early: epoch 1:") == 2
+    assert table.count("stopped early: epoch ") == 2
 
     # A new run counts the stopped trials toward --trials: nothing left to do, nothing trained.
     again = run_cli(["search", *LIVE, "--trials", "4", "--storage", storage], cwd=tmp_path)
