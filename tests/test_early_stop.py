@@ -301,3 +301,24 @@ def test_a_landscapes_curves_survive_its_csv_and_interpolation(tmp_path):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_stopped_trials_count_as_trainings_and_leave_the_confirmations_their_place():
+    """A stop is one of the --trials, and the last two of them are still tpe+confirm2's repeats
+    (measured: before, each stop pushed a confirmation past the end). On a real-weight landscape."""
+    from pathlib import Path
+
+    from tuner.analysis.landscape import from_csv
+    from tuner.analysis.replay import replay
+    from tuner.strategies.registry import parse_strategy
+
+    land = from_csv(Path(__file__).parents[1] / "benchmarks" / "landscapes" / "digits96_h1e-2_curves.csv")
+    low, high = land.depth_range()
+    flat = land.interpolated(low=low, high=high)
+    runs = [replay(landscape=flat, strategy=parse_strategy("tpe+confirm2", scale="log"), seed=s, trials=13,
+                   stop_early=True) for s in range(2)]
+    assert all((r["stopped"] > 0).any() for r in runs)
+    for r in runs:
+        assert len(r) == 13 and list(r["confirmation"].iloc[-2:]) == [True, True]
+        assert int(r["confirmation"].sum()) == 2
+        assert int(r["ruled_out"].iloc[-1]) <= 1  # a stopped trial trained: it is no ruled-out one

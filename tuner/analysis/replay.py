@@ -274,7 +274,9 @@ def _replayed_prober(draw: _Draws):
 
 
 def _untrained_counts(study: optuna.Study) -> dict[str, int]:
-    """Depths ruled out unseen so far (PRUNED trials: ``tuner.strategies.bound``) and depths probed."""
+    """Depths ruled out unseen so far (PRUNED trials that never trained: ``tuner.strategies.bound``)
+    and depths probed."""
     trials = study.get_trials(deepcopy=False)
-    return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+    return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED and keys.STOPPED not in t.user_attrs
+                             for t in trials),
             "probes": sum(keys.PROBED in t.user_attrs for t in trials)}

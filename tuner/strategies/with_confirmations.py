@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from tuner import stored_keys as keys
 from tuner.errors import UsageError
 from tuner.store.records import study_records
-from tuner.store.trials import measured_trials
+from tuner.store.trials import measured_trials, stopped_trials
 from tuner.strategies.base import Queued, Strategy
 from tuner.strategies.confirm import in_confirm_phase, next_confirmation
 
@@ -51,8 +51,9 @@ class Confirmed(Strategy):
         measured = measured_trials(study)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         confirmed = sum(1 for t in [*measured, *running] if t.user_attrs.get(keys.CONFIRM))
+        stopped = stopped_trials(study)  # trainings too: they count toward --trials
         if not self.count or not in_confirm_phase(trials=int(setup.trials or 0),
-                                                  trained=len(measured) + len(running),
+                                                  trained=len(measured) + len(stopped) + len(running),
                                                   confirm=self.count, confirmed=confirmed):
             return None
         records = study_records(study, space=setup.space, objective=setup.objective, seed=setup.seed)
