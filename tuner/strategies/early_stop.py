@@ -110,8 +110,8 @@ class Forecast:
     def reason(self) -> str:
         basis = (f"the largest gain of {self.from_curves} completed trials as deep or deeper"
                  if self.from_curves >= MIN_CURVES
-                 else f"a prior gain of {PRIOR_GAIN:g}" + (f" or {self.from_curves} trials' largest"
-                                                           if self.from_curves else ""))
+                 else f"a prior gain of {prior_gain(self.epoch, self.epochs):.3g}"
+                 + (f" or {self.from_curves} trials' largest" if self.from_curves else ""))
         return (f"epoch {self.epoch}: {self.accuracy:.4f}, needed {self.target:.4f}, best possible by "
                 f"epoch {self.epochs} ~{self.possible:.4f} ({basis})")
 
@@ -126,9 +126,15 @@ def forecast(accuracy: float, *, epoch: int, epochs: int, target: float,
     gains = [float(c[epochs - 1]) - float(c[epoch - 1]) for c in full]
     gain = max(gains, default=-math.inf)
     if len(full) < MIN_CURVES:
-        gain = max(gain, PRIOR_GAIN * (epochs - epoch) / max(epochs - 1, 1))
+        gain = max(gain, prior_gain(epoch, epochs))
     possible = min(1.0, accuracy + max(gain, 0.0))
     return Forecast(epoch, epochs, float(accuracy), possible, float(target), len(full))
+
+
+def prior_gain(epoch: int, epochs: int) -> float:
+    """What a trial may still gain after ``epoch`` of ``epochs`` before there are curves: ``PRIOR_GAIN``
+    from the first epoch, in proportion less from a later one."""
+    return PRIOR_GAIN * (epochs - epoch) / max(epochs - 1, 1)
 
 
 def study_curves(trials: Iterable[FrozenTrial]) -> list[tuple[int, list[float]]]:
