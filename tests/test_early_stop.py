@@ -235,18 +235,28 @@ def _live(land, tmp_path, *, trials: int, stop_early: bool) -> optuna.Study:
     return study
 
 
+def _measured():
+    """A real-weight landscape with phase-2 curves (benchmarks/RESULTS.md, "Stopping after an epoch"),
+    every depth of its range interpolated."""
+    from pathlib import Path
+
+    from tuner.analysis.landscape import from_csv
+
+    land = from_csv(Path(__file__).parents[1] / "benchmarks" / "landscapes" / "digits96_h1e-2_curves.csv")
+    low, high = land.depth_range()
+    return land.interpolated(low=low, high=high)
+
+
 def test_a_replay_stops_the_trials_the_live_search_stops(tmp_path):
     from tuner.analysis.replay import replay
 
-    land = _curved()
-    low, high = land.depth_range()
+    land = _measured()
     live = _live(land, tmp_path, trials=13, stop_early=True)
     trained = [t for t in live.trials if keys.VAL_ACCURACY in t.user_attrs]
     live_depths = [t.user_attrs[keys.DEPTH] for t in trained]
     live_stops = [t.user_attrs.get(keys.STOPPED_AFTER, 0) for t in trained]
     assert any(live_stops), "the landscape should make the live search stop something"
-    run = replay(landscape=land.interpolated(low=low, high=high), strategy="tpe", seed=3, trials=13,
-                 noise_scale=0, stop_early=True)
+    run = replay(landscape=land, strategy="tpe", seed=3, trials=13, noise_scale=0, stop_early=True)
     assert list(run["depth"]) == live_depths
     assert list(run["stopped"]) == live_stops
     stopped = [t for t in live.trials if keys.STOPPED in t.user_attrs]
@@ -306,15 +316,10 @@ def _write(path, text):
 def test_stopped_trials_count_as_trainings_and_leave_the_confirmations_their_place():
     """A stop is one of the --trials, and the last two of them are still tpe+confirm2's repeats
     (measured: before, each stop pushed a confirmation past the end). On a real-weight landscape."""
-    from pathlib import Path
-
-    from tuner.analysis.landscape import from_csv
     from tuner.analysis.replay import replay
     from tuner.strategies.registry import parse_strategy
 
-    land = from_csv(Path(__file__).parents[1] / "benchmarks" / "landscapes" / "digits96_h1e-2_curves.csv")
-    low, high = land.depth_range()
-    flat = land.interpolated(low=low, high=high)
+    flat = _measured()
     runs = [replay(landscape=flat, strategy=parse_strategy("tpe+confirm2", scale="log"), seed=s, trials=13,
                    stop_early=True) for s in range(2)]
     assert all((r["stopped"] > 0).any() for r in runs)

@@ -208,10 +208,10 @@ def _trained(protocol: TrainingProtocol, depth: int, num_classes: int, train: Ar
         fit_train = Arrays(np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y]))
     total = protocol.head_epochs + protocol.finetune_epochs
 
-    def progress(phase, epoch, epochs, seconds):
+    def progress(phase, epoch, epochs, seconds, val_accuracy):
         done = epoch + (protocol.head_epochs if phase == 2 else 0)
         reporter.say(f"export depth {depth}: phase {phase}/2 epoch {epoch}/{epochs} "
-                     f"({done}/{total}), {seconds:.1f} s in training")
+                     f"({done}/{total}), {seconds:.1f} s in training, val_accuracy {val_accuracy:.4f}")
 
     reporter.say(f"training depth {depth} in the plain protocol ({protocol.head_epochs}+"
                  f"{protocol.finetune_epochs} epochs on {len(fit_train)} images)")
