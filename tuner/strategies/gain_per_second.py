@@ -34,7 +34,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import stored_keys as keys
-from tuner.store.trials import measured_trials, stopped_trials, trial_depth
+from tuner.store.trials import stopped_trials, trained_count, trial_depth
 from tuner.strategies.base import Setup
 from tuner.strategies.samplers import _CheapestFirst
 from tuner.strategies.study_readings import study_readings
@@ -138,8 +138,7 @@ class GainPerSecondSampler(optuna.samplers.BaseSampler):
             return None
         candidates = sorted(first.values())
         prices = [_price(readings.price(d)) for d in candidates]
-        done = len(measured_trials(study)) + len(stopped_trials(study))
-        left = 1.0 - done / s.trials if s.trials else 1.0
+        left = 1.0 - trained_count(study) / s.trials if s.trials else 1.0
         best = max(v for v, _ in read.values())
         return choose_depth(candidates, prices, read, best=best, share_left=left, low=space.low, high=space.high)
 
