@@ -88,7 +88,7 @@ from tuner.strategies.registry import (
     make_strategy,
     parse_strategy,
 )
-from tuner.strategies.early_stop import TargetPruner
+from tuner.strategies.early_stop import TargetPruner, report_epoch
 from tuner.strategies.rounds import Search, ask_round
 
 PROBE_READING = 10**6
@@ -254,12 +254,9 @@ class _Draws:
 def _stopped_after(trial: optuna.Trial, curve: list[float], epochs: int) -> int:
     """Report ``curve`` epoch by epoch as the live worker does; the epoch the pruner stopped the
     trial after (only a trial given a target asks), else 0."""
-    if not curve or len(trial.study.directions) > 1:
-        return 0
     asks = keys.TARGET in trial.user_attrs
     for epoch, accuracy in enumerate(curve, start=1):
-        trial.report(accuracy, epoch)
-        if asks and epoch < epochs and trial.should_prune():
+        if report_epoch(trial, accuracy, epoch=epoch, epochs=epochs, asks=asks):
             return epoch
     return 0
 

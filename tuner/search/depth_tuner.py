@@ -7,7 +7,6 @@ Keras Tuner's folder is deleted.
 
 from __future__ import annotations
 
-import math
 import os
 
 import keras_tuner as kt
@@ -21,6 +20,7 @@ from tuner.model.metrics import TrialMetrics
 from tuner.progress import Reporter, time_left
 from tuner.search.oracle import OBJECTIVE_NAME, OptunaOracle
 from tuner.store.trials import measured_trials, trained_count
+from tuner.strategies.early_stop import report_epoch
 from tuner.trials.request import Serve, TrialContext, TrialRequest
 
 
@@ -69,10 +69,8 @@ class DepthTuner(kt.Tuner):
         def progress(phase, epoch, epochs, seconds, val_accuracy):
             self.reporter.epoch(trial=number, total=total, depth=depth, phase=phase,
                                 epoch=epoch, epochs=epochs, seconds=seconds, val_accuracy=val_accuracy)
-            if phase != 2 or self.oracle.study_metrics or not math.isfinite(val_accuracy):
-                return False  # Optuna takes intermediate values of one-objective studies only
-            ot.report(val_accuracy, epoch)  # each trial's curve, for the pruner and the dashboard
-            return stop_early and epoch < epochs and ot.should_prune()
+            # each trial's curve, for the pruner and the dashboard
+            return phase == 2 and report_epoch(ot, val_accuracy, epoch=epoch, epochs=epochs, asks=stop_early)
 
         seed = ot.user_attrs.get(keys.SEED)  # a repeat (sweep, confirmation) trains with its own seed
         request = TrialRequest.trial(self.trial_context, depth, checkpoint=self._checkpoint_path(ot.number),

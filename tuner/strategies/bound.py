@@ -131,10 +131,7 @@ class Readings:
         ans = self.answer
         if ans is None:
             return {}
-        first = {}  # each untrained signature's shallowest depth, in order
-        for d in sorted(depths):
-            if self.signatures[d] not in self.depth_of:
-                first.setdefault(self.signatures[d], d)
+        first = self.unread(depths)
         if self.objective.eligible is None:
             ruling = _first_ceiling(self.model, first, self.objective, self.depth_of[ans.best_depth],
                                     ans.best_value, ans.best_sd)
@@ -143,6 +140,14 @@ class Readings:
         if ruling is None:
             return {}
         return {sig: ruling for sig in first if sig >= ruling.from_sig}
+
+    def unread(self, depths: Sequence[int]) -> dict[int, int]:
+        """Each signature of ``depths`` no reading has trained, with its shallowest depth, in order."""
+        first: dict[int, int] = {}
+        for d in sorted(depths):
+            if self.signatures[d] not in self.depth_of:
+                first.setdefault(self.signatures[d], d)
+        return first
 
     def undecided(self, depth: int) -> bool:
         """Could a price read now rule ``depth`` out? Where the cost model's upper price (``Z95``

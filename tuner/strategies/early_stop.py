@@ -42,6 +42,8 @@ from objectives import Objective
 from objectives.best import Answer, reading_value_sd
 from objectives.noise import Z95
 from tuner import stored_keys as keys
+from tuner.model.space import DepthSpace
+from tuner.store.trials import trial_depth
 
 PRIOR_GAIN = 0.65
 """Until ``MIN_CURVES`` completed curves as deep as a trial: the accuracy it may still gain from
@@ -164,3 +166,22 @@ class TargetPruner(optuna.pruners.BasePruner):
                              target=float(target), curves=curves, depth=int(trial.user_attrs.get(keys.DEPTH, 0)))
         return self.last.stop
 
+
+def report_epoch(trial: optuna.Trial, accuracy: float, *, epoch: int, epochs: int, asks: bool) -> bool:
+    """Report phase 2's ``accuracy`` after ``epoch`` to the trial, as the live worker and the replay
+    both do; whether to stop it now (only a trial given a target ``asks``). Optuna takes
+    intermediate values of one-objective studies only."""
+    if len(trial.study.directions) > 1 or not math.isfinite(accuracy):
+        return False
+    trial.report(accuracy, epoch)
+    return asks and epoch < epochs and trial.should_prune()
+
+
+def stopped_weights(stopped: Iterable[FrozenTrial], space: DepthSpace, signatures: Sequence[int]) -> dict[int, str]:
+    """The weights' signatures of trials stopped early, with why: suggested again, they are not
+    trained again (the ask-round rules them out; a strategy does not offer them)."""
+    closed: dict[int, str] = {}
+    for t in stopped:
+        closed.setdefault(signatures[trial_depth(t, space)],
+                          f"trial #{t.number} stopped it early: {t.user_attrs[keys.STOPPED]}")
+    return closed

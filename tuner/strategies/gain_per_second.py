@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner import stored_keys as keys
 from tuner.store.trials import stopped_trials, trained_count, trial_depth
 from tuner.strategies.base import Setup
+from tuner.strategies.early_stop import stopped_weights
 from tuner.strategies.samplers import _CheapestFirst
 from tuner.strategies.study_readings import study_readings
 
@@ -126,17 +127,12 @@ class GainPerSecondSampler(optuna.samplers.BaseSampler):
         read = {int(d): (sign * float(r[column]), float(r["sd"]) if column == "value" else
                          float(ranked.noise.accuracy_sds(float(r[column]))) / math.sqrt(max(int(r["repeats"]), 1)))
                 for d, r in ranked.depths.iterrows()}
-        taken = set(readings.depth_of) | set(readings.closed(space.depths()))
-        taken |= {signatures[trial_depth(t, space)] for t in stopped_trials(study)}
+        taken = set(readings.closed(space.depths())) | set(stopped_weights(stopped_trials(study), space, signatures))
         taken |= {signatures[trial_depth(t, space)] for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                   if t.params or keys.DEPTH in t.user_attrs}
-        first: dict[int, int] = {}
-        for d in space.depths():
-            if signatures[d] not in taken:
-                first.setdefault(signatures[d], d)
-        if not first:
+        candidates = [d for sig, d in readings.unread(space.depths()).items() if sig not in taken]
+        if not candidates:
             return None
-        candidates = sorted(first.values())
         prices = [_price(readings.price(d)) for d in candidates]
         left = 1.0 - trained_count(study) / s.trials if s.trials else 1.0
         best = max(v for v, _ in read.values())

@@ -40,7 +40,7 @@ from tuner.store.trials import (
 from tuner.stored_keys import protocol_seconds
 from tuner.strategies import bound
 from tuner.strategies.confirm import confirmation_seed
-from tuner.strategies.early_stop import accuracy_target
+from tuner.strategies.early_stop import accuracy_target, stopped_weights
 from tuner.strategies.study_readings import probe_reading, study_readings
 from tuner.strategies.decision import (
     NUDGE_ATTRS,
@@ -291,10 +291,8 @@ def _snapshot(search: Search, ruled: dict[int, bound.RuledOut], repeats: int) ->
     stopped = stopped_trials(search.study)  # their protocol seconds: those they used
     spent = sum(protocol_seconds(t.user_attrs) for t in [*measured, *stopped] if keys.FIT_SECONDS in t.user_attrs)
     running = search.elsewhere.running()
-    closed = {sig: r.reason for sig, r in ruled.items()}
-    for t in stopped:  # its weights missed their target: suggested again, they are not trained again
-        closed.setdefault(search.signatures[trial_depth(t, search.space)],
-                          f"trial #{t.number} stopped it early: {t.user_attrs[keys.STOPPED]}")
+    closed = {**stopped_weights(stopped, search.space, search.signatures),
+              **{sig: r.reason for sig, r in ruled.items()}}  # the bound's reason where both rule
     return Snapshot(
         measured=_seen(search, measured), running=_seen(search, running),
         depths=search.space.depths(), signatures=search.signatures, trials=search.trials,
