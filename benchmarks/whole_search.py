@@ -1,5 +1,9 @@
 """A whole default search, plain against cached, through the CLI a user runs.
 
+"plain" is the search before issue 30 (``--trial-mode plain --stop-early
+off``); "cached" is today's default (cached trials, stops after an epoch;
+``--cached-stops off`` leaves the stops out).
+
 Each run is a fresh study (its own storage, cache and head phase) made by
 ``depth-tuner search`` with the default strategy and ``--trials``; the runs
 alternate between the modes (``--order``) so both see the same machine.
@@ -142,8 +146,18 @@ def read_study(storage: str, name: str) -> dict:
     study["recorded_peak_mib"] = max(recorded.values(), default=None)
     every = study["trials"]
     study["trials"] = [t for t in every if t["state"] == "COMPLETE" and t["trained"]]
-    study["ruled_out"] = [t for t in every if t["state"] == "PRUNED"]
+    study["stopped"] = [t for t in every if t["state"] == "PRUNED" and _stopped(t)]
+    study["ruled_out"] = [t for t in every if t["state"] == "PRUNED" and not _stopped(t)]
     return study
+
+
+def _stopped(trial: dict) -> bool:
+    return (trial.get("note") or "").startswith("stopped early")
+
+
+def _stop_epoch(trial: dict) -> str:
+    """"epoch 1" of a stopped trial's note "stopped early: epoch 1: 0.27, needed ..."."""
+    return (trial.get("note") or "").removeprefix("stopped early: ").split(":")[0]
 
 
 def run_search(mode: str, index: int, args, work: str) -> dict:
@@ -158,6 +172,7 @@ def run_search(mode: str, index: int, args, work: str) -> dict:
                *(["--head-lr", args.head_lr] if args.head_lr != "default" else []),
                *(["--finetune-lr", args.finetune_lr] if args.finetune_lr != "default" else []),
                "--trials", str(args.trials), "--trial-mode", mode,
+               "--stop-early", "on" if mode == "cached" and args.cached_stops == "on" else "off",
                *(["--head-epochs", str(args.head_epochs)] if args.head_epochs else []),
                "--cache-dir", cache, "--quiet", *common]
     env = dict(os.environ, **({"KERAS_HOME": args.keras_home} if args.keras_home else {}))
@@ -198,16 +213,17 @@ def write_csv(path: str, runs: list[dict]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "mode", "wall_seconds", "stopped", "best_depth", "trial", "depth", "search_seconds",
-                    "protocol_seconds", "val_accuracy", "price", "price_sd", "price_miss", "ruled_out",
+                    "protocol_seconds", "val_accuracy", "price", "price_sd", "price_miss", "ruled_out", "stopped_early",
                     "note", "worker_peak_rss_mib", "trial_process_peak_rss_mib", "cache_peak_gib",
                     "recorded_trial_process_peak_mib", "load_before", "load_after"])
         for r in runs:
             m = r["memory"]
-            for t in r["study"]["trials"] + r["study"]["ruled_out"]:
+            for t in r["study"]["trials"] + r["study"]["stopped"] + r["study"]["ruled_out"]:
                 w.writerow([r["run"], r["mode"], f"{r['wall']:.1f}", r["stopped"], r["study"].get("best_depth"),
                             t.get("number"), t.get("depth"), t.get("search_seconds"),
                             t.get("protocol_seconds"), t.get("val_accuracy"), t.get("price"),
-                            t.get("price_sd"), t.get("price_miss"), t["state"] == "PRUNED", t.get("note"),
+                            t.get("price_sd"), t.get("price_miss"), t in r["study"]["ruled_out"],
+                            t in r["study"]["stopped"], t.get("note"),
                             f"{m['worker_peak_mib']:.0f}", f"{m['trial_process_peak_mib']:.0f}",
                             f"{m['cache_peak_gib']:.3f}", t.get("process_peak_rss_mib"),
                             r["load_before"], r["load_after"]])
@@ -216,16 +232,18 @@ def write_csv(path: str, runs: list[dict]) -> None:
 def print_tables(runs: list[dict], image_size: int, trials: int) -> None:
     print(f"\n{image_size} px, {trials} trials; wall clock of `depth-tuner search`\n")
     print("| run | mode | wall clock | best depth (within noise) | trials (depth: took s; * priced between "
-          "read depths, not probed) | ruled out |")
-    print("|---|---|---|---|---|---|")
+          "read depths, not probed) | stopped (depth: after epoch, took s) | ruled out |")
+    print("|---|---|---|---|---|---|---|")
     for r in runs:
         s = r["study"]
         trials = ", ".join(f"{t.get('depth')}{'*' if 'priced between' in (t.get('note') or '') else ''}: "
                            f"{float(t.get('search_seconds') or 0):.1f}" for t in s["trials"])
         ruled = ", ".join(str(t.get("depth")) for t in s["ruled_out"]) or "none"
+        stopped = ", ".join(f"{t.get('depth')}: {_stop_epoch(t)}, {float(t.get('search_seconds') or 0):.1f}"
+                            for t in s["stopped"]) or "none"
         near = ", ".join(map(str, s.get("within_noise") or [])) or "none"
         wall = f"{r['wall']:.0f} s" + (" (stopped: partial)" if r["stopped"] else "")
-        print(f"| {r['run']} | {r['mode']} | {wall} | {s.get('best_depth')} ({near}) | {trials} | {ruled} |")
+        print(f"| {r['run']} | {r['mode']} | {wall} | {s.get('best_depth')} ({near}) | {trials} | {stopped} | {ruled} |")
     for r in runs:  # the cost model's estimate before each trial trained, against what it measured
         misses = [float(t["price_miss"]) for t in r["study"]["trials"] if t.get("price_miss") is not None]
         if misses:
@@ -261,6 +279,8 @@ def main() -> None:
                    help="'default': pass none, the search's own (1e-4, for ImageNet weights)")
     p.add_argument("--finetune-lr", default="1e-4",
                    help="'default': pass none, the search's own (1e-5, for ImageNet weights)")
+    p.add_argument("--cached-stops", choices=("on", "off"), default="on",
+                   help="stops after an epoch in the cached runs (plain runs never stop: the search before them)")
     p.add_argument("--poll", type=float, default=0.5, help="seconds between readings of memory and cache")
     p.add_argument("--order", default="cached,plain,cached", help="modes, one run each, in this order")
     p.add_argument("--limit", type=float, default=None,
