@@ -1,15 +1,21 @@
 """Stopping a trial after an epoch (tuner.strategies.early_stop): the target and the forecast as
-pure rules, the pruner on a shared study, and a live search whose trials miss their target."""
+pure rules, the pruner on a shared study, and a live search whose trials miss their target
+(killed with SIGKILL after a stop, and resumed)."""
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from objectives import get_objective
 from objectives.best import answer
@@ -125,19 +131,57 @@ def _add_a_reading_no_depth_can_match(storage: str) -> None:
                                  value=0.999, user_attrs=attrs))
 
 
+@dataclass
+class _Killed:
+    number: int
+    """The trial running when the search was killed."""
+    first_stop: FrozenTrial
+    """The stopped trial before it, as stored at the kill."""
+
+
+def _killed_after_a_stop(args: list[str], storage: str, cwd, timeout: float = 300) -> _Killed:
+    """Run a search and SIGKILL it as soon as a trial was stopped early and the next one started."""
+    proc = subprocess.Popen([sys.executable, "-m", "tuner.cli.main", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            assert proc.poll() is None, "the search ended before a trial after a stop: " + proc.stderr.read()[-2000:]
+            trials = optuna.load_study(study_name="stops", storage=storage).get_trials()
+            stops = [t for t in trials if keys.STOPPED in t.user_attrs]
+            after = [t for t in trials if stops and t.number > stops[0].number and t.state == TrialState.RUNNING
+                     and keys.WORKER_PID in t.user_attrs]
+            if after:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return _Killed(after[0].number, stops[0])
+            time.sleep(0.2)
+        raise AssertionError("no trial was stopped in time")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_trial_that_cannot_reach_its_target_is_stopped_kept_and_counted(tmp_path):
     storage = f"sqlite:///{tmp_path}/stops.db"
     first = run_cli(["search", *LIVE, "--trials", "1", "--storage", storage, "--in-process"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     _add_a_reading_no_depth_can_match(storage)
     # In the trial process (the default): each fine-tune epoch but the last asks the worker.
+    # SIGKILL once a trial has been stopped and the next one runs; the rerun keeps the stop.
+    killed = _killed_after_a_stop(["search", *LIVE, "--trials", "4", "--storage", storage], storage, tmp_path)
     second = run_cli(["search", *LIVE, "--trials", "4", "--storage", storage], cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "needs val_accuracy >= 0.9" in second.stderr and "stopped early, epoch " in second.stderr
 
     study = optuna.load_study(study_name="stops", storage=storage)
+    assert study.trials[killed.number].state == TrialState.FAIL  # the kill's victim, trained again
     stopped = [t for t in study.trials if keys.STOPPED in t.user_attrs]
     assert len(stopped) == 2 and all(t.state == TrialState.PRUNED for t in stopped)
+    first_stop = stopped[0]
+    assert first_stop.number < killed.number and first_stop.user_attrs == killed.first_stop.user_attrs
+    assert first_stop.intermediate_values == killed.first_stop.intermediate_values
     for t in stopped:
         # near chance after the first epochs (tiny learning rates): stopped after epoch 1 or 2 of 3
         ran = t.user_attrs[keys.STOPPED_AFTER]
@@ -160,7 +204,7 @@ def test_a_trial_that_cannot_reach_its_target_is_stopped_kept_and_counted(tmp_pa
 
     # A new run counts the stopped trials toward --trials: nothing left to do, nothing trained.
     again = run_cli(["search", *LIVE, "--trials", "4", "--storage", storage], cwd=tmp_path)
-    assert again.returncode == 0 and "already has 4" in again.stderr, again.stderr
+    assert again.returncode == 0 and "already has 4 trials (2 measured, 2 stopped early)" in again.stderr, again.stderr
     assert [t.user_attrs for t in optuna.load_study(study_name="stops", storage=storage).trials
             if t.number in {s.number for s in stopped}] == [t.user_attrs for t in stopped]
     refused = run_cli(["search", *LIVE, "--trials", "5", "--storage", storage, "--stop-early", "off"],

@@ -271,9 +271,9 @@ def _replayed_prober(draw: _Draws):
 
 
 def _untrained_counts(study: optuna.Study) -> dict[str, int]:
-    """Depths ruled out unseen so far (PRUNED trials that never trained: ``tuner.strategies.bound``)
-    and depths probed."""
+    """Depths ruled out unseen so far by the bound (``tuner.strategies.bound``; as ``show`` counts
+    them: not a stopped trial, nor the re-suggestion of stopped weights) and depths probed."""
     trials = study.get_trials(deepcopy=False)
-    return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED and keys.STOPPED not in t.user_attrs
+    return {"ruled_out": sum(t.state == optuna.trial.TrialState.PRUNED and keys.RULED_OUT_BY in t.user_attrs
                              for t in trials),
             "probes": sum(keys.PROBED in t.user_attrs for t in trials)}

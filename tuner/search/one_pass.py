@@ -46,7 +46,7 @@ from tuner.store.fresh import FreshStudy
 from tuner.store.head_result import default_artifacts_dir, ensure_head_phase
 from tuner.store.storage import open_storage, storage_file
 from tuner.store.study import check_resumable, create_or_load_study, existing_config, record_examples
-from tuner.store.trials import trained_count, workers_here
+from tuner.store.trials import stopped_trials, trained_count, workers_here
 from tuner.strategies.early_stop import TargetPruner
 from tuner.strategies.registry import Setup, Strategy, StrategySpec, make_strategy
 from tuner.strategies.rounds import Search
@@ -159,11 +159,14 @@ def _plan(config: SearchConfig, options: SearchOptions) -> _Plan:
 def _finished(options: SearchOptions, store, reporter: Reporter) -> SearchOutcome | None:
     """The outcome if the stored study already has ``options.trials``; refuses fewer."""
     name, trials = options.study_name, options.trials
-    done = trained_count(optuna.load_study(study_name=name, storage=store))
+    study = optuna.load_study(study_name=name, storage=store)
+    done, stopped = trained_count(study), len(stopped_trials(study))
+    has = (f"{done} trials ({done - stopped} measured, {stopped} stopped early)" if stopped
+           else f"{done} measured trials")
     if trials < done:
-        raise UsageError(f"study {name!r} already has {done} measured trials: pass --trials {done} or more")
+        raise UsageError(f"study {name!r} already has {has}: pass --trials {done} or more")
     if trials == done:
-        reporter.say(f"study {name!r} already has {done} measured trials; nothing to do")
+        reporter.say(f"study {name!r} already has {has}; nothing to do")
         return SearchOutcome(name, done, trials, stop_reason="already complete")
     return None
 
