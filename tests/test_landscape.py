@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import math
 
@@ -101,6 +102,9 @@ def test_interpolation_keeps_measured_values_and_the_best_depth():
         assert full.measured_depths == land.depths
         assert full.table.loc[154, "seconds"] > full.table.loc[100, "seconds"]
         assert 0 <= full.table["val_accuracy"].min() <= full.table["val_accuracy"].max() <= 1
+    # what the answer's noise floor reads (a study's validation size) survives interpolation
+    counted = dataclasses.replace(land, val_examples=734).interpolated(low=0, high=154)
+    assert counted.val_examples == 734 and counted.objective == land.objective
 
 
 def _study(tmp_path, rows, *, name="s"):

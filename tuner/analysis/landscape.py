@@ -237,8 +237,7 @@ class Landscape:
         table["repeats"] = reps.astype(int)
         if "seeds" in t.columns:
             table["seeds"] = t["seeds"].reindex(grid, fill_value=0).astype(int).to_numpy()
-        return Landscape(name=self.name, table=table, thesis=self.thesis, objective=self.objective,
-                         space=self.space)
+        return replace(self, table=table)
 
 
 def _optional(columns) -> list[str]:
